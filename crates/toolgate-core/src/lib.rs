@@ -1,0 +1,19 @@
+//! toolgate-core: the data model (cases, expectations, tools, trials, recorded responses,
+//! verdicts) and the loaders that build it from files, with located diagnostics.
+//!
+//! Invariant: no network, no async, no clock. Everything here is a pure function of files
+//! and values, so graders and reports built on it are deterministic.
+
+
+
+pub mod model;
+
+pub mod record;
+pub mod spec;
+pub mod text;
+pub mod tools;
+
+
+
+pub use model::*;
+pub use record::*;

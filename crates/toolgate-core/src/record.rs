@@ -1,0 +1,545 @@
+//! What a run writes: trial keys, recorded responses (`responses.jsonl`) and grades
+//! (`grades.jsonl`). These types are the contract between the client, the runner, the
+//! graders and the reports; a field added here must stay readable by older runs
+//! (`#[serde(default)]` on everything optional).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// One trial's identity: (target, suite, case, prompt, variant, repeat).
+/// Stable across runs, so two runs can be paired trial by trial.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TrialKey {
+    pub target: String,
+    pub suite: String,
+    pub case: String,
+    /// Prompt name (`prompts/NAME.md.j2`), or `-` for a case that brings its own system message.
+    pub prompt: String,
+    /// Variant label, e.g. `thinking=off`.
+    pub variant: String,
+    pub repeat: u32,
+}
+
+impl TrialKey {
+    /// The trial's id as one string: `target/suite/case/prompt/variant/repeat`.
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}/{}",
+            self.target, self.suite, self.case, self.prompt, self.variant, self.repeat
+        )
+    }
+
+    /// The pairing key for comparing two runs: everything but the target.
+    pub fn pair_key(&self) -> (String, String, String, String, u32) {
+        (
+            self.suite.clone(),
+            self.case.clone(),
+            self.prompt.clone(),
+            self.variant.clone(),
+            self.repeat,
+        )
+    }
+}
+
+impl fmt::Display for TrialKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id())
+    }
+}
+
+/// One line of `responses.jsonl`: everything the server said for one trial, or the infra
+/// error that stopped it. The source of truth of a run; grades are derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseRecord {
+    pub key: TrialKey,
+    /// The case kind (`tool_call`, `extraction`, `chat`, `conversation`), for readers that
+    /// do not load the case files.
+    #[serde(default)]
+    pub kind: String,
+    /// Case category (chat cases), used by latency reports to group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub request: RequestSummary,
+    /// One entry per request sent: one for single-turn cases, one per user turn for
+    /// `conversation` cases.
+    pub turns: Vec<TurnRecord>,
+    /// Set when the server failed (the model was never judged on the remaining turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<InfraError>,
+    /// Retries made before the final outcome, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<RetryRecord>,
+    /// RFC 3339 wall-clock time the trial started (informational; redacted in snapshots).
+    #[serde(default)]
+    pub started_at: String,
+    /// True for latency warmup trials: recorded, never graded into accuracy or latency.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub warmup: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ResponseRecord {
+    /// The final assistant message (last turn), if any.
+    pub fn last_turn(&self) -> Option<&TurnRecord> {
+        self.turns.last()
+    }
+}
+
+/// What was sent, without secrets and without repeating the whole body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestSummary {
+    /// Endpoint URL (never with credentials).
+    pub url: String,
+    pub model: String,
+    pub profile: String,
+    pub stream: bool,
+    /// `Some(true)` / `Some(false)` when a thinking variant was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub tools: usize,
+    #[serde(default)]
+    pub messages: usize,
+    /// sha256 of the rendered system prompt (hex), when one was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_sha256: Option<String>,
+    /// sha256 of the first request body bytes (hex).
+    #[serde(default)]
+    pub body_sha256: String,
+}
+
+/// One request/response exchange.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    /// 0-based turn index.
+    pub turn: u32,
+    /// The user text of this turn (conversation cases), for readers of the raw file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The assistant message exactly as received (accumulated, for streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<AssistantMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// The server's `usage` object as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Value>,
+    /// Server-side timing figures as received (llama.cpp `timings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_timings: Option<Value>,
+    #[serde(default)]
+    pub timing: Timing,
+    /// HTTP status of the final attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// The assistant message, with every field as the server sent it. Normalisation (argument
+/// decoding, reasoning field names) is the graders' job, so old runs can be re-graded under
+/// new rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AssistantMessage {
+    /// `content` as received: `None` for JSON null or absent.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Reasoning text, whatever the server called it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    /// The wire name the reasoning came under: `reasoning`, `reasoning_content` or `thinking`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_field: Option<String>,
+    /// Tool calls in the order received (empty when `tool_calls` was absent or `[]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<RawToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+/// A tool call as received. `arguments` keeps the wire value: usually a JSON string,
+/// sometimes a double-encoded string, an object (Ollama), or `""`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawToolCall {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub arguments: Value,
+}
+
+/// Client-side timing of one exchange, DESIGN §9. All times in milliseconds from the moment
+/// the request was written (t0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Time spent waiting for a concurrency slot before t0 (kept apart from latency).
+    #[serde(default)]
+    pub queued_ms: f64,
+    /// Response headers received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers_ms: Option<f64>,
+    /// First chunk carrying a generated token (content, reasoning or tool-call delta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// First non-reasoning output (content or tool-call delta).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_content_ms: Option<f64>,
+    /// Last generated token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_token_ms: Option<f64>,
+    /// End of the response (stream end or body read).
+    #[serde(default)]
+    pub e2e_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    /// True when completion_tokens was estimated (no usage from the server).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tokens_estimated: bool,
+    /// (completion_tokens − 1) / (last token − first token), tokens per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_tps: Option<f64>,
+    /// The server's own decode rate (llama.cpp `timings.predicted_per_second`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_decode_tps: Option<f64>,
+    /// Number of token-bearing chunks (streaming).
+    #[serde(default)]
+    pub chunks: u32,
+    /// Inter-token (inter-chunk) gaps in ms, for ITL distributions. Only kept for
+    /// streaming responses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub itl_ms: Vec<f64>,
+    /// Why TTFT could not be measured, when it could not (never a silent 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_missing: Option<String>,
+}
+
+/// DESIGN §6 infra error kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Connect,
+    Timeout,
+    #[serde(rename = "http_4xx")]
+    Http4xx,
+    #[serde(rename = "http_5xx")]
+    Http5xx,
+    Protocol,
+    ServerExited,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Http4xx => "http_4xx",
+            ErrorKind::Http5xx => "http_5xx",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::ServerExited => "server_exited",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A server failure. The model was never judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfraError {
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The first bytes of the body (error pages, error JSON), lossily decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Which turn failed (conversation cases).
+    #[serde(default)]
+    pub turn: u32,
+}
+
+/// One retried attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    pub attempt: u32,
+    pub kind: ErrorKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// How long toolgate waited before the next attempt.
+    pub wait_ms: f64,
+    /// True when the wait came from a `Retry-After` header.
+    #[serde(default)]
+    pub retry_after: bool,
+}
+
+/// DESIGN §6 verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// DESIGN §6 failure kinds. The declaration order is the priority order used to pick the
+/// primary kind when several findings apply (earlier = more fundamental).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    EmptyOutput,
+    ReasoningOnly,
+    Truncated,
+    CallInContent,
+    HallucinatedTool,
+    WrongTool,
+    NoCall,
+    UnexpectedCall,
+    MissingCall,
+    ExtraCall,
+    ArgsInvalidJson,
+    ArgsSchemaViolation,
+    ArgsMismatch,
+    OutputInvalidJson,
+    OutputSchemaViolation,
+    EntitiesMissing,
+    EntitiesSpurious,
+    EntityTypeMismatch,
+    ThinkingLeak,
+    Markdown,
+    MissingFact,
+    /// A text gate other than the named ones failed (`not_contains`, `max_words`, `non_empty`).
+    GateFailed,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 22] = [
+        FailureKind::EmptyOutput,
+        FailureKind::ReasoningOnly,
+        FailureKind::Truncated,
+        FailureKind::CallInContent,
+        FailureKind::HallucinatedTool,
+        FailureKind::WrongTool,
+        FailureKind::NoCall,
+        FailureKind::UnexpectedCall,
+        FailureKind::MissingCall,
+        FailureKind::ExtraCall,
+        FailureKind::ArgsInvalidJson,
+        FailureKind::ArgsSchemaViolation,
+        FailureKind::ArgsMismatch,
+        FailureKind::OutputInvalidJson,
+        FailureKind::OutputSchemaViolation,
+        FailureKind::EntitiesMissing,
+        FailureKind::EntitiesSpurious,
+        FailureKind::EntityTypeMismatch,
+        FailureKind::ThinkingLeak,
+        FailureKind::Markdown,
+        FailureKind::MissingFact,
+        FailureKind::GateFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::EmptyOutput => "empty_output",
+            FailureKind::ReasoningOnly => "reasoning_only",
+            FailureKind::Truncated => "truncated",
+            FailureKind::CallInContent => "call_in_content",
+            FailureKind::HallucinatedTool => "hallucinated_tool",
+            FailureKind::WrongTool => "wrong_tool",
+            FailureKind::NoCall => "no_call",
+            FailureKind::UnexpectedCall => "unexpected_call",
+            FailureKind::MissingCall => "missing_call",
+            FailureKind::ExtraCall => "extra_call",
+            FailureKind::ArgsInvalidJson => "args_invalid_json",
+            FailureKind::ArgsSchemaViolation => "args_schema_violation",
+            FailureKind::ArgsMismatch => "args_mismatch",
+            FailureKind::OutputInvalidJson => "output_invalid_json",
+            FailureKind::OutputSchemaViolation => "output_schema_violation",
+            FailureKind::EntitiesMissing => "entities_missing",
+            FailureKind::EntitiesSpurious => "entities_spurious",
+            FailureKind::EntityTypeMismatch => "entity_type_mismatch",
+            FailureKind::ThinkingLeak => "thinking_leak",
+            FailureKind::Markdown => "markdown",
+            FailureKind::MissingFact => "missing_fact",
+            FailureKind::GateFailed => "gate_failed",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing a grader noticed. A failing trial has at least one; its primary kind is the
+/// first finding's kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub kind: FailureKind,
+    pub message: String,
+    /// JSON pointer or argument path the finding is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Structured detail (e.g. the parsed call for `call_in_content`, schema errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}
+
+/// How the model answered, as one class, for confusion matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerClass {
+    /// Structured tool call(s).
+    Call,
+    /// Answered in text, no call.
+    None,
+    /// A call was attempted but its arguments were not JSON / name empty.
+    Malformed,
+    /// A call written as text in content/reasoning.
+    CallInContent,
+    /// Nothing usable (empty, reasoning only).
+    Empty,
+}
+
+/// Extraction scores.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub true_positives: u32,
+    pub false_positives: u32,
+    pub false_negatives: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spurious: Vec<String>,
+    /// Where the JSON was found: `content`, `fenced`, `embedded`, `tool:NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// One line of `grades.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRecord {
+    pub key: TrialKey,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub verdict: Verdict,
+    /// Primary failure kind (fail only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
+    /// Infra error kind (error only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
+    /// One line a person can read: `expected get_entity_details(name≈"Arun"), got search_memory(query="Arun")`.
+    pub diagnosis: String,
+    /// Tools the case expected (first alternative, or the closest one), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected_tools: Vec<String>,
+    /// Tools actually called (structured), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actual_tools: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scores: Option<Scores>,
+    #[serde(default, skip_serializing_if = "crate::record::is_false")]
+    pub warmup: bool,
+    pub grader_version: String,
+}
+
+/// `manifest.json`: what ran. Written at start (complete: false) and rewritten at the end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunManifest {
+    pub run_id: String,
+    pub toolgate_version: String,
+    /// RFC 3339.
+    pub started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    pub complete: bool,
+    /// Why the run is incomplete (infra errors, interrupted, target down), when it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete_reasons: Vec<String>,
+    pub targets: Vec<TargetInfo>,
+    pub suites: Vec<SuiteInfo>,
+    /// Prompt name → sha256 of each distinct rendered prompt (hex).
+    #[serde(default)]
+    pub prompts: Vec<PromptInfo>,
+    pub variants: Vec<String>,
+    pub repeats: u32,
+    /// Number of trials planned.
+    pub planned_trials: u64,
+    /// `--shard I/N`, when sharded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// The effective configuration (no secrets), for resume checks and reports.
+    #[serde(default)]
+    pub config: Value,
+    /// Hash over the plan (suites, prompts, targets, variants, repeats): resume refuses a
+    /// changed plan unless forced.
+    #[serde(default)]
+    pub plan_sha256: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub name: String,
+    pub base_url: String,
+    pub model: String,
+    pub profile: String,
+    /// Server metadata gathered at start (`/v1/models`, `/props`, `/version`, …), per endpoint.
+    #[serde(default)]
+    pub metadata: Value,
+    /// Facts about a server toolgate managed (startup time, restarts, exit causes, probes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub sha256: String,
+    pub cases: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    pub name: String,
+    pub suite: String,
+    pub sha256: String,
+}

@@ -4,16 +4,16 @@
 //! Invariant: no network, no async, no clock. Everything here is a pure function of files
 //! and values, so graders and reports built on it are deterministic.
 
-
-
+pub mod diag;
+pub mod load;
 pub mod model;
-
+pub mod prompt;
 pub mod record;
 pub mod spec;
 pub mod text;
 pub mod tools;
+pub mod validate;
 
-
-
+pub use diag::{Diagnostic, Diagnostics};
 pub use model::*;
 pub use record::*;

@@ -1,1 +1,74 @@
-fn main() {}
+//! The `toolgate` binary: parse the command line, dispatch, map outcomes to exit codes
+//! (0 ok, 1 gate failed, 2 bad input, 3 incomplete). The work lives in the library crates.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// DESIGN §7 exit codes.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const GATE_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const INCOMPLETE: u8 = 3;
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(dispatch(cli.command))
+}
+
+fn dispatch(cmd: Command) -> u8 {
+    match cmd {
+        Command::Validate(a) => validate(a),
+        other => {
+            let name = format!("{other:?}");
+            let name = name.split(['(', ' ', '{']).next().unwrap_or("").to_lowercase();
+            eprintln!("toolgate {name}: not built yet");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+pub fn today() -> String {
+    jiff::Zoned::now().date().to_string()
+}
+
+fn validate(a: cli::ValidateArgs) -> u8 {
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from("cases")]
+    } else {
+        a.paths
+    };
+    let prompts_dir = a
+        .prompts
+        .or_else(|| toolgate_core::validate::find_prompts_dir(&paths));
+    let v = toolgate_core::validate::validate(&paths, prompts_dir.as_deref(), &today());
+    if v.diagnostics.is_empty() {
+        println!(
+            "ok: {} suite(s), {} case(s), {} file(s) checked",
+            v.suites.len(),
+            v.cases(),
+            v.files_checked
+        );
+        exit::OK
+    } else {
+        eprintln!("{}", v.diagnostics);
+        eprintln!(
+            "\n{} problem(s) in {} file(s) checked",
+            v.diagnostics.len(),
+            v.files_checked
+        );
+        exit::BAD_INPUT
+    }
+}

@@ -91,7 +91,12 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Re
             .unwrap_or((0, 0));
         let msg = e.without_snippet().to_string();
         // saphyr's message may repeat the location; keep the first line, which carries the reason.
-        let msg = msg.lines().next().unwrap_or("invalid YAML").trim().to_string();
+        let msg = msg.lines().next().unwrap_or("invalid YAML").trim();
+        let msg = match msg.rfind(" at line ") {
+            Some(i) if msg[i..].contains(", column ") => &msg[..i],
+            _ => msg,
+        }
+        .replace(", set DuplicateKeyPolicy in Options if acceptable", "");
         Diagnostic::new(path, line, col, msg).with_source(text)
     })
 }

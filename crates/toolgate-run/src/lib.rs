@@ -1,1 +1,540 @@
-//! placeholder
+//! toolgate-run: run orchestration. Plans trials, starts the embedded simulator for `sim`
+//! targets, sends trials concurrently, records every response in the run folder, then grades
+//! and writes the reports. Also `grade RUN` (re-grade from responses.jsonl alone) and resume.
+//!
+//! Invariant: the runner records; it never judges. Grading happens after the responses are on
+//! disk, from the file, so `toolgate grade` and `toolgate run` give the same grades.
+
+pub mod config;
+pub mod exec;
+pub mod plan;
+pub mod progress;
+pub mod runfolder;
+
+use anyhow::{anyhow, bail, Context};
+use config::Config;
+use exec::{ExecSettings, ResolvedTarget, TargetState};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use toolgate_client::RetryPolicy;
+use toolgate_core::load::{load_all, LoadContext};
+use toolgate_core::prompt::Prompts;
+use toolgate_core::{Diagnostics, GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A run as the CLI asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct RunRequest {
+    pub config: Config,
+    pub targets: Vec<String>,
+    pub suites: Vec<PathBuf>,
+    pub prompts_dir: Option<PathBuf>,
+    pub prompts: Vec<String>,
+    pub thinking: Vec<Option<bool>>,
+    pub repeats: u32,
+    pub warmup: u32,
+    pub tags: Vec<String>,
+    pub concurrency: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub resume: Option<PathBuf>,
+    pub force: bool,
+    pub shard: Option<(u64, u64)>,
+    pub no_stream: bool,
+    pub sequential: bool,
+    pub quiet: bool,
+    pub stable_output: bool,
+    pub today: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub dir: PathBuf,
+    pub complete: bool,
+    pub planned: u64,
+    pub recorded: u64,
+    pub errors: u64,
+    pub interrupted: bool,
+    pub grades: Vec<GradeRecord>,
+}
+
+/// Errors that mean "bad input" (exit 2) rather than a failed run.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+/// Load suites and prompts; every problem is bad input.
+pub fn load_inputs(
+    suites: &[PathBuf],
+    prompts_dir: Option<&Path>,
+    today: &str,
+) -> anyhow::Result<(Vec<Suite>, Option<Prompts>)> {
+    let mut diags = Diagnostics::default();
+    let prompts = prompts_dir.map(|d| {
+        let (p, ds) = Prompts::load(d);
+        for d in ds {
+            diags.push(d);
+        }
+        p
+    });
+    let ctx = LoadContext {
+        prompts: prompts.as_ref(),
+        today: today.to_string(),
+    };
+    let (loaded, ds) = load_all(suites, &ctx);
+    diags.extend(ds);
+    if !diags.is_empty() {
+        return Err(bad(diags.to_string()));
+    }
+    if loaded.is_empty() {
+        return Err(bad(format!(
+            "no suite files found under {}",
+            suites.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok((loaded, prompts))
+}
+
+/// `toolgate run`.
+pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
+    let resume_dir = req.resume.clone();
+    let (suites, prompts) = load_inputs(&req.suites, req.prompts_dir.as_deref(), &req.today)?;
+    let empty_prompts;
+    let prompts_ref = match &prompts {
+        Some(p) => p,
+        None => {
+            empty_prompts = Prompts::load(Path::new("/nonexistent-toolgate-prompts")).0;
+            &empty_prompts
+        }
+    };
+    for p in &req.prompts {
+        if !prompts_ref.contains(p) {
+            return Err(bad(format!(
+                "--prompt {p}: no template prompts/{p}.md.j2 (have: {})",
+                prompts_ref.names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+
+    let target_names: Vec<String> = if req.targets.is_empty() {
+        if req.config.defaults.targets.is_empty() {
+            vec!["sim".to_string()]
+        } else {
+            req.config.defaults.targets.clone()
+        }
+    } else {
+        req.targets.clone()
+    };
+    let mut resolved = Vec::new();
+    for n in &target_names {
+        let t = req.config.targets.get(n).ok_or_else(|| {
+            bad(format!(
+                "unknown target `{n}` (configured: {})",
+                req.config.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        resolved.push(ResolvedTarget::resolve(n, t, &req.config, req.concurrency, req.no_stream).map_err(bad)?);
+    }
+
+    let trials = plan::plan(&plan::PlanInput {
+        targets: &target_names,
+        suites: &suites,
+        prompts: &req.prompts,
+        thinking: &req.thinking,
+        repeats: req.repeats.max(1),
+        warmup: req.warmup,
+        tags: &req.tags,
+        shard: req.shard,
+    });
+    if trials.is_empty() {
+        return Err(bad("the plan has no trials (check --suite, --tag and --shard)"));
+    }
+    let config_value = effective_config(&req, &target_names);
+    let plan_sha = plan::plan_hash(&suites, &trials, &config_value);
+
+    // Run folder: new, or resumed.
+    let (dir, mut manifest, pending) = if let Some(dir) = &resume_dir {
+        let old = runfolder::read_manifest(dir)
+            .with_context(|| format!("cannot resume {}: no readable manifest.json", dir.display()))
+            .map_err(|e| bad(format!("{e:#}")))?;
+        if old.plan_sha256 != plan_sha && !req.force {
+            return Err(bad(format!(
+                "cannot resume {}: cases or configuration changed since the run started \
+                 (plan hash {} ≠ {}); rerun with the same flags, or add --force",
+                dir.display(),
+                &old.plan_sha256[..12.min(old.plan_sha256.len())],
+                &plan_sha[..12]
+            )));
+        }
+        let (kept, dropped, torn) = runfolder::compact_for_resume(dir)?;
+        if !req.quiet {
+            eprintln!(
+                "resuming {}: {} recorded, {} error record(s) to retry{}",
+                dir.display(),
+                kept.len(),
+                dropped,
+                if torn { ", a torn last line dropped" } else { "" }
+            );
+        }
+        let done: std::collections::BTreeSet<_> =
+            kept.iter().map(|r| (r.key.clone(), r.warmup)).collect();
+        let pending: Vec<plan::Trial> = trials
+            .iter()
+            .filter(|t| !done.contains(&(t.key.clone(), t.warmup)))
+            .cloned()
+            .collect();
+        let mut m = old;
+        m.complete = false;
+        m.finished_at = None;
+        m.incomplete_reasons.clear();
+        (dir.clone(), m, pending)
+    } else {
+        let id = runfolder::new_run_id();
+        let dir = req
+            .out
+            .clone()
+            .unwrap_or_else(|| runfolder::run_dir(&req.config.defaults.runs_dir, &id));
+        if dir.join(runfolder::RESPONSES).exists() {
+            return Err(bad(format!(
+                "{} already holds a run; use --resume {} or another --out",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let m = RunManifest {
+            run_id: dir
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or(id),
+            toolgate_version: VERSION.to_string(),
+            started_at: runfolder::now_rfc3339(),
+            finished_at: None,
+            complete: false,
+            incomplete_reasons: vec![],
+            targets: vec![],
+            suites: suites.iter().map(suite_info).collect(),
+            prompts: vec![],
+            variants: req.thinking.iter().map(|t| plan::variant_label(*t)).collect(),
+            repeats: req.repeats.max(1),
+            planned_trials: trials.len() as u64,
+            shard: req.shard.map(|(i, n)| format!("{i}/{n}")),
+            config: config_value.clone(),
+            plan_sha256: plan_sha.clone(),
+        };
+        (dir, m, trials.clone())
+    };
+
+    // The embedded simulator serves every `sim` target of this run.
+    let mut sim = None;
+    if resolved.iter().any(|t| t.builtin_sim) {
+        let state = toolgate_sim::SimState::new(
+            vec![toolgate_sim::Script::strong(), toolgate_sim::Script::weak()],
+            suites.clone(),
+        );
+        let server = toolgate_sim::SimServer::start(state, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .context("cannot start the embedded simulator")?;
+        let url = server.base_url();
+        for t in resolved.iter_mut().filter(|t| t.builtin_sim) {
+            t.urls = vec![url.clone()];
+        }
+        sim = Some(server);
+    }
+
+    let max_body = req.config.defaults.max_response_bytes;
+    let mut infos = Vec::new();
+    for t in &resolved {
+        infos.push(TargetInfo {
+            name: t.name.clone(),
+            base_url: if t.builtin_sim {
+                "builtin:sim".into()
+            } else {
+                t.urls.join(",")
+            },
+            model: t.model.clone(),
+            profile: t.profile.as_str().to_string(),
+            metadata: if t.builtin_sim {
+                json!({"builtin": "sim"})
+            } else {
+                exec::gather_metadata(t, max_body).await
+            },
+            server: None,
+        });
+    }
+    manifest.targets = infos;
+
+    // Prompts: render once each, record their hashes.
+    let mut cache = plan::PromptCache::new(prompts_ref, req.today.clone(), req.config.defaults.vars.clone());
+    let prepared = exec::prepare(pending, &suites, &mut cache);
+    let mut prompt_infos: BTreeMap<(String, String), String> = BTreeMap::new();
+    for p in &prepared {
+        if let (Some(name), Ok(Some(text))) = (&p.trial.prompt, &p.system) {
+            prompt_infos
+                .entry((name.clone(), p.trial.key.suite.clone()))
+                .or_insert_with(|| toolgate_core::text::sha256_hex(text.as_bytes()));
+        }
+    }
+    if resume_dir.is_none() {
+        manifest.prompts = prompt_infos
+            .into_iter()
+            .map(|((name, suite), sha256)| PromptInfo { name, suite, sha256 })
+            .collect();
+    }
+    runfolder::write_manifest(&dir, &manifest)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+
+    let mut per_target_total: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &prepared {
+        *per_target_total.entry(p.trial.key.target.clone()).or_default() += 1;
+    }
+    let states: Vec<Arc<TargetState>> = resolved
+        .iter()
+        .map(|t| {
+            Arc::new(TargetState {
+                target: t.clone(),
+                next_url: AtomicUsize::new(0),
+                consecutive_connect: AtomicU32::new(0),
+                down: AtomicBool::new(false),
+                done: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                total: per_target_total.get(&t.name).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+
+    let progress = progress::Progress::new(&states, req.quiet);
+    let settings = |d: &config::RunDefaults| ExecSettings {
+        global_concurrency: d.global_concurrency,
+        retry: RetryPolicy {
+            max_retries: d.retries,
+            ..RetryPolicy::default()
+        },
+        down_after: d.down_after,
+        max_body,
+        grace: Duration::from_secs_f64(d.interrupt_grace_s),
+    };
+    let suites_arc = Arc::new(suites.clone());
+    let mut written = 0;
+    let mut errors = 0;
+    let mut interrupted = false;
+    let mut not_sent = 0;
+    // Sequential: one target at a time (one server up at a time); otherwise interleaved.
+    let groups: Vec<Vec<Arc<TargetState>>> = if req.sequential {
+        states.iter().map(|s| vec![s.clone()]).collect()
+    } else {
+        vec![states.clone()]
+    };
+    let mut remaining = prepared;
+    for group in groups {
+        let names: Vec<&str> = group.iter().map(|g| g.target.name.as_str()).collect();
+        let (now, later): (Vec<_>, Vec<_>) = remaining
+            .into_iter()
+            .partition(|p| names.contains(&p.trial.key.target.as_str()));
+        remaining = later;
+        if interrupted {
+            not_sent += now.len() as u64;
+            continue;
+        }
+        let recorder = runfolder::Recorder::open(&dir.join(runfolder::RESPONSES))?;
+        let out = exec::execute(
+            now,
+            suites_arc.clone(),
+            group,
+            settings(&req.config.defaults),
+            recorder,
+            stop.clone(),
+            progress.callback(),
+        )
+        .await?;
+        written += out.written;
+        errors += out.errors;
+        not_sent += out.not_sent;
+        interrupted |= out.interrupted;
+    }
+    progress.finish();
+    if let Some(s) = sim {
+        s.shutdown().await;
+    }
+
+    // Completeness is judged from the file, not from counters: the file is the truth.
+    let all = runfolder::read_responses(&dir)?;
+    let error_count = all.records.iter().filter(|r| r.error.is_some()).count() as u64;
+    let recorded = all.records.len() as u64;
+    let planned = trials.len() as u64;
+    let mut reasons = Vec::new();
+    if interrupted {
+        reasons.push(format!("interrupted: {not_sent} trial(s) not sent"));
+    }
+    if error_count > 0 {
+        reasons.push(format!("{error_count} trial(s) ended in infra errors"));
+    }
+    if recorded < planned && !interrupted {
+        reasons.push(format!("{} trial(s) have no response", planned - recorded));
+    }
+    for s in &states {
+        if s.down.load(Ordering::SeqCst) {
+            reasons.push(format!(
+                "target `{}` declared down after {} consecutive connect failures",
+                s.target.name, req.config.defaults.down_after
+            ));
+        }
+    }
+    manifest.complete = reasons.is_empty() && recorded == planned;
+    manifest.incomplete_reasons = reasons;
+    manifest.finished_at = Some(runfolder::now_rfc3339());
+    runfolder::write_manifest(&dir, &manifest)?;
+    let _ = (written, errors);
+
+    let grades = grade_run_with(&dir, &suites, req.stable_output)?;
+    Ok(RunOutcome {
+        dir,
+        complete: manifest.complete,
+        planned,
+        recorded,
+        errors: error_count,
+        interrupted,
+        grades,
+    })
+}
+
+fn suite_info(s: &Suite) -> SuiteInfo {
+    SuiteInfo {
+        name: s.name.clone(),
+        kind: s.kind.as_str().to_string(),
+        path: s.path.display().to_string(),
+        sha256: s.sha256.clone(),
+        cases: s.cases.len(),
+        tools_sha256: s
+            .tools_path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .map(|b| toolgate_core::text::sha256_hex(&b)),
+    }
+}
+
+/// The configuration that defines the plan, without secrets (key variable names only).
+fn effective_config(req: &RunRequest, targets: &[String]) -> Value {
+    let mut t = serde_json::Map::new();
+    for n in targets {
+        if let Some(tc) = req.config.targets.get(n) {
+            let mut v = serde_json::to_value(tc).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.retain(|_, v| !v.is_null());
+            }
+            t.insert(n.clone(), v);
+        }
+    }
+    json!({
+        "targets": t,
+        "prompts": req.prompts,
+        "thinking": req.thinking.iter().map(|t| plan::variant_label(*t)).collect::<Vec<_>>(),
+        "repeats": req.repeats.max(1),
+        "warmup": req.warmup,
+        "tags": req.tags,
+        "shard": req.shard.map(|(i, n)| format!("{i}/{n}")),
+        "stream": !req.no_stream,
+    })
+}
+
+/// Grade a run folder from its responses.jsonl with already-loaded suites; writes
+/// grades.jsonl (atomically, deterministic bytes) and the reports.
+pub fn grade_run_with(dir: &Path, suites: &[Suite], stable: bool) -> anyhow::Result<Vec<GradeRecord>> {
+    let read = runfolder::read_responses(dir)?;
+    let grades = toolgate_grade::grade_all(suites, &read.records);
+    let tmp = dir.join("grades.jsonl.tmp");
+    {
+        let mut rec = runfolder::Recorder::open(&tmp)?;
+        // Recorder appends; start from empty.
+        drop(rec);
+        std::fs::write(&tmp, b"")?;
+        rec = runfolder::Recorder::open(&tmp)?;
+        for g in &grades {
+            rec.append(g)?;
+        }
+        rec.sync()?;
+    }
+    std::fs::rename(&tmp, dir.join(runfolder::GRADES))?;
+    write_reports(dir, stable, false, None)?;
+    Ok(grades)
+}
+
+/// `toolgate grade RUN`: reload the suites the run used (paths from the manifest) and re-grade.
+pub fn grade_run(dir: &Path, stable: bool, today: &str) -> anyhow::Result<Vec<GradeRecord>> {
+    let m = runfolder::read_manifest(dir)
+        .with_context(|| format!("{} is not a run folder (no manifest.json)", dir.display()))
+        .map_err(|e| bad(format!("{e:#}")))?;
+    let paths: Vec<PathBuf> = m.suites.iter().map(|s| PathBuf::from(&s.path)).collect();
+    let missing: Vec<&PathBuf> = paths.iter().filter(|p| !p.exists()).collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "the run's suite files are not here: {} (run `toolgate grade` from the folder the run started in)",
+            missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let (suites, _) = load_inputs(&paths, None, today)?;
+    for s in &suites {
+        if let Some(old) = m.suites.iter().find(|x| x.name == s.name) {
+            if old.sha256 != s.sha256 {
+                eprintln!(
+                    "note: suite `{}` changed since the run; grading with the current file",
+                    s.name
+                );
+            }
+        }
+    }
+    grade_run_with(dir, &suites, stable)
+}
+
+/// Render the reports of a graded run.
+pub fn write_reports(
+    dir: &Path,
+    stable: bool,
+    csv_bom: bool,
+    formats: Option<&[toolgate_report::Format]>,
+) -> anyhow::Result<()> {
+    let data = toolgate_report::RunData::load(dir).map_err(|e| anyhow!("{e}"))?;
+    let all = toolgate_report::Format::all();
+    let formats = formats.unwrap_or(&all);
+    let opts = toolgate_report::RenderOptions {
+        stable,
+        csv_bom,
+        ..Default::default()
+    };
+    toolgate_report::write_reports(&data, dir, formats, &opts)
+        .with_context(|| format!("cannot write reports in {}", dir.display()))?;
+    Ok(())
+}
+
+/// Refuse a run folder argument that is not one.
+pub fn ensure_run_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join(runfolder::MANIFEST).exists() {
+        bail!(BadInput(format!(
+            "{} is not a run folder (no manifest.json)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! (0 ok, 1 gate failed, 2 bad input, 3 incomplete). The work lives in the library crates.
 
 mod cli;
+mod commands;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -31,6 +32,13 @@ fn main() -> ExitCode {
 fn dispatch(cmd: Command) -> u8 {
     match cmd {
         Command::Validate(a) => validate(a),
+        Command::Run(a) => outcome(commands::run(a, 0, 1)),
+        Command::Latency(a) => outcome(commands::latency(a)),
+        Command::Grade(a) => outcome(commands::grade(a)),
+        Command::Report(a) => outcome(commands::report(a)),
+        Command::Compare(a) => outcome(commands::compare(a)),
+        Command::Gate(a) => outcome(commands::gate(a)),
+        Command::Mock(a) => outcome(commands::mock(a)),
         other => {
             let name = format!("{other:?}");
             let name = name.split(['(', ' ', '{']).next().unwrap_or("").to_lowercase();
@@ -70,5 +78,21 @@ fn validate(a: cli::ValidateArgs) -> u8 {
             v.files_checked
         );
         exit::BAD_INPUT
+    }
+}
+
+/// Map a command's result to an exit code: bad input → 2 with the message; other errors → 2
+/// as well (they are about what the user gave us: files, folders), printed with context.
+fn outcome(r: anyhow::Result<u8>) -> u8 {
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            if e.downcast_ref::<toolgate_run::BadInput>().is_some() {
+                eprintln!("{e}");
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            exit::BAD_INPUT
+        }
     }
 }

@@ -1,0 +1,135 @@
+//! Loader behaviour on good and deliberately broken input: located diagnostics, all problems
+//! in one pass, never a panic.
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+use toolgate_core::load::{load_suite, LoadContext};
+use toolgate_core::validate::validate;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn ctx() -> LoadContext<'static> {
+    LoadContext {
+        prompts: None,
+        today: "2026-01-01".into(),
+    }
+}
+
+#[test]
+fn broken_files_each_get_located_diagnostics() {
+    let dir = root().join("golden/broken");
+    let v = validate(&[dir.clone()], None, "2026-01-01");
+    let text = v
+        .diagnostics
+        .to_string()
+        .replace(&format!("{}/", dir.display()), "");
+    // One diagnostic per problem, located; snapshot pins the wording.
+    insta::assert_snapshot!("broken_files", text);
+    let files: std::collections::BTreeSet<String> = v
+        .diagnostics
+        .iter()
+        .map(|d| d.file.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for f in [
+        "syntax.yaml",
+        "unknown-key.yaml",
+        "wrong-type.yaml",
+        "duplicate-key.yaml",
+        "empty.yaml",
+        "semantic.yaml",
+        "bad-tools.yaml",
+        "missing-file.yaml",
+        "invalid-utf8.yaml",
+        "binary.yaml",
+    ] {
+        assert!(files.contains(f), "no diagnostic for {f}:\n{text}");
+    }
+    let semantic: Vec<_> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.file.ends_with("semantic.yaml"))
+        .collect();
+    // Unknown tool, duplicate id, range on a string, regex on an integer, a bad regex and a
+    // missing expectation: all reported in the one pass.
+    assert!(semantic.len() >= 5, "{text}");
+    assert!(semantic.iter().all(|d| d.line > 0 && d.case.is_some()), "{text}");
+}
+
+#[test]
+fn clean_suite_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root().join("golden/broken/tools/two.json"), dir.path().join("t.json")).unwrap();
+    let p = dir.path().join("s.yaml");
+    std::fs::write(
+        &p,
+        r#"suite: s
+kind: tool_call
+tools: t.json
+defaults: { tool_choice: auto }
+cases:
+  - id: a
+    user: What did Priya say about the launch?
+    expect:
+      calls:
+        - name: search_memory
+          args: { query: { contains_any: [priya, launch] } }
+  - id: b
+    user: hi
+    expect:
+      any_of:
+        - no_call: true
+        - calls: [ { name: web_search, args: { limit: 2.0 } } ]
+"#,
+    )
+    .unwrap();
+    let s = load_suite(&p, &ctx()).unwrap();
+    assert_eq!(s.cases.len(), 2);
+    assert_eq!(s.cases[1].expect.tools.as_ref().unwrap().alternatives.len(), 2);
+}
+
+#[test]
+fn huge_and_deep_files_are_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(50 * 1024 * 1024).unwrap();
+    let e = load_suite(&big, &ctx()).unwrap_err();
+    assert!(e.to_string().contains("larger than"), "{e}");
+
+    let deep = dir.path().join("deep.yaml");
+    let mut s = String::from("suite: d\nkind: chat\ncases:\n  - id: a\n    user: x\n    vars:\n      v: ");
+    s.push_str(&"[".repeat(5000));
+    s.push_str(&"]".repeat(5000));
+    std::fs::write(&deep, s).unwrap();
+    let e = load_suite(&deep, &ctx()).unwrap_err();
+    assert!(e.0[0].line > 0, "{e}");
+}
+
+fn load_text(text: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.yaml");
+    std::fs::write(&p, text).unwrap();
+    let _ = load_suite(&p, &ctx());
+}
+
+const SEED: &str = "suite: s\nkind: tool_call\ntools: t.json\ncases:\n  - id: a\n    user: hi\n    expect:\n      calls:\n        - name: web_search\n          args: { query: { contains_any: [a, b] }, limit: { range: [1, 3] } }\n  - id: b\n    messages:\n      - { role: user, content: x }\n    expect: { no_call: true }\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        load_text(&bytes);
+    }
+
+    #[test]
+    fn mutated_suites_never_panic(pos in 0usize..SEED.len(), del in 0usize..8, ins in "[ :\\-\\[\\]{}a-z0-9\"'\n]{0,6}") {
+        let mut s = SEED.as_bytes().to_vec();
+        let end = (pos + del).min(s.len());
+        s.splice(pos..end, ins.bytes());
+        load_text(&s);
+    }
+}
+

@@ -1,0 +1,307 @@
+//! `toolgate.toml`: targets and run defaults (DESIGN §4). Keys come from the environment
+//! only: the file names the variable, never the key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toolgate_core::diag::{line_col, Diagnostic, Diagnostics};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: RunDefaults,
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDefaults {
+    /// Suite files/folders run when `--suite` is not given.
+    #[serde(default = "default_suites")]
+    pub suites: Vec<PathBuf>,
+    /// Targets run when `--target` is not given (default: `sim`).
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// Concurrency per target.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Requests in flight across all targets.
+    #[serde(default = "default_global")]
+    pub global_concurrency: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    /// Longest silence allowed inside a streamed response.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_s: f64,
+    /// Response size cap.
+    #[serde(default = "default_max_bytes")]
+    pub max_response_bytes: usize,
+    /// Retries for connect errors, 429 and 503.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Consecutive connect failures after which a target is declared down.
+    #[serde(default = "default_down_after")]
+    pub down_after: u32,
+    /// Seconds in-flight trials get to finish after Ctrl-C.
+    #[serde(default = "default_grace")]
+    pub interrupt_grace_s: f64,
+    /// Output root for run folders.
+    #[serde(default = "default_runs_dir")]
+    pub runs_dir: PathBuf,
+    /// Extra prompt variables for every suite (the run's `vars`).
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+}
+
+fn default_suites() -> Vec<PathBuf> {
+    vec![PathBuf::from("cases")]
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_global() -> usize {
+    64
+}
+fn default_timeout() -> f64 {
+    120.0
+}
+fn default_idle() -> f64 {
+    60.0
+}
+fn default_max_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_down_after() -> u32 {
+    5
+}
+fn default_grace() -> f64 {
+    10.0
+}
+fn default_runs_dir() -> PathBuf {
+    PathBuf::from("runs")
+}
+
+impl Default for RunDefaults {
+    fn default() -> Self {
+        RunDefaults {
+            suites: default_suites(),
+            targets: vec![],
+            concurrency: default_concurrency(),
+            global_concurrency: default_global(),
+            timeout_s: default_timeout(),
+            idle_timeout_s: default_idle(),
+            max_response_bytes: default_max_bytes(),
+            retries: default_retries(),
+            down_after: default_down_after(),
+            interrupt_grace_s: default_grace(),
+            runs_dir: default_runs_dir(),
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `sim`: the embedded simulator.
+    #[serde(default)]
+    pub builtin: Option<String>,
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Several replicas: requests spread round-robin.
+    #[serde(default)]
+    pub base_urls: Vec<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Name of the environment variable that holds the API key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub timeout_s: Option<f64>,
+    #[serde(default)]
+    pub idle_timeout_s: Option<f64>,
+    /// Fields merged into every request body.
+    #[serde(default)]
+    pub extra_body: BTreeMap<String, Value>,
+    /// Override of the thinking mapping: `{ field = "a.b", on = …, off = … }`.
+    #[serde(default)]
+    pub thinking: Option<ThinkingOverride>,
+    /// Stream responses (default true).
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThinkingOverride {
+    /// Dotted path in the request body, e.g. `chat_template_kwargs.enable_thinking`.
+    pub field: String,
+    pub on: Value,
+    pub off: Value,
+}
+
+impl Config {
+    /// The config used when there is no toolgate.toml: only the `sim` target.
+    pub fn builtin() -> Config {
+        let mut c = Config::default();
+        c.targets.insert(
+            "sim".into(),
+            TargetConfig {
+                builtin: Some("sim".into()),
+                model: Some("sim-strong".into()),
+                ..Default::default()
+            },
+        );
+        c.targets.insert(
+            "sim-weak".into(),
+            TargetConfig {
+                builtin: Some("sim".into()),
+                model: Some("sim-weak".into()),
+                ..Default::default()
+            },
+        );
+        c
+    }
+
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        let text = toolgate_core::load::read_text(path).map_err(|d| Diagnostics(vec![d]))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
+        let mut c: Config = toml::from_str(text).map_err(|e| {
+            let (l, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            Diagnostics(vec![Diagnostic::new(path, l, col, e.message().to_string()).with_source(text)])
+        })?;
+        // The builtin targets are always there unless the file redefines them.
+        for (k, v) in Config::builtin().targets {
+            c.targets.entry(k).or_insert(v);
+        }
+        let mut diags = Diagnostics::default();
+        for (name, t) in &c.targets {
+            if let Err(m) = t.check() {
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with(&format!("[targets.{name}]")))
+                    .map(|i| i as u64 + 1)
+                    .unwrap_or(0);
+                diags.push(
+                    Diagnostic::new(path, line, 1, format!("target `{name}`: {m}")).with_source(text),
+                );
+            }
+        }
+        if diags.is_empty() {
+            Ok(c)
+        } else {
+            Err(diags)
+        }
+    }
+}
+
+pub const PROFILES: [&str; 6] = ["vllm", "sglang", "llamacpp", "ollama", "nim", "openai"];
+
+impl TargetConfig {
+    pub fn urls(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.base_url.iter().cloned().collect();
+        v.extend(self.base_urls.iter().cloned());
+        v
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(b) = &self.builtin {
+            if b != "sim" {
+                return Err(format!("unknown builtin `{b}` (expected `sim`)"));
+            }
+            return Ok(());
+        }
+        let urls = self.urls();
+        if urls.is_empty() {
+            return Err("needs `base_url` (or `base_urls`, or `builtin = \"sim\"`)".into());
+        }
+        for u in &urls {
+            check_url(u)?;
+        }
+        if self.model.is_none() {
+            return Err("needs `model`".into());
+        }
+        if let Some(p) = &self.profile {
+            if !PROFILES.contains(&p.as_str()) {
+                return Err(format!("unknown profile `{p}` (expected one of: {})", PROFILES.join(", ")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuse URLs that carry credentials: keys belong in the environment.
+pub fn check_url(u: &str) -> Result<(), String> {
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .ok_or_else(|| format!("base URL `{}` must start with http:// or https://", redact_url(u)))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(format!(
+            "base URL `{}` embeds credentials; put the key in an environment variable and name it with `api_key_env`",
+            redact_url(u)
+        ));
+    }
+    if authority.is_empty() {
+        return Err(format!("base URL `{u}` has no host"));
+    }
+    Ok(())
+}
+
+/// A URL with any userinfo replaced, for messages.
+pub fn redact_url(u: &str) -> String {
+    if let Some((scheme, rest)) = u.split_once("://") {
+        let (auth, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if let Some((_, host)) = auth.rsplit_once('@') {
+            return format!("{scheme}://[redacted]@{host}{path}");
+        }
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_refused_and_redacted() {
+        let e = check_url("http://user:s3cret@127.0.0.1:8000/v1").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("api_key_env"));
+        assert!(check_url("http://127.0.0.1:8000/v1").is_ok());
+    }
+
+    #[test]
+    fn config_errors_are_located() {
+        let text = "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodle = \"m\"\n";
+        let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
+        assert_eq!(d.0[0].line, 3, "{d}");
+        let text = "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nprofile = \"vlm\"\nmodel = \"m\"\n";
+        let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
+        assert!(d.to_string().contains("unknown profile"), "{d}");
+    }
+
+    #[test]
+    fn builtin_targets_exist() {
+        let c = Config::parse(Path::new("t.toml"), "").unwrap();
+        assert!(c.targets.contains_key("sim"));
+        assert!(c.targets.contains_key("sim-weak"));
+    }
+}

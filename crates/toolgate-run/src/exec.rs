@@ -1,0 +1,452 @@
+//! Executing a plan: per-target and global concurrency limits, one writer that appends and
+//! flushes each record as it completes, target-down detection, Ctrl-C with a bounded grace.
+
+use crate::config::{Config, TargetConfig};
+use crate::plan::{initial_messages, request_body, PromptCache, Trial};
+use crate::runfolder::{now_rfc3339, Recorder};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use toolgate_client::{apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping};
+use toolgate_core::text::sha256_hex;
+use toolgate_core::{
+    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite, TurnRecord,
+};
+
+/// A target ready to receive requests.
+#[derive(Debug, Clone)]
+pub struct ResolvedTarget {
+    pub name: String,
+    pub urls: Vec<String>,
+    pub model: String,
+    pub profile: Profile,
+    pub thinking: ThinkingMapping,
+    /// Read from the environment at start; never serialised.
+    pub api_key: Option<String>,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub idle_timeout: Duration,
+    pub stream: bool,
+    pub extra_body: BTreeMap<String, Value>,
+    pub builtin_sim: bool,
+}
+
+impl ResolvedTarget {
+    pub fn resolve(
+        name: &str,
+        t: &TargetConfig,
+        cfg: &Config,
+        concurrency: Option<usize>,
+        no_stream: bool,
+    ) -> Result<ResolvedTarget, String> {
+        t.check().map_err(|e| format!("target `{name}`: {e}"))?;
+        let builtin_sim = t.builtin.as_deref() == Some("sim");
+        let profile: Profile = t
+            .profile
+            .as_deref()
+            .unwrap_or(if builtin_sim { "vllm" } else { "openai" })
+            .parse()
+            .map_err(|_| format!("target `{name}`: unknown profile"))?;
+        let thinking = match &t.thinking {
+            Some(o) => ThinkingMapping::Field {
+                path: o.field.clone(),
+                on: o.on.clone(),
+                off: o.off.clone(),
+            },
+            None => profile.default_thinking(),
+        };
+        let api_key = match &t.api_key_env {
+            Some(var) => match std::env::var(var) {
+                Ok(v) if !v.is_empty() => Some(v),
+                _ => {
+                    return Err(format!(
+                        "target `{name}`: environment variable {var} (api_key_env) is not set"
+                    ))
+                }
+            },
+            None => None,
+        };
+        Ok(ResolvedTarget {
+            name: name.to_string(),
+            urls: t.urls(),
+            model: t
+                .model
+                .clone()
+                .unwrap_or_else(|| "sim-strong".to_string()),
+            profile,
+            thinking,
+            api_key,
+            concurrency: concurrency
+                .or(t.concurrency)
+                .unwrap_or(cfg.defaults.concurrency)
+                .max(1),
+            timeout: Duration::from_secs_f64(t.timeout_s.unwrap_or(cfg.defaults.timeout_s)),
+            idle_timeout: Duration::from_secs_f64(
+                t.idle_timeout_s.unwrap_or(cfg.defaults.idle_timeout_s),
+            ),
+            stream: !no_stream && t.stream.unwrap_or(true),
+            extra_body: t.extra_body.clone(),
+            builtin_sim,
+        })
+    }
+
+    pub fn endpoint(&self, url: &str, max_body: usize) -> Endpoint {
+        Endpoint {
+            base_url: url.trim_end_matches('/').to_string(),
+            api_key: self.api_key.clone(),
+            timeout: self.timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_bytes: max_body,
+        }
+    }
+}
+
+/// Shared state of one target during a run.
+pub struct TargetState {
+    pub target: ResolvedTarget,
+    pub next_url: AtomicUsize,
+    pub consecutive_connect: AtomicU32,
+    pub down: AtomicBool,
+    pub done: AtomicU64,
+    pub errors: AtomicU64,
+    pub total: u64,
+}
+
+/// Everything a trial needs, prepared before dispatch.
+pub struct Prepared {
+    pub trial: Trial,
+    /// Rendered system prompt (or the render error, recorded as the trial's failure to send).
+    pub system: Result<Option<String>, String>,
+}
+
+pub struct ExecSettings {
+    pub global_concurrency: usize,
+    pub retry: RetryPolicy,
+    pub down_after: u32,
+    pub max_body: usize,
+    pub grace: Duration,
+}
+
+pub struct ExecOutcome {
+    pub written: u64,
+    pub errors: u64,
+    pub interrupted: bool,
+    /// Trials that were planned but neither sent nor recorded (interrupt).
+    pub not_sent: u64,
+}
+
+/// Prepare trials: render prompts once each.
+pub fn prepare(trials: Vec<Trial>, suites: &[Suite], cache: &mut PromptCache<'_>) -> Vec<Prepared> {
+    trials
+        .into_iter()
+        .map(|t| {
+            let s = &suites[t.suite];
+            let c = &s.cases[t.case];
+            let system = match &t.prompt {
+                Some(p) => cache.render(s, c, p).map(Some),
+                None => Ok(None),
+            };
+            Prepared { trial: t, system }
+        })
+        .collect()
+}
+
+/// Run prepared trials against their targets; every finished trial is appended to
+/// `recorder` before the next one is counted.
+pub async fn execute(
+    prepared: Vec<Prepared>,
+    suites: Arc<Vec<Suite>>,
+    targets: Vec<Arc<TargetState>>,
+    settings: ExecSettings,
+    mut recorder: Recorder,
+    stop: Arc<AtomicBool>,
+    progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
+) -> std::io::Result<ExecOutcome> {
+    let client = Client::new().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let global = Arc::new(Semaphore::new(settings.global_concurrency.max(1)));
+    let settings = Arc::new(settings);
+    let (tx, mut rx) = mpsc::channel::<ResponseRecord>(256);
+
+    // The writer owns the file: one line per record, flushed before the next.
+    let writer = tokio::spawn(async move {
+        let mut errors = 0u64;
+        let mut res = Ok(());
+        while let Some(rec) = rx.recv().await {
+            if rec.error.is_some() {
+                errors += 1;
+            }
+            if let Err(e) = recorder.append(&rec) {
+                res = Err(e);
+                break;
+            }
+        }
+        let _ = recorder.sync();
+        (recorder.written, errors, res)
+    });
+
+    // Group trials per target; each target has its own dispatcher so a slow one does not
+    // stall the others.
+    let mut per_target: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
+    let total = prepared.len() as u64;
+    for p in prepared {
+        per_target.entry(p.trial.key.target.clone()).or_default().push(p);
+    }
+    let mut dispatchers = JoinSet::new();
+    for ts in &targets {
+        let list = per_target.remove(&ts.target.name).unwrap_or_default();
+        let ts = ts.clone();
+        let suites = suites.clone();
+        let global = global.clone();
+        let tx = tx.clone();
+        let stop = stop.clone();
+        let client = client.clone();
+        let settings = settings.clone();
+        let progress = progress.clone();
+        dispatchers.spawn(async move {
+            let local = Arc::new(Semaphore::new(ts.target.concurrency));
+            let mut inflight = JoinSet::new();
+            let mut sent = 0u64;
+            for p in list {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let picked = Instant::now();
+                let Ok(lp) = local.clone().acquire_owned().await else { break };
+                let Ok(gp) = global.clone().acquire_owned().await else { break };
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let queued_ms = picked.elapsed().as_secs_f64() * 1000.0;
+                sent += 1;
+                let ts = ts.clone();
+                let suites = suites.clone();
+                let tx = tx.clone();
+                let client = client.clone();
+                let settings = settings.clone();
+                let progress = progress.clone();
+                inflight.spawn(async move {
+                    let rec = run_trial(&client, &ts, &suites, &p, queued_ms, &settings).await;
+                    if rec.error.is_some() {
+                        ts.errors.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Count as done only once the writer has the record.
+                    let _ = tx.send(rec).await;
+                    ts.done.fetch_add(1, Ordering::SeqCst);
+                    progress(&ts);
+                    drop((lp, gp));
+                });
+                // Reap finished tasks so the set stays small.
+                while inflight.try_join_next().is_some() {}
+            }
+            // Finish in-flight trials; after Ctrl-C they get a bounded grace.
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    let deadline = tokio::time::sleep(settings.grace);
+                    tokio::pin!(deadline);
+                    loop {
+                        tokio::select! {
+                            r = inflight.join_next() => if r.is_none() { break },
+                            _ = &mut deadline => { inflight.abort_all(); break }
+                        }
+                    }
+                    break;
+                }
+                tokio::select! {
+                    r = inflight.join_next() => if r.is_none() { break },
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+            }
+            while inflight.join_next().await.is_some() {}
+            sent
+        });
+    }
+    drop(tx);
+    let mut sent_total = 0;
+    while let Some(r) = dispatchers.join_next().await {
+        sent_total += r.unwrap_or(0);
+    }
+    let (written, errors, res) = writer.await.map_err(std::io::Error::other)?;
+    res?;
+    let interrupted = stop.load(Ordering::SeqCst);
+    Ok(ExecOutcome {
+        written,
+        errors,
+        interrupted,
+        not_sent: total.saturating_sub(sent_total.max(written)),
+    })
+}
+
+fn error_record(p: &Prepared, kind: &str, target: &ResolvedTarget, err: InfraError) -> ResponseRecord {
+    ResponseRecord {
+        key: p.trial.key.clone(),
+        kind: kind.to_string(),
+        category: None,
+        request: RequestSummary {
+            model: target.model.clone(),
+            profile: target.profile.as_str().to_string(),
+            stream: target.stream,
+            thinking: p.trial.thinking,
+            ..Default::default()
+        },
+        turns: vec![],
+        error: Some(err),
+        retries: vec![],
+        started_at: now_rfc3339(),
+        warmup: p.trial.warmup,
+    }
+}
+
+/// One trial: one request, or one request per user turn for conversation cases.
+pub async fn run_trial(
+    client: &Client,
+    ts: &TargetState,
+    suites: &[Suite],
+    p: &Prepared,
+    queued_ms: f64,
+    settings: &ExecSettings,
+) -> ResponseRecord {
+    let suite = &suites[p.trial.suite];
+    let case = &suite.cases[p.trial.case];
+    let target = &ts.target;
+    let kind = case.kind.as_str();
+
+    if ts.down.load(Ordering::SeqCst) {
+        return error_record(
+            p,
+            kind,
+            target,
+            InfraError {
+                kind: ErrorKind::Connect,
+                message: format!(
+                    "target declared down after {} consecutive connect failures; not sent",
+                    settings.down_after
+                ),
+                status: None,
+                body: None,
+                turn: 0,
+            },
+        );
+    }
+    let system = match &p.system {
+        Ok(s) => s.clone(),
+        Err(e) => {
+            return error_record(
+                p,
+                kind,
+                target,
+                InfraError {
+                    kind: ErrorKind::Protocol,
+                    message: format!("prompt did not render: {e}"),
+                    status: None,
+                    body: None,
+                    turn: 0,
+                },
+            )
+        }
+    };
+
+    let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
+    let url = target.urls.get(idx).cloned().unwrap_or_default();
+    let endpoint = target.endpoint(&url, settings.max_body);
+
+    let mut messages = initial_messages(system.as_deref(), case);
+    let turn_texts: Vec<Option<String>> = match &case.input {
+        CaseInput::Messages(_) => vec![None],
+        CaseInput::Turns(ts) => ts.iter().map(|t| Some(t.user.clone())).collect(),
+    };
+
+    let mut rec = ResponseRecord {
+        key: p.trial.key.clone(),
+        kind: kind.to_string(),
+        category: case.category.clone(),
+        request: RequestSummary {
+            url: format!("{}/chat/completions", endpoint.base_url),
+            model: target.model.clone(),
+            profile: target.profile.as_str().to_string(),
+            stream: target.stream,
+            thinking: p.trial.thinking,
+            tool_choice: case.params.tool_choice.clone(),
+            tools: suite.tools.tools.len(),
+            messages: 0,
+            prompt_sha256: system.as_deref().map(|s| sha256_hex(s.as_bytes())),
+            body_sha256: String::new(),
+        },
+        turns: vec![],
+        error: None,
+        retries: vec![],
+        started_at: now_rfc3339(),
+        warmup: p.trial.warmup,
+    };
+
+    for (i, user) in turn_texts.iter().enumerate() {
+        if let Some(u) = user {
+            messages.push(Message::user(u.clone()).to_wire());
+        }
+        let mut body = request_body(&target.model, suite, case, &messages, &target.extra_body);
+        apply_thinking(&target.thinking, p.trial.thinking, &mut body);
+        if i == 0 {
+            rec.request.messages = messages.len();
+        }
+        let req = ChatRequest {
+            body,
+            stream: target.stream,
+            headers: vec![(
+                "x-toolgate-case".to_string(),
+                format!("{}/{}", suite.name, case.id),
+            )],
+        };
+        let out = client.chat(&endpoint, &req, &settings.retry).await;
+        if i == 0 {
+            rec.request.body_sha256 = out.body_sha256.clone();
+        }
+        rec.retries.extend(out.retries);
+        match out.result {
+            Ok(mut turn) => {
+                ts.consecutive_connect.store(0, Ordering::SeqCst);
+                turn.turn = i as u32;
+                turn.user = user.clone();
+                if i == 0 {
+                    turn.timing.queued_ms = queued_ms;
+                }
+                let reply = turn
+                    .message
+                    .as_ref()
+                    .and_then(|m| m.content.clone())
+                    .unwrap_or_default();
+                rec.turns.push(turn);
+                if i + 1 < turn_texts.len() {
+                    messages.push(Message::assistant(reply).to_wire());
+                }
+            }
+            Err(mut e) => {
+                if e.kind == ErrorKind::Connect {
+                    let n = ts.consecutive_connect.fetch_add(1, Ordering::SeqCst) + 1;
+                    if n >= settings.down_after {
+                        ts.down.store(true, Ordering::SeqCst);
+                    }
+                }
+                e.turn = i as u32;
+                rec.error = Some(e);
+                break;
+            }
+        }
+    }
+    rec
+}
+
+/// Server metadata for the manifest: per URL, what the metadata endpoints answered.
+pub async fn gather_metadata(target: &ResolvedTarget, max_body: usize) -> Value {
+    let Ok(client) = Client::new() else {
+        return json!({});
+    };
+    let mut m = serde_json::Map::new();
+    for u in &target.urls {
+        let ep = target.endpoint(u, max_body);
+        m.insert(u.clone(), client.metadata(&ep).await);
+    }
+    Value::Object(m)
+}

@@ -1,0 +1,242 @@
+//! Command implementations: resolve the CLI arguments into library calls and exit codes.
+
+use crate::cli;
+use crate::exit;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use toolgate_run::config::{Config, TargetConfig};
+use toolgate_run::{plan, BadInput, RunRequest};
+
+fn bad(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(msg.into()))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Load the configuration: `--config F`, else ./toolgate.toml when present, else builtins.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Config::load(p).map_err(|d| bad(d.to_string())),
+        None if Path::new("toolgate.toml").exists() => {
+            Config::load(Path::new("toolgate.toml")).map_err(|d| bad(d.to_string()))
+        }
+        None => Ok(Config::builtin()),
+    }
+}
+
+fn build_request(a: &cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<RunRequest> {
+    let mut config = load_config(a.config.as_deref())?;
+    // A URL given as --target describes an ad-hoc target.
+    let mut targets = Vec::new();
+    for t in &a.targets {
+        if t.starts_with("http://") || t.starts_with("https://") {
+            toolgate_run::config::check_url(t).map_err(bad)?;
+            let model = a
+                .model
+                .clone()
+                .ok_or_else(|| bad(format!("--target {t}: a URL target needs --model")))?;
+            let name = format!("url-{}", targets.len() + 1);
+            config.targets.insert(
+                name.clone(),
+                TargetConfig {
+                    base_url: Some(t.clone()),
+                    model: Some(model),
+                    profile: Some(a.profile.clone().unwrap_or_else(|| "openai".into())),
+                    api_key_env: a.api_key_env.clone(),
+                    ..Default::default()
+                },
+            );
+            targets.push(name);
+        } else {
+            targets.push(t.clone());
+        }
+    }
+    let suites = if a.suites.is_empty() {
+        config.defaults.suites.clone()
+    } else {
+        a.suites.clone()
+    };
+    let prompts_dir = toolgate_core::validate::find_prompts_dir(&suites)
+        .or_else(|| Path::new("prompts").is_dir().then(|| PathBuf::from("prompts")));
+    Ok(RunRequest {
+        targets,
+        suites,
+        prompts_dir,
+        prompts: a.prompts.clone(),
+        thinking: plan::parse_thinking(&a.thinking).map_err(bad)?,
+        repeats: repeats.max(a.repeat),
+        warmup,
+        tags: a.tags.clone(),
+        concurrency: a.concurrency,
+        out: a.out.clone(),
+        resume: a.resume.clone(),
+        force: a.force,
+        shard: a.shard.as_deref().map(plan::parse_shard).transpose().map_err(bad)?,
+        no_stream: a.no_stream,
+        sequential: a.sequential,
+        quiet: a.quiet,
+        stable_output: a.stable_output,
+        today: crate::today(),
+        config,
+    })
+}
+
+pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
+    let req = build_request(&a, warmup, repeats)?;
+    let quiet = req.quiet;
+    let out = runtime()?.block_on(toolgate_run::run(req))?;
+    let judged = out
+        .grades
+        .iter()
+        .filter(|g| !g.warmup && g.verdict != toolgate_core::Verdict::Error)
+        .count();
+    let passed = out
+        .grades
+        .iter()
+        .filter(|g| !g.warmup && g.verdict == toolgate_core::Verdict::Pass)
+        .count();
+    if !quiet || !out.complete {
+        eprintln!(
+            "{}: {} of {} trials recorded, {} passed of {} judged, {} infra error(s)",
+            if out.complete { "complete" } else { "INCOMPLETE" },
+            out.recorded,
+            out.planned,
+            passed,
+            judged,
+            out.errors
+        );
+    }
+    println!("{}", out.dir.join("report.md").display());
+    Ok(if out.complete { exit::OK } else { exit::INCOMPLETE })
+}
+
+pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
+    let mut run_args = a.run.clone();
+    if run_args.suites.is_empty() {
+        run_args.suites = vec![PathBuf::from("cases/quality"), PathBuf::from("cases/conversation")];
+    }
+    run(run_args, a.warmup, a.runs)
+}
+
+pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
+    toolgate_run::ensure_run_dir(&a.run)?;
+    let grades = toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
+    let m = toolgate_run::runfolder::read_manifest(&a.run)?;
+    eprintln!(
+        "graded {} trial(s); wrote {}",
+        grades.len(),
+        a.run.join("grades.jsonl").display()
+    );
+    Ok(if m.complete { exit::OK } else { exit::INCOMPLETE })
+}
+
+pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
+    toolgate_run::ensure_run_dir(&a.run)?;
+    let mut formats = Vec::new();
+    for f in a.format.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        formats.push(
+            f.parse::<toolgate_report::Format>()
+                .map_err(|_| bad(format!("--format {f}: expected md, json, csv, junit or html")))?,
+        );
+    }
+    if !a.run.join("grades.jsonl").exists() {
+        toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
+    }
+    toolgate_run::write_reports(&a.run, a.stable_output, a.csv_bom, Some(&formats))?;
+    println!("{}", a.run.join("report.md").display());
+    Ok(exit::OK)
+}
+
+fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
+    toolgate_run::ensure_run_dir(dir)?;
+    toolgate_report::RunData::load(dir).map_err(|e| bad(e.to_string()))
+}
+
+pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
+    let base = load_run(&a.base)?;
+    let cand = load_run(&a.cand)?;
+    let opts = toolgate_report::CompareOptions {
+        base_filter: a
+            .base_filter
+            .as_deref()
+            .map(toolgate_report::Filter::parse)
+            .transpose()
+            .map_err(bad)?,
+        cand_filter: a
+            .cand_filter
+            .as_deref()
+            .map(toolgate_report::Filter::parse)
+            .transpose()
+            .map_err(bad)?,
+    };
+    let c = toolgate_report::compare(&base, &cand, &opts);
+    if a.markdown {
+        println!("{}", toolgate_report::render_comparison_markdown(&c));
+    } else {
+        println!("{}", toolgate_report::render_comparison_text(&c));
+    }
+    Ok(exit::OK)
+}
+
+pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
+    let base = load_run(&a.base)?;
+    let cand = load_run(&a.cand)?;
+    let policy = match &a.policy {
+        Some(p) => toolgate_report::Policy::load(p).map_err(|e| bad(e.to_string()))?,
+        None => toolgate_report::Policy::default(),
+    };
+    let d = toolgate_report::gate(&base, &cand, &policy);
+    println!("{}", toolgate_report::render_gate_text(&d));
+    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
+        if !path.is_empty() {
+            use std::io::Write;
+            let md = toolgate_report::render_gate_markdown(&d);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(md.as_bytes()))
+                .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY {path}"))?;
+        }
+    }
+    Ok(d.exit_code() as u8)
+}
+
+pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
+    let mut scripts = Vec::new();
+    for p in &a.script {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        scripts.push(toolgate_sim::Script::from_yaml(&text, &p.display().to_string()).map_err(bad)?);
+    }
+    if scripts.is_empty() {
+        scripts = vec![toolgate_sim::Script::strong(), toolgate_sim::Script::weak()];
+    }
+    let cases = if a.cases.is_empty() {
+        vec![PathBuf::from("cases")]
+    } else {
+        a.cases.clone()
+    };
+    let suites = if cases.iter().all(|c| c.exists()) {
+        toolgate_run::load_inputs(&cases, None, &crate::today())?.0
+    } else {
+        vec![]
+    };
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let state = toolgate_sim::SimState::new(scripts, suites);
+        let addr = format!("127.0.0.1:{}", a.port);
+        let server = toolgate_sim::SimServer::start(state, addr.parse().context("bad port")?)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        println!("{}", server.base_url());
+        eprintln!("toolgate mock: serving on {} (Ctrl-C to stop)", server.base_url());
+        let _ = tokio::signal::ctrl_c().await;
+        server.shutdown().await;
+        Ok::<u8, anyhow::Error>(exit::OK)
+    })
+}

@@ -1,1 +1,327 @@
-//! placeholder
+//! toolgate-grade: pure functions from (suite, case, recorded response) to a [`GradeRecord`]
+//! (DESIGN §3, §6; issue 4). No network, no clock, no globals with state: the same inputs
+//! always give the same record, so `toolgate grade RUN` is byte-identical on re-run.
+//!
+//! Order of judgement for one turn:
+//! 1. no calls and no answer text → `reasoning_only` (reasoning present) or `empty_output`;
+//!    these win over everything else (the Nemotron "JSON parse failed" case), except that a
+//!    tool call written inside the reasoning of a tool-call case is `call_in_content`;
+//! 2. tool expectation (any_of alternatives, one-to-one assignment, schemas), extraction
+//!    (JSON source, schema, entities), text gates;
+//! 3. `truncated` is added when `finish_reason` is `length` and the turn failed.
+//!
+//! Findings are sorted by [`FailureKind`] priority; the first is the primary kind.
+
+mod calls;
+pub mod extract;
+pub mod gates;
+pub mod incontent;
+pub mod jsonscan;
+pub mod matchers;
+pub mod normalize;
+pub mod synth;
+
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use toolgate_core::{
+    AnswerClass, AssistantMessage, Case, CaseInput, Expectation, FailureKind, Finding, GradeRecord,
+    OutputSource, ResponseRecord, Scores, Suite, TurnRecord, Verdict,
+};
+
+pub use extract::{suite_scores, SuiteScores};
+
+/// Bumped whenever a rule changes a verdict, so reports can tell re-graded runs apart.
+pub const GRADER_VERSION: &str = "1";
+
+/// Grade one recorded trial against its case.
+pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
+    let mut g = GradeRecord {
+        key: rec.key.clone(),
+        kind: case.kind.as_str().to_string(),
+        category: rec.category.clone().or_else(|| case.category.clone()),
+        verdict: Verdict::Pass,
+        failure: None,
+        error_kind: None,
+        findings: vec![],
+        diagnosis: String::new(),
+        expected_tools: vec![],
+        actual_tools: vec![],
+        answer: None,
+        scores: None,
+        warmup: rec.warmup,
+        grader_version: GRADER_VERSION.to_string(),
+    };
+    if let Some(err) = &rec.error {
+        // The server failed: the model was never judged, whatever earlier turns said.
+        g.verdict = Verdict::Error;
+        g.error_kind = Some(err.kind);
+        let turn = if matches!(case.input, CaseInput::Turns(_)) { format!("turn {}: ", err.turn) } else { String::new() };
+        g.diagnosis = format!("{turn}{}: {}", err.kind, normalize::clip(&err.message, 160));
+        return g;
+    }
+    let plan: Vec<(&Expectation, Option<&TurnRecord>)> = match &case.input {
+        CaseInput::Messages(_) => vec![(&case.expect, rec.turns.last())],
+        CaseInput::Turns(ts) => ts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (&t.expect, rec.turns.iter().find(|r| r.turn as usize == i).or_else(|| rec.turns.get(i))))
+            .collect(),
+    };
+    let n = plan.len();
+    let mut last = None;
+    for (i, (exp, turn)) in plan.into_iter().enumerate() {
+        let Some(turn) = turn else {
+            g.verdict = Verdict::Error;
+            g.diagnosis = if n > 1 { format!("turn {i} was not recorded (incomplete response record)") } else { "no response recorded".to_string() };
+            return g;
+        };
+        let mut o = grade_turn(suite, exp, turn);
+        let failed = !o.findings.is_empty();
+        if failed && n > 1 {
+            for f in &mut o.findings {
+                f.message = format!("turn {i}: {}", f.message);
+            }
+            o.diagnosis = format!("turn {i}/{n}: {}", o.diagnosis);
+        }
+        last = Some(o);
+        if failed {
+            break;
+        }
+    }
+    let Some(o) = last else {
+        g.verdict = Verdict::Error;
+        g.diagnosis = "case has no turns".into();
+        return g;
+    };
+    if !o.findings.is_empty() {
+        g.verdict = Verdict::Fail;
+        g.failure = Some(o.findings[0].kind);
+    } else if n > 1 {
+        g.diagnosis = format!("ok: all {n} turns passed");
+    }
+    if g.diagnosis.is_empty() {
+        g.diagnosis = o.diagnosis;
+    }
+    g.findings = o.findings;
+    g.expected_tools = o.expected_tools;
+    g.actual_tools = o.actual_tools;
+    g.answer = Some(o.answer);
+    g.scores = o.scores;
+    g
+}
+
+/// Grade every record, in parallel; output order = input order. A record whose suite or case
+/// is not among `suites` gets verdict `error` (no `error_kind`) with diagnosis
+/// "case not found in loaded suites": it was not judged, so it must count neither way.
+pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> {
+    let mut index: BTreeMap<(&str, &str), (&Suite, &Case)> = BTreeMap::new();
+    for s in suites {
+        for c in &s.cases {
+            index.entry((s.name.as_str(), c.id.as_str())).or_insert((s, c));
+        }
+    }
+    recs.par_iter()
+        .map(|r| match index.get(&(r.key.suite.as_str(), r.key.case.as_str())) {
+            Some((s, c)) => grade(s, c, r),
+            None => GradeRecord {
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                category: r.category.clone(),
+                verdict: Verdict::Error,
+                failure: None,
+                error_kind: None,
+                findings: vec![],
+                diagnosis: format!("case not found in loaded suites: {}/{}", r.key.suite, r.key.case),
+                expected_tools: vec![],
+                actual_tools: vec![],
+                answer: None,
+                scores: None,
+                warmup: r.warmup,
+                grader_version: GRADER_VERSION.to_string(),
+            },
+        })
+        .collect()
+}
+
+struct TurnOutcome {
+    findings: Vec<Finding>,
+    diagnosis: String,
+    expected_tools: Vec<String>,
+    actual_tools: Vec<String>,
+    answer: AnswerClass,
+    scores: Option<Scores>,
+}
+
+fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcome {
+    let empty = AssistantMessage::default();
+    let msg = turn.message.as_ref().unwrap_or(&empty);
+    let calls = normalize::calls(msg);
+    let raw = msg.content.as_deref().unwrap_or("");
+    let (answer, think_in_content) = jsonscan::split_think(raw);
+    let answer_t = answer.trim();
+    let reasoning_text = normalize::reasoning(msg).unwrap_or("");
+    let has_reasoning = !reasoning_text.trim().is_empty() || !think_in_content.trim().is_empty();
+    let wants_call = exp.tools.is_some() || matches!(exp.extraction.as_ref().map(|e| &e.output), Some(OutputSource::Tool(_)));
+
+    // Calls written as text: looked for only where a call could be meant, and only when
+    // the server returned no structured call.
+    let text_calls = if wants_call && calls.is_empty() {
+        let in_answer = incontent::find_calls(&answer);
+        if !in_answer.is_empty() {
+            Some((in_answer, "content"))
+        } else {
+            let thought = format!("{think_in_content}\n{reasoning_text}");
+            let in_reasoning = incontent::find_calls(&thought);
+            (!in_reasoning.is_empty()).then_some((in_reasoning, "reasoning"))
+        }
+    } else {
+        None
+    };
+
+    let mut out = TurnOutcome {
+        findings: vec![],
+        diagnosis: String::new(),
+        expected_tools: vec![],
+        actual_tools: calls.iter().map(|c| c.name.clone()).collect(),
+        answer: answer_class(&calls, text_calls.is_some(), answer_t),
+        scores: None,
+    };
+    let truncated = turn.finish_reason.as_deref() == Some("length");
+
+    if calls.is_empty() && answer_t.is_empty() && !(text_calls.is_some() && exp.tools.is_some()) {
+        let f = if has_reasoning {
+            gates::finding(
+                FailureKind::ReasoningOnly,
+                format!(
+                    "content is empty but reasoning is not ({} chars): thinking swallowed the answer",
+                    reasoning_text.chars().count() + think_in_content.chars().count()
+                ),
+                None,
+            )
+        } else {
+            gates::finding(FailureKind::EmptyOutput, "no content, no reasoning, no tool calls".into(), None)
+        };
+        out.diagnosis = f.message.clone();
+        out.findings.push(f);
+        if truncated {
+            out.findings.push(truncated_finding());
+        }
+        if let Some(t) = &exp.tools {
+            out.expected_tools = match t.alternatives.first() {
+                Some(toolgate_core::CallSet::Calls { calls, .. }) => calls.iter().map(|c| c.name.clone()).collect(),
+                _ => vec![],
+            };
+        }
+        return out;
+    }
+
+    let mut tool_desc = None;
+    if let Some(t) = &exp.tools {
+        let side = calls::TextSide { text_calls: text_calls.clone(), answer: answer_t };
+        let o = calls::grade(&suite.tools, t, &calls, &side);
+        out.findings.extend(o.findings);
+        out.expected_tools = o.expected_tools;
+        tool_desc = Some((o.expected_desc, o.actual_desc));
+    } else if !calls.is_empty() && !wants_call {
+        out.findings.push(gates::finding(
+            FailureKind::UnexpectedCall,
+            format!(
+                "expected a text answer, called {}",
+                calls.iter().map(calls::actual_call).collect::<Vec<_>>().join(", ")
+            ),
+            None,
+        ));
+    }
+    if let Some(x) = &exp.extraction {
+        let mut o = extract::grade(x, &answer, &calls);
+        if let (OutputSource::Tool(name), Some((tc, source))) = (&x.output, &text_calls) {
+            // The extraction call was written as text: say so, and whether it would have passed.
+            if let Some(c) = tc.iter().find(|c| &c.name == name) {
+                let as_call = calls::text_to_norm(&suite.tools, std::slice::from_ref(c));
+                let would = extract::grade(x, "", &as_call);
+                o.findings = vec![gates::finding(
+                    FailureKind::CallInContent,
+                    format!("{name} written as text in {source} ({} format); would have {}", c.format, if would.findings.is_empty() { "passed" } else { "failed" }),
+                    Some(serde_json::json!({
+                        "would_pass": would.findings.is_empty(),
+                        "format": c.format,
+                        "source": source,
+                        "calls": [{"name": c.name, "arguments": c.arguments}],
+                    })),
+                )];
+                o.scores = would.scores;
+            }
+        }
+        out.findings.extend(o.findings);
+        out.scores = o.scores;
+    }
+    if !exp.gates.is_empty() && !(answer_t.is_empty() && !calls.is_empty()) {
+        out.findings.extend(gates::check(&exp.gates, raw, &answer));
+    }
+    if truncated && !out.findings.is_empty() {
+        out.findings.push(truncated_finding());
+    }
+    out.findings.sort_by_key(|f| f.kind);
+    out.diagnosis = diagnosis(&out, tool_desc);
+    out
+}
+
+fn truncated_finding() -> Finding {
+    gates::finding(
+        FailureKind::Truncated,
+        "finish_reason is `length`: the answer or call was cut at max_tokens".into(),
+        None,
+    )
+}
+
+fn answer_class(calls: &[normalize::NormCall], text_call: bool, answer: &str) -> AnswerClass {
+    if !calls.is_empty() {
+        if calls.iter().any(normalize::NormCall::is_malformed) {
+            AnswerClass::Malformed
+        } else {
+            AnswerClass::Call
+        }
+    } else if text_call {
+        AnswerClass::CallInContent
+    } else if !answer.is_empty() {
+        AnswerClass::None
+    } else {
+        AnswerClass::Empty
+    }
+}
+
+fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
+    let primary = o.findings.first();
+    let score = o.scores.as_ref().map(|s| {
+        format!(
+            "P={:.2} R={:.2} F1={:.2} ({})",
+            s.precision,
+            s.recall,
+            s.f1,
+            s.source.as_deref().unwrap_or("-")
+        )
+    });
+    match (primary, tool_desc) {
+        (None, Some((_, actual))) => format!("ok: {actual}"),
+        (None, None) => match score {
+            Some(s) => format!("ok: {s}"),
+            None => "ok".into(),
+        },
+        (Some(p), Some((exp, actual))) => {
+            let base = format!("expected {exp}, got {actual}");
+            let obvious = matches!(
+                p.kind,
+                FailureKind::WrongTool | FailureKind::NoCall | FailureKind::UnexpectedCall | FailureKind::MissingCall | FailureKind::ExtraCall
+            );
+            if obvious { base } else { format!("{base} — {}", p.message) }
+        }
+        (Some(p), None) => {
+            let more = o.findings.len() - 1;
+            if more > 0 {
+                format!("{} (+{more} more)", p.message)
+            } else {
+                p.message.clone()
+            }
+        }
+    }
+}

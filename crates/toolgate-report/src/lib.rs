@@ -1,1 +1,32 @@
-//! placeholder
+//! toolgate-report: turns a graded run folder into what a person reads (Markdown, HTML,
+//! CSV, JUnit, JSON), compares two runs trial by trial, and makes the CI gate decision.
+//!
+//! Invariant: no network, no async, no clock. Every output is a pure function of the run
+//! files (and, for gates, the policy), so reports snapshot-test and re-render identically.
+
+pub mod compare;
+pub mod error;
+pub mod gate;
+pub mod redact;
+pub mod render;
+pub mod run;
+pub mod stats;
+pub mod summary;
+pub mod text;
+
+pub use compare::{
+    compare, render_compare_markdown, render_compare_text, CompareOptions, Comparison,
+    SliceField, SliceFilter,
+};
+pub use error::ReportError;
+pub use gate::{
+    decide, gate, gate_with, render_gate_markdown, render_gate_text, write_step_summary,
+    GateDecision, GateReason, Policy, PolicyError,
+};
+pub use redact::redact;
+pub use render::{
+    render, render_csv, render_html, render_json, render_junit, render_markdown, write_reports,
+    Format, RenderOptions,
+};
+pub use run::RunData;
+pub use summary::{summarize, Summary, SCHEMA_VERSION};

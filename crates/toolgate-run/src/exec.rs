@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use toolgate_client::{apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping};
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
-    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite, TurnRecord,
+    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite,
 };
 
 /// A target ready to receive requests.

@@ -516,7 +516,7 @@ pub fn write_reports(
     formats: Option<&[toolgate_report::Format]>,
 ) -> anyhow::Result<()> {
     let data = toolgate_report::RunData::load(dir).map_err(|e| anyhow!("{e}"))?;
-    let all = toolgate_report::Format::all();
+    let all = toolgate_report::Format::ALL;
     let formats = formats.unwrap_or(&all);
     let opts = toolgate_report::RenderOptions {
         stable,

@@ -15,7 +15,8 @@ pub struct Progress {
 
 enum Mode {
     Quiet,
-    Bars(MultiProgress, BTreeMap<String, ProgressBar>),
+    // The MultiProgress owns the draw target; keep it alive while the bars draw.
+    Bars(#[allow(dead_code)] MultiProgress, BTreeMap<String, ProgressBar>),
     Lines(Arc<Mutex<Instant>>),
 }
 

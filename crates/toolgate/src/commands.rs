@@ -140,8 +140,8 @@ pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
     let mut formats = Vec::new();
     for f in a.format.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         formats.push(
-            f.parse::<toolgate_report::Format>()
-                .map_err(|_| bad(format!("--format {f}: expected md, json, csv, junit or html")))?,
+            toolgate_report::Format::parse(f)
+                .ok_or_else(|| bad(format!("--format {f}: expected md, json, csv, junit or html")))?,
         );
     }
     if !a.run.join("grades.jsonl").exists() {
@@ -164,21 +164,21 @@ pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
         base_filter: a
             .base_filter
             .as_deref()
-            .map(toolgate_report::Filter::parse)
+            .map(str::parse::<toolgate_report::SliceFilter>)
             .transpose()
             .map_err(bad)?,
         cand_filter: a
             .cand_filter
             .as_deref()
-            .map(toolgate_report::Filter::parse)
+            .map(str::parse::<toolgate_report::SliceFilter>)
             .transpose()
             .map_err(bad)?,
     };
     let c = toolgate_report::compare(&base, &cand, &opts);
     if a.markdown {
-        println!("{}", toolgate_report::render_comparison_markdown(&c));
+        println!("{}", toolgate_report::render_compare_markdown(&c));
     } else {
-        println!("{}", toolgate_report::render_comparison_text(&c));
+        println!("{}", toolgate_report::render_compare_text(&c));
     }
     Ok(exit::OK)
 }
@@ -192,18 +192,8 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
     };
     let d = toolgate_report::gate(&base, &cand, &policy);
     println!("{}", toolgate_report::render_gate_text(&d));
-    if let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") {
-        if !path.is_empty() {
-            use std::io::Write;
-            let md = toolgate_report::render_gate_markdown(&d);
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(md.as_bytes()))
-                .with_context(|| format!("cannot write GITHUB_STEP_SUMMARY {path}"))?;
-        }
-    }
+    toolgate_report::write_step_summary(&toolgate_report::render_gate_markdown(&d))
+        .context("cannot write $GITHUB_STEP_SUMMARY")?;
     Ok(d.exit_code() as u8)
 }
 

@@ -1,0 +1,671 @@
+//! The HTTP side: one pooled reqwest client, one attempt per request with explicit
+//! timeouts and size caps, and toolgate's own retry loop (the only one).
+
+use crate::parse::{
+    classify_http_error, completion_timing, excerpt, parse_completion, Feed, StreamAccumulator,
+};
+use crate::sse::{protocol, SseDecoder};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use toolgate_core::text::sha256_hex;
+use toolgate_core::{ErrorKind, InfraError, RetryRecord, TurnRecord};
+
+/// Where and how to send chat requests.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Usually ends with `/v1`; requests go to `{base_url}/chat/completions`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …`; never logged, stored or shown by `Debug`.
+    pub api_key: Option<String>,
+    /// Whole-request limit per attempt (headers + entire body).
+    pub timeout: Duration,
+    /// Longest allowed gap between two reads of the response body.
+    pub idle_timeout: Duration,
+    /// Response size cap; a larger body is a `protocol` error.
+    pub max_body_bytes: usize,
+}
+
+impl Endpoint {
+    /// Defaults: 120 s per request, 60 s idle, 32 MiB body cap.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Endpoint {
+            base_url: base_url.into(),
+            api_key: None,
+            timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+
+    /// `{base_url}/chat/completions`.
+    pub fn chat_url(&self) -> String {
+        format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// Retries for connect errors, 429 and 503 only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// Wait before the first retry; doubles each retry (no jitter, so runs are repeatable).
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// A `Retry-After` longer than this is cut to it.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Wait before retry number `retry` (0-based): `base · 2^retry`, capped.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.min(31));
+        self.base_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// One chat request.
+#[derive(Debug, Clone, Default)]
+pub struct ChatRequest {
+    /// `model`, `messages`, `tools`, … — without `stream` / `stream_options`, which the
+    /// client sets from `stream`.
+    pub body: Map<String, Value>,
+    pub stream: bool,
+    /// Extra request headers (e.g. `x-toolgate-case`).
+    pub headers: Vec<(String, String)>,
+}
+
+impl ChatRequest {
+    /// The exact body bytes sent: `stream` set, and when streaming
+    /// `stream_options.include_usage = true` merged into any `stream_options` given.
+    pub fn wire_body(&self) -> Vec<u8> {
+        let mut body = self.body.clone();
+        body.insert("stream".into(), Value::Bool(self.stream));
+        if self.stream {
+            let opts = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !opts.is_object() {
+                *opts = Value::Object(Map::new());
+            }
+            if let Value::Object(o) = opts {
+                o.insert("include_usage".into(), Value::Bool(true));
+            }
+        } else {
+            body.remove("stream_options");
+        }
+        serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes")
+    }
+}
+
+/// The result of [`Client::chat`]: the turn (or the final infra error), the retries made
+/// before it, and the hash of the body bytes sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOutcome {
+    pub result: Result<TurnRecord, InfraError>,
+    pub retries: Vec<RetryRecord>,
+    pub body_sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(String);
+
+/// An OpenAI-compatible chat client. Cheap to clone (one shared connection pool).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Client")
+    }
+}
+
+/// What one attempt ended in.
+enum Attempt {
+    Final(Result<TurnRecord, InfraError>),
+    /// Connect error, 429 or 503: may be retried.
+    Retryable {
+        error: InfraError,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl Client {
+    pub fn new() -> Result<Self, ClientError> {
+        crate::tls::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            // Small SSE writes + Nagle/delayed ACK add ~40 ms per request (latency-metrics.md §3.10).
+            .tcp_nodelay(true)
+            // reqwest 0.13 retries HTTP/2 protocol NACKs by default; toolgate owns every retry.
+            .retry(reqwest::retry::never())
+            // A redirected POST would silently become a GET; show the 3xx instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError(error_chain(&e)))?;
+        Ok(Client { http })
+    }
+
+    /// Sends one chat request, retrying connect errors, 429 and 503 per `retry`. Never
+    /// retries once a success response started (no request is ever answered twice).
+    pub async fn chat(&self, ep: &Endpoint, req: &ChatRequest, retry: &RetryPolicy) -> ChatOutcome {
+        let body = req.wire_body();
+        let body_sha256 = sha256_hex(&body);
+        let url = ep.chat_url();
+        let mut retries = Vec::new();
+        let mut attempt: u32 = 0;
+        loop {
+            match self.attempt(ep, req, &url, &body).await {
+                Attempt::Final(result) => {
+                    return ChatOutcome {
+                        result,
+                        retries,
+                        body_sha256,
+                    }
+                }
+                Attempt::Retryable { error, retry_after } => {
+                    if attempt >= retry.max_retries {
+                        return ChatOutcome {
+                            result: Err(error),
+                            retries,
+                            body_sha256,
+                        };
+                    }
+                    let (wait, from_header) = match retry_after {
+                        Some(d) => (d.min(retry.max_retry_after), true),
+                        None => (retry.backoff(attempt), false),
+                    };
+                    attempt += 1;
+                    retries.push(RetryRecord {
+                        attempt,
+                        kind: error.kind,
+                        message: error.message,
+                        status: error.status,
+                        wait_ms: wait.as_secs_f64() * 1000.0,
+                        retry_after: from_header,
+                    });
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, ep: &Endpoint, req: &ChatRequest, url: &str, body: &[u8]) -> Attempt {
+        let t0 = Instant::now();
+        let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
+        match tokio::time::timeout_at(deadline, self.attempt_inner(ep, req, url, body, t0)).await {
+            Ok(a) => a,
+            Err(_) => Attempt::Final(Err(infra(
+                ErrorKind::Timeout,
+                format!(
+                    "request exceeded the whole-request timeout of {}",
+                    fmt_dur(ep.timeout)
+                ),
+            ))),
+        }
+    }
+
+    async fn attempt_inner(
+        &self,
+        ep: &Endpoint,
+        req: &ChatRequest,
+        url: &str,
+        body: &[u8],
+        t0: Instant,
+    ) -> Attempt {
+        let mut rb = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(
+                ACCEPT,
+                if req.stream {
+                    "text/event-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body.to_vec());
+        for (k, v) in &req.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(key) = &ep.api_key {
+            rb = rb.bearer_auth(key); // marked sensitive by reqwest
+        }
+        let mut resp = match rb.send().await {
+            Ok(r) => r,
+            Err(e) => return send_error(e),
+        };
+        let headers_ms = ms(t0.elapsed());
+        let status = resp.status().as_u16();
+        let content_type = header_str(resp.headers(), CONTENT_TYPE);
+
+        if !resp.status().is_success() {
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            // An error body is only read for its message: a small cap, and a broken read
+            // keeps what arrived.
+            let cap = ep.max_body_bytes.min(64 * 1024);
+            let bytes = match read_body(&mut resp, cap, ep.idle_timeout).await {
+                Ok(b) | Err((_, b)) => b,
+            };
+            let error = classify_http_error(status, content_type.as_deref(), &bytes);
+            return if status == 429 || status == 503 {
+                Attempt::Retryable { error, retry_after }
+            } else {
+                Attempt::Final(Err(error))
+            };
+        }
+
+        let ct = content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+        let is_sse = ct.contains("text/event-stream");
+        let is_json = ct.contains("json");
+        let result = if req.stream && (is_sse || !is_json) && !ct.contains("html") {
+            read_stream(&mut resp, ep, t0).await.map(|r| {
+                let mut timing = r.timing;
+                timing.headers_ms = Some(headers_ms);
+                TurnRecord {
+                    message: Some(r.message),
+                    finish_reason: r.finish_reason,
+                    usage: r.usage,
+                    server_timings: r.server_timings,
+                    timing,
+                    status: Some(status),
+                    ..TurnRecord::default()
+                }
+            })
+        } else {
+            // Non-streaming, or a server that ignored `stream: true` and sent JSON (an HTML
+            // page lands here too and is refused by the parser).
+            match read_body(&mut resp, ep.max_body_bytes, ep.idle_timeout).await {
+                Err((e, _)) => Err(e),
+                Ok(bytes) => {
+                    let e2e_ms = ms(t0.elapsed());
+                    parse_completion(&bytes).map(|c| {
+                        let mut timing = completion_timing(&c, e2e_ms);
+                        timing.headers_ms = Some(headers_ms);
+                        TurnRecord {
+                            message: Some(c.message),
+                            finish_reason: c.finish_reason,
+                            usage: c.usage,
+                            server_timings: c.server_timings,
+                            timing,
+                            status: Some(status),
+                            ..TurnRecord::default()
+                        }
+                    })
+                }
+            }
+        };
+        Attempt::Final(result.map_err(|mut e| {
+            e.status.get_or_insert(status);
+            e
+        }))
+    }
+
+    /// Server metadata for the run manifest: `GET {base}/models`, and at the server root
+    /// `/props` (llama.cpp), `/version` (vLLM), `/api/version` (Ollama), `/metrics`
+    /// (truncated text). Each entry is `{status, body}` or `{error}`; never fails, 5 s per
+    /// probe at most.
+    pub async fn metadata(&self, ep: &Endpoint) -> Value {
+        let base = ep.base_url.trim_end_matches('/');
+        let root = base.strip_suffix("/v1").unwrap_or(base);
+        let probes: Vec<(String, String, usize)> = vec![
+            (path_of(root, &format!("{base}/models")), format!("{base}/models"), 0),
+            ("/props".into(), format!("{root}/props"), 0),
+            ("/version".into(), format!("{root}/version"), 0),
+            ("/api/version".into(), format!("{root}/api/version"), 0),
+            ("/metrics".into(), format!("{root}/metrics"), METRICS_TEXT_BYTES),
+        ];
+        let limit = ep.timeout.min(Duration::from_secs(5));
+        let futs = probes.iter().map(|(_, url, text_cap)| self.probe(ep, url, limit, *text_cap));
+        let results = futures::future::join_all(futs).await;
+        let mut out = Map::new();
+        for ((key, _, _), v) in probes.into_iter().zip(results) {
+            out.insert(key, v);
+        }
+        Value::Object(out)
+    }
+
+    async fn probe(&self, ep: &Endpoint, url: &str, limit: Duration, text_cap: usize) -> Value {
+        let fut = async {
+            let mut rb = self.http.get(url);
+            if let Some(key) = &ep.api_key {
+                rb = rb.bearer_auth(key);
+            }
+            let mut resp = rb.send().await.map_err(|e| error_chain(&e))?;
+            let status = resp.status().as_u16();
+            let bytes = match read_body(&mut resp, PROBE_BODY_BYTES, limit).await {
+                Ok(b) => b,
+                Err((e, b)) if !b.is_empty() => {
+                    let _ = e; // keep the part that arrived
+                    b
+                }
+                Err((e, _)) => return Err(e.message),
+            };
+            let body = match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) if text_cap == 0 => v,
+                _ => Value::String(excerpt(&bytes, text_cap.max(METRICS_TEXT_BYTES))),
+            };
+            Ok::<Value, String>(json!({"status": status, "body": body}))
+        };
+        match tokio::time::timeout(limit, fut).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => json!({"error": e}),
+            Err(_) => json!({"error": format!("no answer within {}", fmt_dur(limit))}),
+        }
+    }
+}
+
+const PROBE_BODY_BYTES: usize = 256 * 1024;
+const METRICS_TEXT_BYTES: usize = 4096;
+
+fn path_of(root: &str, url: &str) -> String {
+    url.strip_prefix(root).unwrap_or(url).to_string()
+}
+
+/// Reads and decodes an SSE body, stamping each event with its read time.
+async fn read_stream(
+    resp: &mut reqwest::Response,
+    ep: &Endpoint,
+    t0: Instant,
+) -> Result<crate::parse::StreamResult, InfraError> {
+    let mut dec = SseDecoder::new();
+    let mut acc = StreamAccumulator::new();
+    let mut total = 0usize;
+    'read: loop {
+        let chunk = match tokio::time::timeout(ep.idle_timeout, resp.chunk()).await {
+            Err(_) => {
+                return Err(infra(
+                    ErrorKind::Timeout,
+                    format!(
+                        "stream stalled: no data for {} (idle timeout)",
+                        fmt_dur(ep.idle_timeout)
+                    ),
+                ))
+            }
+            Ok(Err(e)) => return Err(body_error(&e)),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(c))) => c,
+        };
+        // Stamped as the bytes come off the socket, before any parsing.
+        let t = ms(t0.elapsed());
+        total = total.saturating_add(chunk.len());
+        if total > ep.max_body_bytes {
+            return Err(oversize(ep.max_body_bytes));
+        }
+        for ev in dec.push(&chunk)? {
+            if acc.feed(&ev, t)? == Feed::Done {
+                break 'read;
+            }
+        }
+    }
+    if !acc.is_done() {
+        let t = ms(t0.elapsed());
+        for ev in dec.finish()? {
+            if acc.feed(&ev, t)? == Feed::Done {
+                break;
+            }
+        }
+    }
+    acc.finish(ms(t0.elapsed()))
+}
+
+/// Reads a whole body under a size cap and an idle timeout. On failure, also returns what
+/// was read so far.
+async fn read_body(
+    resp: &mut reqwest::Response,
+    cap: usize,
+    idle: Duration,
+) -> Result<Vec<u8>, (InfraError, Vec<u8>)> {
+    let mut buf = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, resp.chunk()).await {
+            Err(_) => {
+                let e = infra(
+                    ErrorKind::Timeout,
+                    format!("response body stalled: no data for {} (idle timeout)", fmt_dur(idle)),
+                );
+                return Err((e, buf));
+            }
+            Ok(Err(e)) => return Err((body_error(&e), buf)),
+            Ok(Ok(None)) => return Ok(buf),
+            Ok(Ok(Some(c))) => {
+                if buf.len().saturating_add(c.len()) > cap {
+                    let room = cap - buf.len();
+                    buf.extend_from_slice(&c[..room]);
+                    return Err((oversize(cap), buf));
+                }
+                buf.extend_from_slice(&c);
+            }
+        }
+    }
+}
+
+fn send_error(e: reqwest::Error) -> Attempt {
+    let msg = error_chain(&e);
+    if e.is_timeout() {
+        Attempt::Final(Err(infra(ErrorKind::Timeout, msg)))
+    } else if e.is_builder() {
+        // A bad URL or header: our input, not the server; retrying cannot help.
+        Attempt::Final(Err(infra(ErrorKind::Protocol, format!("invalid request: {msg}"))))
+    } else {
+        // Refused, reset before a response, DNS, TLS handshake: nothing was answered.
+        Attempt::Retryable {
+            error: infra(ErrorKind::Connect, msg),
+            retry_after: None,
+        }
+    }
+}
+
+fn body_error(e: &reqwest::Error) -> InfraError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Protocol
+    };
+    infra(kind, format!("response body broke off: {}", error_chain(e)))
+}
+
+fn oversize(cap: usize) -> InfraError {
+    protocol(format!("response exceeded {cap} bytes"))
+}
+
+fn infra(kind: ErrorKind, message: String) -> InfraError {
+    InfraError {
+        kind,
+        message,
+        status: None,
+        body: None,
+        turn: 0,
+    }
+}
+
+/// The error and its causes, without the URL (which could carry credentials).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let mut s = err.to_string();
+        // reqwest's Display appends ` for url (…)`; drop it.
+        if let Some(i) = s.find(" for url (") {
+            s.truncate(i);
+        }
+        if !s.is_empty() && parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+fn header_str(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn fmt_dur(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `Retry-After`: delay-seconds (a fractional value is accepted) or an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`); a date in the past means "now". The obsolete RFC 850
+/// and asctime date forms are not recognised (the caller then uses its own backoff).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = parse_imf_fixdate(v)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(Duration::from_secs_f64((at as f64 - now).max(0.0)))
+}
+
+/// Seconds since the Unix epoch of an IMF-fixdate.
+fn parse_imf_fixdate(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_dow, day, mon, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: i64 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m.eq_ignore_ascii_case(mon))? as i64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || !(0..24).contains(h) || !(0..60).contains(m) || !(0..61).contains(sec) {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_retries: 10,
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            max_retry_after: Duration::from_secs(1),
+        };
+        let got: Vec<u128> = (0..6).map(|i| p.backoff(i).as_millis()).collect();
+        assert_eq!(got, vec![100, 200, 400, 700, 700, 700]);
+        assert_eq!(p.backoff(u32::MAX), Duration::from_millis(700));
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("0.25", now), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
+        for bad in ["", "-3", "soon", "Sun, 06 Nov 1994 08:49:37 PST", "NaN", "inf", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn wire_body_sets_stream_fields() {
+        let mut req = ChatRequest {
+            body: json!({"model": "m", "stream_options": {"continuous_usage_stats": true}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            stream: true,
+            headers: vec![],
+        };
+        let v: Value = serde_json::from_slice(&req.wire_body()).unwrap();
+        assert_eq!(v["stream"], json!(true));
+        assert_eq!(
+            v["stream_options"],
+            json!({"continuous_usage_stats": true, "include_usage": true})
+        );
+        req.stream = false;
+        let v: Value = serde_json::from_slice(&req.wire_body()).unwrap();
+        assert_eq!(v, json!({"model": "m", "stream": false}));
+    }
+
+    #[test]
+    fn endpoint_debug_hides_key() {
+        let mut ep = Endpoint::new("http://127.0.0.1:1/v1/");
+        ep.api_key = Some("sk-secret-marker".into());
+        assert!(!format!("{ep:?}").contains("sk-secret-marker"));
+        assert_eq!(ep.chat_url(), "http://127.0.0.1:1/v1/chat/completions");
+    }
+}

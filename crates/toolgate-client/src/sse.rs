@@ -1,0 +1,199 @@
+//! A small server-sent-events reader, written for LLM servers rather than browsers:
+//! it surfaces llama.cpp's non-standard `error:` field (a spec-compliant reader drops it and
+//! the stream just "stops"), never reconnects, and rejects invalid UTF-8 instead of
+//! replacing it. Timestamps are the caller's job: every event decoded from one network read
+//! gets that read's arrival time.
+
+use toolgate_core::{ErrorKind, InfraError};
+
+/// One decoded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseEvent {
+    /// A `data:` payload (several `data:` lines joined with `\n`), with its `event:` type if
+    /// one was given.
+    Data { event: Option<String>, data: String },
+    /// llama.cpp's `error: {...}` line (an SSE field name the spec does not know).
+    ErrorField(String),
+}
+
+/// Incremental decoder: feed it bytes as they arrive, get complete events back.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    buf: Vec<u8>,
+    data: Option<String>,
+    event: Option<String>,
+    lines: u64,
+}
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes every complete line in `bytes` (plus what was buffered before).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, InfraError> {
+        let mut out = Vec::new();
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + pos;
+            let mut line = &self.buf[start..end];
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            let line = line.to_vec();
+            start = end + 1;
+            self.line(&line, &mut out)?;
+        }
+        self.buf.drain(..start);
+        Ok(out)
+    }
+
+    /// End of stream: a last line without a newline and a last event without the blank line
+    /// are still delivered (servers that close right after `data: [DONE]`).
+    pub fn finish(&mut self) -> Result<Vec<SseEvent>, InfraError> {
+        let mut out = Vec::new();
+        if !self.buf.is_empty() {
+            let mut line = std::mem::take(&mut self.buf);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            self.line(&line, &mut out)?;
+        }
+        self.dispatch(&mut out);
+        Ok(out)
+    }
+
+    fn line(&mut self, raw: &[u8], out: &mut Vec<SseEvent>) -> Result<(), InfraError> {
+        self.lines += 1;
+        let line = std::str::from_utf8(raw).map_err(|e| {
+            protocol(format!(
+                "invalid UTF-8 in stream line {} at byte {}",
+                self.lines,
+                e.valid_up_to()
+            ))
+        })?;
+        let line = if self.lines == 1 {
+            line.strip_prefix('\u{feff}').unwrap_or(line)
+        } else {
+            line
+        };
+        if line.is_empty() {
+            self.dispatch(out);
+            return Ok(());
+        }
+        if line.starts_with(':') {
+            return Ok(()); // comment / keep-alive ping
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                // Some proxies omit the blank line between events. If what is pending is
+                // already a complete payload, it was an event of its own.
+                if let Some(pending) = &self.data {
+                    if is_complete_payload(pending) {
+                        self.dispatch(out);
+                    }
+                }
+                match &mut self.data {
+                    Some(d) => {
+                        d.push('\n');
+                        d.push_str(value);
+                    }
+                    None => self.data = Some(value.to_string()),
+                }
+            }
+            "event" => self.event = Some(value.to_string()),
+            "error" => out.push(SseEvent::ErrorField(value.to_string())),
+            _ => {} // id, retry and unknown fields carry nothing for us
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        let event = self.event.take();
+        if let Some(data) = self.data.take() {
+            out.push(SseEvent::Data { event, data });
+        }
+    }
+}
+
+fn is_complete_payload(s: &str) -> bool {
+    let t = s.trim();
+    t == "[DONE]" || serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+}
+
+pub(crate) fn protocol(message: impl Into<String>) -> InfraError {
+    InfraError {
+        kind: ErrorKind::Protocol,
+        message: message.into(),
+        status: None,
+        body: None,
+        turn: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(s: &str) -> SseEvent {
+        SseEvent::Data {
+            event: None,
+            data: s.into(),
+        }
+    }
+
+    #[test]
+    fn splits_events_across_arbitrary_reads() {
+        let stream = b"data: {\"a\":1}\r\n\r\n: ping\n\ndata: [DONE]\n\n";
+        for cut in 0..stream.len() {
+            let mut d = SseDecoder::new();
+            let mut evs = d.push(&stream[..cut]).unwrap();
+            evs.extend(d.push(&stream[cut..]).unwrap());
+            evs.extend(d.finish().unwrap());
+            assert_eq!(evs, vec![data("{\"a\":1}"), data("[DONE]")], "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn surfaces_llamacpp_error_field_and_event_type() {
+        let mut d = SseDecoder::new();
+        let evs = d
+            .push(b"error: {\"code\":500,\"message\":\"boom\"}\n\nevent: error\ndata: {\"x\":1}\n\n")
+            .unwrap();
+        assert_eq!(
+            evs,
+            vec![
+                SseEvent::ErrorField("{\"code\":500,\"message\":\"boom\"}".into()),
+                SseEvent::Data {
+                    event: Some("error".into()),
+                    data: "{\"x\":1}".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn multi_line_data_and_missing_blank_lines() {
+        let mut d = SseDecoder::new();
+        let evs = d.push(b"data: {\"a\":\ndata: 1}\n\n").unwrap();
+        assert_eq!(evs, vec![data("{\"a\":\n1}")]);
+        // No blank line between two complete payloads, no newline at the very end.
+        let mut d = SseDecoder::new();
+        let mut evs = d.push(b"data: {\"a\":1}\ndata: {\"b\":2}\ndata: [DONE]").unwrap();
+        evs.extend(d.finish().unwrap());
+        assert_eq!(evs, vec![data("{\"a\":1}"), data("{\"b\":2}"), data("[DONE]")]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_protocol_error() {
+        let mut d = SseDecoder::new();
+        let err = d.push(b"data: ok\n\ndata: \xff\xfe\n").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Protocol);
+        assert!(err.message.contains("UTF-8"), "{}", err.message);
+    }
+}

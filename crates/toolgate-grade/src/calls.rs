@@ -1,0 +1,478 @@
+//! Tool-call grading: per-call checks (known name, JSON arguments, the tool's schema), then a
+//! one-to-one assignment of expected to actual calls per `any_of` alternative, and the
+//! closest alternative when none passes.
+
+use crate::incontent::TextCall;
+use crate::matchers::{check, describe, show};
+use crate::normalize::{clip, decode_arguments, NormCall};
+use serde_json::{json, Value};
+use std::cmp::Reverse;
+use toolgate_core::tools::ToolSet;
+use toolgate_core::spec::{ExtraCalls, Order};
+use toolgate_core::{CallExpect, CallSet, FailureKind, Finding, ToolExpectation};
+
+/// What the grader saw besides structured calls.
+pub(crate) struct TextSide<'a> {
+    /// Calls written as text, with where they were found (`content` / `reasoning`).
+    pub text_calls: Option<(Vec<TextCall>, &'static str)>,
+    /// The answer text (think blocks removed), for the diagnosis.
+    pub answer: &'a str,
+}
+
+pub(crate) struct ToolOutcome {
+    pub findings: Vec<Finding>,
+    pub expected_tools: Vec<String>,
+    pub expected_desc: String,
+    pub actual_desc: String,
+}
+
+/// Findings every call gets whatever the expectation: unknown names, arguments that are not
+/// JSON objects, and every error of the tool's own JSON Schema (with instance paths).
+pub(crate) fn call_findings(tools: &ToolSet, calls: &[NormCall]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (i, c) in calls.iter().enumerate() {
+        let tool = tools.get(&c.name);
+        if tool.is_none() {
+            let stripped = c.name.rsplit_once('.').map(|(_, n)| n).filter(|n| tools.get(n).is_some());
+            let mut msg = if c.name.trim().is_empty() {
+                "a call with an empty tool name".to_string()
+            } else {
+                format!("called `{}`, which is not in the tools file", c.name)
+            };
+            if let Some(n) = stripped {
+                msg.push_str(&format!(" (`{n}` without the namespace prefix is)"));
+            }
+            out.push(Finding {
+                kind: FailureKind::HallucinatedTool,
+                message: msg,
+                path: Some(format!("/calls/{i}/name")),
+                detail: Some(json!({ "call": i, "name": c.name, "namespace_stripped": stripped })),
+            });
+        }
+        match (&c.args, tool) {
+            (Err(why), _) => out.push(Finding {
+                kind: FailureKind::ArgsInvalidJson,
+                message: format!("{}: {why}", c.name),
+                path: Some(format!("/calls/{i}/arguments")),
+                detail: Some(json!({ "call": i, "raw": c.raw })),
+            }),
+            (Ok(args), Some(t)) => {
+                let errs = t.schema_errors(args);
+                if let Some((p0, m0)) = errs.first() {
+                    let more = if errs.len() > 1 { format!(" (+{} more)", errs.len() - 1) } else { String::new() };
+                    let at = if p0.is_empty() { String::new() } else { format!("{p0}: ") };
+                    out.push(Finding {
+                        kind: FailureKind::ArgsSchemaViolation,
+                        message: format!("{}: {at}{m0}{more}", c.name),
+                        path: Some(format!("/calls/{i}/arguments{p0}")),
+                        detail: Some(json!({
+                            "call": i,
+                            "tool": c.name,
+                            "errors": errs.iter().map(|(p, m)| json!({"path": p, "message": m})).collect::<Vec<_>>(),
+                        })),
+                    });
+                }
+            }
+            (Ok(_), None) => {}
+        }
+    }
+    out
+}
+
+enum Pair {
+    Full,
+    /// Right tool, arguments not judgeable (not JSON): the per-call finding says why.
+    Unjudged,
+    Args(Vec<(String, String)>),
+    Wrong,
+}
+
+impl Pair {
+    fn cost(&self) -> u32 {
+        match self {
+            Pair::Full => 0,
+            Pair::Unjudged | Pair::Args(_) => 1,
+            Pair::Wrong => 2,
+        }
+    }
+}
+
+fn pair(e: &CallExpect, a: &NormCall) -> Pair {
+    if e.name != a.name {
+        return Pair::Wrong;
+    }
+    let Ok(args) = &a.args else { return Pair::Unjudged };
+    let mut bad = Vec::new();
+    for (k, m) in &e.args {
+        if let Err(why) = check(m, args.get(k)) {
+            bad.push((k.clone(), why));
+        }
+    }
+    if e.strict_args {
+        if let Some(o) = args.as_object() {
+            for k in o.keys() {
+                if !e.args.iter().any(|(n, _)| n == k) {
+                    bad.push((k.clone(), "not allowed (strict_args)".into()));
+                }
+            }
+        }
+    }
+    if bad.is_empty() { Pair::Full } else { Pair::Args(bad) }
+}
+
+const MISSING: u32 = 2;
+
+/// Best one-to-one assignment: `result[i] = Some(j)` pairs expected i with actual j. Minimises
+/// cost (full 0, argument problems 1, wrong tool 2, missing 2, extra 2 or 0), then prefers more
+/// pairs ("expected A, got B" reads better than "missing A, extra B"). Ties go to the earliest
+/// choice, so the result is deterministic.
+fn assign(costs: &[Vec<u32>], m: usize, extra: u32, exact: bool) -> Vec<Option<usize>> {
+    let n = costs.len();
+    if exact {
+        // Alignment: pairs must keep the order of both lists.
+        let inf = (u32::MAX / 4, 0i64);
+        let mut dp = vec![vec![inf; m + 1]; n + 1];
+        dp[n][m] = (0, 0);
+        for i in (0..=n).rev() {
+            for j in (0..=m).rev() {
+                if i == n && j == m {
+                    continue;
+                }
+                let mut best = inf;
+                if i < n && j < m {
+                    let (c, p) = dp[i + 1][j + 1];
+                    best = best.min((c + costs[i][j], p - 1));
+                }
+                if i < n {
+                    let (c, p) = dp[i + 1][j];
+                    best = best.min((c + MISSING, p));
+                }
+                if j < m {
+                    let (c, p) = dp[i][j + 1];
+                    best = best.min((c + extra, p));
+                }
+                dp[i][j] = best;
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        let mut out = vec![None; n];
+        while i < n || j < m {
+            if i < n && j < m {
+                let (c, p) = dp[i + 1][j + 1];
+                if (c + costs[i][j], p - 1) == dp[i][j] {
+                    out[i] = Some(j);
+                    i += 1;
+                    j += 1;
+                    continue;
+                }
+            }
+            if i < n && (dp[i + 1][j].0 + MISSING, dp[i + 1][j].1) == dp[i][j] {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        return out;
+    }
+    if m > 12 {
+        // Beyond 4096 subsets: greedy by cost (a model making 13+ calls is failing anyway).
+        let mut used = vec![false; m];
+        return costs
+            .iter()
+            .map(|row| {
+                let j = (0..m).filter(|&j| !used[j] && row[j] < 2).min_by_key(|&j| (row[j], j))?;
+                used[j] = true;
+                Some(j)
+            })
+            .collect();
+    }
+    // Subset DP over actual calls: best[i][mask] = best (cost, -pairs) for expected i.. given
+    // `mask` already used.
+    let full = 1usize << m;
+    let mut best = vec![vec![(0u32, 0i64); full]; n + 1];
+    for (mask, b) in best[n].iter_mut().enumerate() {
+        *b = ((m as u32 - mask.count_ones()) * extra, 0);
+    }
+    for i in (0..n).rev() {
+        for mask in 0..full {
+            let mut b = (best[i + 1][mask].0 + MISSING, best[i + 1][mask].1);
+            for j in 0..m {
+                if mask & (1 << j) == 0 {
+                    let (c, p) = best[i + 1][mask | (1 << j)];
+                    b = b.min((c + costs[i][j], p - 1));
+                }
+            }
+            best[i][mask] = b;
+        }
+    }
+    let mut out = vec![None; n];
+    let mut mask = 0usize;
+    for (i, slot) in out.iter_mut().enumerate() {
+        let target = best[i][mask];
+        let choice = (0..m).find(|&j| {
+            mask & (1 << j) == 0 && {
+                let (c, p) = best[i + 1][mask | (1 << j)];
+                (c + costs[i][j], p - 1) == target
+            }
+        });
+        // Otherwise skipping expected i (missing) is what reached the optimum.
+        if let Some(j) = choice {
+            *slot = Some(j);
+            mask |= 1 << j;
+        }
+    }
+    out
+}
+
+/// Findings of one `calls:` alternative against actual calls (non-empty).
+fn match_calls(exp: &[CallExpect], order: Order, extra: ExtraCalls, calls: &[NormCall]) -> Vec<Finding> {
+    let m = calls.len();
+    let pairs: Vec<Vec<Pair>> = exp.iter().map(|e| calls.iter().map(|a| pair(e, a)).collect()).collect();
+    let costs: Vec<Vec<u32>> = pairs.iter().map(|r| r.iter().map(Pair::cost).collect()).collect();
+    let extra_cost = if extra == ExtraCalls::Forbid { 2 } else { 0 };
+    let exact = order == Order::Exact;
+    let assignment = assign(&costs, m, extra_cost, exact);
+    if exact {
+        let free = assign(&costs, m, extra_cost, false);
+        let total = |a: &[Option<usize>]| -> u32 {
+            let used = a.iter().flatten().count() as u32;
+            a.iter().enumerate().map(|(i, j)| j.map_or(MISSING, |j| costs[i][j])).sum::<u32>()
+                + (m as u32 - used) * extra_cost
+        };
+        if total(&free) == 0 && total(&assignment) > 0 {
+            return vec![Finding {
+                kind: FailureKind::WrongTool,
+                message: format!(
+                    "the expected calls were made in another order (order: exact): expected [{}], got [{}]",
+                    exp.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", "),
+                    calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                path: None,
+                detail: Some(json!({ "order": "exact" })),
+            }];
+        }
+    }
+    let mut out = Vec::new();
+    let mut used = vec![false; m];
+    for (i, slot) in assignment.iter().enumerate() {
+        let e = &exp[i];
+        match slot {
+            None => out.push(Finding {
+                kind: FailureKind::MissingCall,
+                message: format!("missing call {}", expected_call(e)),
+                path: None,
+                detail: Some(json!({ "expected": e.name })),
+            }),
+            Some(j) => {
+                used[*j] = true;
+                match &pairs[i][*j] {
+                    Pair::Full | Pair::Unjudged => {}
+                    Pair::Wrong => out.push(Finding {
+                        kind: FailureKind::WrongTool,
+                        message: format!("expected {}, called {}", e.name, calls[*j].name),
+                        path: Some(format!("/calls/{j}/name")),
+                        detail: Some(json!({ "call": j, "expected": e.name, "actual": calls[*j].name })),
+                    }),
+                    Pair::Args(bad) => out.push(Finding {
+                        kind: FailureKind::ArgsMismatch,
+                        message: format!(
+                            "{}: {}",
+                            e.name,
+                            bad.iter().map(|(k, w)| format!("{k}: {w}")).collect::<Vec<_>>().join("; ")
+                        ),
+                        path: Some(format!("/calls/{j}/arguments/{}", bad[0].0)),
+                        detail: Some(json!({
+                            "call": j,
+                            "mismatches": bad.iter().map(|(k, w)| json!({"arg": k, "why": w})).collect::<Vec<_>>(),
+                        })),
+                    }),
+                }
+            }
+        }
+    }
+    if extra == ExtraCalls::Forbid {
+        for (j, c) in calls.iter().enumerate().filter(|(j, _)| !used[*j]) {
+            out.push(Finding {
+                kind: FailureKind::ExtraCall,
+                message: format!("extra call {}", actual_call(c)),
+                path: Some(format!("/calls/{j}")),
+                detail: Some(json!({ "call": j, "name": c.name })),
+            });
+        }
+    }
+    out
+}
+
+/// Text calls as structured ones, arguments coerced to the tool's schema where the format
+/// carries raw text (XML parameters).
+pub(crate) fn text_to_norm(tools: &ToolSet, calls: &[TextCall]) -> Vec<NormCall> {
+    calls
+        .iter()
+        .map(|c| {
+            let mut args = decode_arguments(&c.arguments);
+            if let (Ok(Value::Object(o)), Some(t)) = (&mut args, tools.get(&c.name)) {
+                for (k, v) in o.iter_mut() {
+                    if !v.is_string() && t.property_types(k).is_some_and(|ts| ts == ["string"]) {
+                        *v = Value::String(v.to_string());
+                    }
+                }
+            }
+            NormCall { name: c.name.clone(), args, raw: c.arguments.clone() }
+        })
+        .collect()
+}
+
+struct AltEval {
+    findings: Vec<Finding>,
+    penalty: usize,
+    shape_mismatch: bool,
+}
+
+/// Grade the tool expectation: pick the passing alternative or the closest one.
+pub(crate) fn grade(tools: &ToolSet, exp: &ToolExpectation, calls: &[NormCall], side: &TextSide) -> ToolOutcome {
+    let mut findings = call_findings(tools, calls);
+    let text_norm = side.text_calls.as_ref().map(|(tc, _)| text_to_norm(tools, tc));
+    let evals: Vec<AltEval> = exp
+        .alternatives
+        .iter()
+        .map(|alt| eval_alt(tools, alt, calls, side, text_norm.as_deref()))
+        .collect();
+    let best = (0..evals.len())
+        .min_by_key(|&i| {
+            let e = &evals[i];
+            let primary = e.findings.iter().map(|f| f.kind).min();
+            (e.shape_mismatch, e.penalty, primary.map(Reverse), i)
+        })
+        .unwrap_or(0);
+    let (expected_tools, expected_desc) = match exp.alternatives.get(best) {
+        Some(CallSet::Calls { calls: ce, .. }) => (
+            ce.iter().map(|c| c.name.clone()).collect(),
+            ce.iter().map(expected_call).collect::<Vec<_>>().join(", "),
+        ),
+        _ => (vec![], "no call".to_string()),
+    };
+    if let Some(e) = evals.into_iter().nth(best) {
+        findings.extend(e.findings);
+    }
+    ToolOutcome { findings, expected_tools, expected_desc, actual_desc: actual_desc(calls, side) }
+}
+
+fn eval_alt(tools: &ToolSet, alt: &CallSet, calls: &[NormCall], side: &TextSide, text_norm: Option<&[NormCall]>) -> AltEval {
+    let text = side.text_calls.as_ref().filter(|(tc, _)| !tc.is_empty());
+    match alt {
+        CallSet::NoCall => {
+            if !calls.is_empty() {
+                let malformed: Vec<usize> = calls.iter().enumerate().filter(|(_, c)| c.is_malformed()).map(|(i, _)| i).collect();
+                let note = if malformed.is_empty() { String::new() } else { " (malformed)".to_string() };
+                let f = Finding {
+                    kind: FailureKind::UnexpectedCall,
+                    message: format!("expected no call, called {}{note}", calls.iter().map(actual_call).collect::<Vec<_>>().join(", ")),
+                    path: None,
+                    detail: Some(json!({
+                        "calls": calls.iter().map(|c| json!({"name": c.name, "arguments": c.raw})).collect::<Vec<_>>(),
+                        "malformed": malformed,
+                    })),
+                };
+                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+            } else if let Some((tc, source)) = text {
+                let f = Finding {
+                    kind: FailureKind::UnexpectedCall,
+                    message: format!("expected no call, wrote {} as text in {source} ({})", tc.iter().map(text_call).collect::<Vec<_>>().join(", "), tc[0].format),
+                    path: None,
+                    detail: Some(json!({ "in_content": true, "source": source, "format": tc[0].format, "calls": text_calls_json(tc) })),
+                };
+                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+            } else {
+                AltEval { findings: vec![], penalty: 0, shape_mismatch: false }
+            }
+        }
+        CallSet::Calls { calls: exp, order, extra_calls } => {
+            if !calls.is_empty() {
+                let f = match_calls(exp, *order, *extra_calls, calls);
+                AltEval { penalty: f.len(), findings: f, shape_mismatch: false }
+            } else if let (Some((tc, source)), Some(tn)) = (text, text_norm) {
+                let mut would = call_findings(tools, tn);
+                would.extend(match_calls(exp, *order, *extra_calls, tn));
+                would.sort_by_key(|f| f.kind);
+                let would_pass = would.is_empty();
+                let verdict = if would_pass {
+                    "would have passed".to_string()
+                } else {
+                    format!("would have failed with {}", would[0].kind.as_str())
+                };
+                let f = Finding {
+                    kind: FailureKind::CallInContent,
+                    message: format!(
+                        "{} written as text in {source} ({} format), no structured tool_calls; {verdict}",
+                        tc.iter().map(text_call).collect::<Vec<_>>().join(", "),
+                        tc[0].format
+                    ),
+                    path: None,
+                    detail: Some(json!({
+                        "would_pass": would_pass,
+                        "format": tc[0].format,
+                        "source": source,
+                        "calls": text_calls_json(tc),
+                        "would_fail_with": would.iter().map(|f| json!({"kind": f.kind, "message": f.message})).collect::<Vec<_>>(),
+                    })),
+                };
+                AltEval { penalty: 1 + would.len(), findings: vec![f], shape_mismatch: false }
+            } else {
+                let f = Finding {
+                    kind: FailureKind::NoCall,
+                    message: format!("expected {}, answered in text", exp.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    path: None,
+                    detail: None,
+                };
+                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+            }
+        }
+    }
+}
+
+fn text_calls_json(tc: &[TextCall]) -> Vec<Value> {
+    tc.iter().map(|c| json!({"name": c.name, "arguments": c.arguments})).collect()
+}
+
+/// `name(arg≈"x", n=2)`.
+pub(crate) fn expected_call(e: &CallExpect) -> String {
+    let args: Vec<String> = e.args.iter().map(|(k, m)| format!("{k}{}", describe(m))).collect();
+    format!("{}({})", e.name, args.join(", "))
+}
+
+fn args_str(args: &Value) -> String {
+    match args.as_object() {
+        Some(o) => o.iter().map(|(k, v)| format!("{k}={}", show(v))).collect::<Vec<_>>().join(", "),
+        None => show(args),
+    }
+}
+
+/// `name(arg="x")`, or `name(<invalid JSON>)`.
+pub(crate) fn actual_call(c: &NormCall) -> String {
+    match &c.args {
+        Ok(a) => format!("{}({})", c.name, args_str(a)),
+        Err(_) => format!("{}(<invalid JSON: {}>)", c.name, clip(&match &c.raw { Value::String(s) => s.clone(), v => v.to_string() }, 40)),
+    }
+}
+
+fn text_call(c: &TextCall) -> String {
+    match &c.arguments {
+        Value::Object(_) => format!("{}({})", c.name, args_str(&c.arguments)),
+        _ => format!("{}(<invalid JSON>)", c.name),
+    }
+}
+
+fn actual_desc(calls: &[NormCall], side: &TextSide) -> String {
+    if !calls.is_empty() {
+        return calls.iter().map(actual_call).collect::<Vec<_>>().join(", ");
+    }
+    if let Some((tc, source)) = side.text_calls.as_ref().filter(|(tc, _)| !tc.is_empty()) {
+        return format!("{} as text in {source}", tc.iter().map(text_call).collect::<Vec<_>>().join(", "));
+    }
+    let a = side.answer.trim();
+    if a.is_empty() {
+        "no output".into()
+    } else {
+        format!("text {}", show(&Value::String(a.split_whitespace().collect::<Vec<_>>().join(" "))))
+    }
+}

@@ -1,0 +1,125 @@
+//! Normalising a recorded assistant message before grading: argument encodings
+//! (string / double-encoded string / object / `""` / null), empty vs null content, and the
+//! reasoning field whatever the server called it (core already stores it under one name).
+
+use serde_json::Value;
+use toolgate_core::AssistantMessage;
+
+/// A structured tool call with its arguments decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NormCall {
+    pub name: String,
+    /// The decoded argument object, or why it is not one.
+    pub args: Result<Value, String>,
+    /// The arguments exactly as received.
+    pub raw: Value,
+}
+
+impl NormCall {
+    /// True when the call cannot be judged on its arguments (not JSON, or no name).
+    pub fn is_malformed(&self) -> bool {
+        self.args.is_err() || self.name.trim().is_empty()
+    }
+}
+
+/// The message's structured calls, in the order received.
+pub fn calls(msg: &AssistantMessage) -> Vec<NormCall> {
+    msg.tool_calls
+        .iter()
+        .map(|c| NormCall {
+            name: c.name.clone(),
+            args: decode_arguments(&c.arguments),
+            raw: c.arguments.clone(),
+        })
+        .collect()
+}
+
+/// Decode wire arguments into a JSON object. A string is parsed (and parsed again when it
+/// was double-encoded); an object is taken as is; `""` and null mean `{}` (vLLM's hermes
+/// streaming parser drops empty arguments). Anything that does not end as an object is an
+/// error saying why.
+pub fn decode_arguments(raw: &Value) -> Result<Value, String> {
+    let mut v = raw.clone();
+    // Two string layers at most: a third is not a server quirk but garbage.
+    for layer in 0..3 {
+        match v {
+            Value::Object(_) => return Ok(v),
+            Value::Null => return Ok(Value::Object(Default::default())),
+            Value::String(ref s) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Ok(Value::Object(Default::default()));
+                }
+                if layer == 2 {
+                    return Err("arguments are a JSON string nested more than twice".into());
+                }
+                v = serde_json::from_str(t).map_err(|e| {
+                    format!("arguments are not valid JSON ({e}): {}", clip(t, 80))
+                })?;
+            }
+            Value::Array(_) => return Err("arguments are a JSON array, not an object".into()),
+            Value::Number(_) | Value::Bool(_) => {
+                return Err(format!("arguments are a JSON {}, not an object", type_name(&v)))
+            }
+        }
+    }
+    Err("arguments are a JSON string nested more than twice".into())
+}
+
+/// Content with null, `""` and whitespace-only all meaning "no content".
+pub fn content(msg: &AssistantMessage) -> Option<&str> {
+    msg.content.as_deref().filter(|c| !c.trim().is_empty())
+}
+
+/// Reasoning text, when non-blank.
+pub fn reasoning(msg: &AssistantMessage) -> Option<&str> {
+    msg.reasoning.as_deref().filter(|c| !c.trim().is_empty())
+}
+
+/// JSON type name as JSON Schema spells it.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// At most `n` characters of `s`, with an ellipsis when cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_wire_encoding_decodes() {
+        let want = json!({"city": "Tokyo"});
+        assert_eq!(decode_arguments(&json!("{\"city\":\"Tokyo\"}")).unwrap(), want);
+        assert_eq!(decode_arguments(&json!("\"{\\\"city\\\":\\\"Tokyo\\\"}\"")).unwrap(), want);
+        assert_eq!(decode_arguments(&want).unwrap(), want);
+        assert_eq!(decode_arguments(&json!("")).unwrap(), json!({}));
+        assert_eq!(decode_arguments(&Value::Null).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn non_objects_and_garbage_are_errors() {
+        assert!(decode_arguments(&json!("{\"city\": \"Tok")).is_err());
+        assert!(decode_arguments(&json!("[1]")).unwrap_err().contains("array"));
+        assert!(decode_arguments(&json!("42")).is_err());
+        assert!(decode_arguments(&json!("{'city': 'Tokyo'}")).is_err());
+    }
+}

@@ -1,0 +1,703 @@
+//! Comparing two runs (or two slices of one run) trial by trial: flips, paired accuracy
+//! deltas, exact McNemar significance, latency ratios.
+
+use crate::run::RunData;
+use crate::stats::{mcnemar_exact, Proportion};
+use crate::summary::{decode_tps, measured, p50_of, tool_accuracy, Counts};
+use crate::text::{md_cell, num, pct, pct_ci, ratio, truncate};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::str::FromStr;
+use toolgate_core::record::{GradeRecord, ResponseRecord, TrialKey, TurnRecord, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SliceField {
+    Target,
+    Prompt,
+    Variant,
+}
+
+/// `prompt=A`, `variant=thinking=on`, `target=local-vllm`: the trials of one slice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SliceFilter {
+    pub field: SliceField,
+    pub value: String,
+}
+
+impl SliceFilter {
+    fn matches(&self, k: &TrialKey) -> bool {
+        let v = match self.field {
+            SliceField::Target => &k.target,
+            SliceField::Prompt => &k.prompt,
+            SliceField::Variant => &k.variant,
+        };
+        *v == self.value
+    }
+}
+
+impl std::fmt::Display for SliceFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = match self.field {
+            SliceField::Target => "target",
+            SliceField::Prompt => "prompt",
+            SliceField::Variant => "variant",
+        };
+        write!(f, "{field}={}", self.value)
+    }
+}
+
+impl FromStr for SliceFilter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // Split at the first `=` only: variant labels contain one (`thinking=on`).
+        let (field, value) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected FIELD=VALUE (prompt=…, variant=…, target=…), got `{s}`"))?;
+        let field = match field.trim() {
+            "target" => SliceField::Target,
+            "prompt" => SliceField::Prompt,
+            "variant" => SliceField::Variant,
+            other => {
+                return Err(format!(
+                    "unknown slice field `{other}` (expected target, prompt or variant)"
+                ))
+            }
+        };
+        if value.is_empty() {
+            return Err(format!("empty value in `{s}`"));
+        }
+        Ok(SliceFilter {
+            field,
+            value: value.to_string(),
+        })
+    }
+}
+
+/// Which trials of each side to compare. Both `None`: every trial of each run. Set both (on
+/// the same run passed twice) to compare prompt A with prompt B on the same model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompareOptions {
+    pub base_filter: Option<SliceFilter>,
+    pub cand_filter: Option<SliceFilter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Side {
+    /// Run id, plus the slice when filtered.
+    pub label: String,
+    pub complete: bool,
+    /// Every judged trial of the slice (paired or not).
+    pub counts: Counts,
+}
+
+/// One trial whose verdict changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flip {
+    /// `suite/case [variant] prompt #repeat` (the fields that paired it).
+    pub label: String,
+    pub suite: String,
+    pub case: String,
+    pub base_id: String,
+    pub cand_id: String,
+    pub base_failure: Option<String>,
+    pub base_diagnosis: String,
+    pub cand_failure: Option<String>,
+    pub cand_diagnosis: String,
+}
+
+/// Paired statistics over a set of trials (the whole comparison or one suite).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedStats {
+    /// Pairs where both sides were judged.
+    pub pairs: u64,
+    pub both_pass: u64,
+    pub both_fail: u64,
+    /// Pass → fail (McNemar's b).
+    pub regressions: u64,
+    /// Fail → pass (McNemar's c).
+    pub improvements: u64,
+    /// Accuracy of each side on the paired trials only, so the delta compares like with like.
+    pub base: Proportion,
+    pub cand: Proportion,
+    /// cand − base on the paired trials.
+    pub delta: Option<f64>,
+    /// Exact two-sided McNemar p-value on (regressions, improvements).
+    pub p_value: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuiteDelta {
+    pub suite: String,
+    pub stats: PairedStats,
+    /// Candidate's accuracy on every judged trial of the suite (floors use this).
+    pub cand_counts: Counts,
+    /// Ids of candidate trials that regressed.
+    pub regressed: Vec<String>,
+    /// Ids of candidate trials that failed.
+    pub cand_failed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyDelta {
+    pub metric: String,
+    pub base_p50: Option<f64>,
+    pub cand_p50: Option<f64>,
+    /// cand / base; `None` unless both are measured and base > 0.
+    pub ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolDelta {
+    pub tool: String,
+    pub base: Option<Proportion>,
+    pub cand: Option<Proportion>,
+    /// Ids of failing candidate trials expecting this tool.
+    pub cand_failed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExcludedPair {
+    pub label: String,
+    pub base: Option<String>,
+    pub cand: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub base: Side,
+    pub cand: Side,
+    pub overall: PairedStats,
+    pub suites: Vec<SuiteDelta>,
+    pub regressions: Vec<Flip>,
+    pub improvements: Vec<Flip>,
+    pub tools: Vec<ToolDelta>,
+    pub latency: Vec<LatencyDelta>,
+    /// Trials only one side has (by pairing label).
+    pub only_in_base: Vec<String>,
+    pub only_in_cand: Vec<String>,
+    /// Pairs left out because one side (or both) was an infra error; the error kinds shown.
+    pub excluded_errors: Vec<ExcludedPair>,
+    pub notes: Vec<String>,
+}
+
+type PairKey = (String, String, String, String, String, u32);
+
+fn pair_label(k: &PairKey) -> String {
+    let mut s = format!("{}/{}", k.1, k.2);
+    if k.4 != "*" {
+        let _ = write!(s, " [{}]", k.4);
+    }
+    if k.3 != "*" {
+        let _ = write!(s, " {}", k.3);
+    }
+    if k.0 != "*" {
+        let _ = write!(s, " @{}", k.0);
+    }
+    let _ = write!(s, " #{}", k.5);
+    s
+}
+
+fn slice<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a GradeRecord> {
+    run.grades
+        .iter()
+        .filter(|g| !g.warmup && f.as_ref().is_none_or(|f| f.matches(&g.key)))
+        .collect()
+}
+
+fn side_label(run: &RunData, f: &Option<SliceFilter>) -> String {
+    match f {
+        Some(f) => format!("{} ({f})", run.manifest.run_id),
+        None => run.manifest.run_id.clone(),
+    }
+}
+
+fn verdict_str(g: &GradeRecord) -> String {
+    match g.verdict {
+        Verdict::Error => format!("error: {}", g.error_kind.map_or("unknown", |k| k.as_str())),
+        v => v.as_str().to_string(),
+    }
+}
+
+fn index<'a>(
+    gs: &[&'a GradeRecord],
+    key_of: &dyn Fn(&TrialKey) -> PairKey,
+    side: &str,
+    notes: &mut Vec<String>,
+) -> BTreeMap<PairKey, &'a GradeRecord> {
+    let mut m = BTreeMap::new();
+    let mut dups = 0;
+    for g in gs {
+        if m.insert(key_of(&g.key), *g).is_some() {
+            dups += 1;
+        }
+    }
+    if dups > 0 {
+        notes.push(format!(
+            "{dups} {side} trials share a pairing key with another (several targets?); the last one was used"
+        ));
+    }
+    m
+}
+
+fn lat<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a ResponseRecord> {
+    measured(run)
+        .filter(|r| f.as_ref().is_none_or(|f| f.matches(&r.key)))
+        .collect()
+}
+
+fn paired_stats(pairs: &[(&GradeRecord, &GradeRecord)]) -> PairedStats {
+    let (mut pp, mut ff, mut pf, mut fp) = (0, 0, 0, 0);
+    for (b, c) in pairs {
+        match (b.verdict, c.verdict) {
+            (Verdict::Pass, Verdict::Pass) => pp += 1,
+            (Verdict::Fail, Verdict::Fail) => ff += 1,
+            (Verdict::Pass, Verdict::Fail) => pf += 1,
+            (Verdict::Fail, Verdict::Pass) => fp += 1,
+            _ => {}
+        }
+    }
+    let n = pp + ff + pf + fp;
+    let base = Proportion::new(pp + pf, n);
+    let cand = Proportion::new(pp + fp, n);
+    PairedStats {
+        pairs: n,
+        both_pass: pp,
+        both_fail: ff,
+        regressions: pf,
+        improvements: fp,
+        delta: match (base.value, cand.value) {
+            (Some(b), Some(c)) => Some(c - b),
+            _ => None,
+        },
+        base,
+        cand,
+        p_value: mcnemar_exact(pf, fp),
+    }
+}
+
+/// Pairs the trials of `base` and `cand` and compares them. Pairing uses
+/// [`TrialKey::pair_key`] (suite, case, prompt, variant, repeat); a field a slice filter
+/// selects on is left out of the key (so `prompt=A` pairs with `prompt=B`), and the target
+/// is part of the key only when both sides cover the same targets.
+pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Comparison {
+    let bs = slice(base, &opts.base_filter);
+    let cs = slice(cand, &opts.cand_filter);
+    let filtered = |f: SliceField| {
+        [&opts.base_filter, &opts.cand_filter]
+            .iter()
+            .any(|o| o.as_ref().is_some_and(|x| x.field == f))
+    };
+    let targets = |gs: &[&GradeRecord]| -> BTreeSet<String> {
+        gs.iter().map(|g| g.key.target.clone()).collect()
+    };
+    let keep_target = !filtered(SliceField::Target) && targets(&bs) == targets(&cs);
+    let (wild_prompt, wild_variant) = (filtered(SliceField::Prompt), filtered(SliceField::Variant));
+    let key_of = |k: &TrialKey| -> PairKey {
+        let (suite, case, prompt, variant, repeat) = k.pair_key();
+        let star = || "*".to_string();
+        (
+            if keep_target { k.target.clone() } else { star() },
+            suite,
+            case,
+            if wild_prompt { star() } else { prompt },
+            if wild_variant { star() } else { variant },
+            repeat,
+        )
+    };
+    let mut notes = Vec::new();
+    let bm = index(&bs, &key_of, "base", &mut notes);
+    let cm = index(&cs, &key_of, "candidate", &mut notes);
+
+    let mut pairs = Vec::new();
+    let mut excluded_errors = Vec::new();
+    let mut only_in_base = Vec::new();
+    let mut regressions = Vec::new();
+    let mut improvements = Vec::new();
+    for (k, b) in &bm {
+        let Some(c) = cm.get(k) else {
+            only_in_base.push(pair_label(k));
+            continue;
+        };
+        if b.verdict == Verdict::Error || c.verdict == Verdict::Error {
+            excluded_errors.push(ExcludedPair {
+                label: pair_label(k),
+                base: (b.verdict == Verdict::Error).then(|| verdict_str(b)),
+                cand: (c.verdict == Verdict::Error).then(|| verdict_str(c)),
+            });
+            continue;
+        }
+        pairs.push((k, *b, *c));
+        if b.verdict != c.verdict {
+            let flip = Flip {
+                label: pair_label(k),
+                suite: b.key.suite.clone(),
+                case: b.key.case.clone(),
+                base_id: b.key.id(),
+                cand_id: c.key.id(),
+                base_failure: b.failure.map(|f| f.as_str().to_string()),
+                base_diagnosis: b.diagnosis.clone(),
+                cand_failure: c.failure.map(|f| f.as_str().to_string()),
+                cand_diagnosis: c.diagnosis.clone(),
+            };
+            if b.verdict == Verdict::Pass {
+                regressions.push(flip);
+            } else {
+                improvements.push(flip);
+            }
+        }
+    }
+    let only_in_cand = cm
+        .keys()
+        .filter(|k| !bm.contains_key(*k))
+        .map(pair_label)
+        .collect();
+
+    let all_pairs: Vec<(&GradeRecord, &GradeRecord)> = pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
+    let suite_names: BTreeSet<&str> = bs
+        .iter()
+        .chain(cs.iter())
+        .map(|g| g.key.suite.as_str())
+        .collect();
+    let suites = suite_names
+        .into_iter()
+        .map(|suite| {
+            let sp: Vec<_> = all_pairs
+                .iter()
+                .filter(|(b, _)| b.key.suite == suite)
+                .copied()
+                .collect();
+            let cand_suite: Vec<&&GradeRecord> =
+                cs.iter().filter(|g| g.key.suite == suite).collect();
+            SuiteDelta {
+                suite: suite.to_string(),
+                stats: paired_stats(&sp),
+                cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
+                regressed: regressions
+                    .iter()
+                    .filter(|f| f.suite == suite)
+                    .map(|f| f.cand_id.clone())
+                    .collect(),
+                cand_failed: cand_suite
+                    .iter()
+                    .filter(|g| g.verdict == Verdict::Fail)
+                    .map(|g| g.key.id())
+                    .collect(),
+            }
+        })
+        .collect();
+
+    let bt = tool_accuracy(bs.iter().copied());
+    let ct = tool_accuracy(cs.iter().copied());
+    let tool_names: BTreeSet<&String> = bt.iter().chain(ct.iter()).map(|t| &t.tool).collect();
+    let tools = tool_names
+        .into_iter()
+        .map(|name| {
+            let b = bt.iter().find(|t| &t.tool == name);
+            let c = ct.iter().find(|t| &t.tool == name);
+            ToolDelta {
+                tool: name.clone(),
+                base: b.map(|t| t.accuracy),
+                cand: c.map(|t| t.accuracy),
+                cand_failed: c.map(|t| t.failed.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+
+    let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
+    let metrics: [(&str, fn(&TurnRecord) -> Option<f64>); 4] = [
+        ("ttft_ms", |t| t.timing.ttft_ms),
+        ("ttft_content_ms", |t| t.timing.ttft_content_ms),
+        ("decode_tps", decode_tps),
+        ("e2e_ms", |t| Some(t.timing.e2e_ms)),
+    ];
+    let latency = metrics
+        .iter()
+        .map(|(name, f)| {
+            let b = p50_of(bl.iter().copied(), *f);
+            let c = p50_of(cl.iter().copied(), *f);
+            LatencyDelta {
+                metric: name.to_string(),
+                base_p50: b,
+                cand_p50: c,
+                ratio: match (b, c) {
+                    (Some(b), Some(c)) if b > 0.0 => Some(c / b),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+
+    Comparison {
+        base: Side {
+            label: side_label(base, &opts.base_filter),
+            complete: base.manifest.complete,
+            counts: Counts::from_verdicts(bs.iter().map(|g| &g.verdict)),
+        },
+        cand: Side {
+            label: side_label(cand, &opts.cand_filter),
+            complete: cand.manifest.complete,
+            counts: Counts::from_verdicts(cs.iter().map(|g| &g.verdict)),
+        },
+        overall: paired_stats(&all_pairs),
+        suites,
+        regressions,
+        improvements,
+        tools,
+        latency,
+        only_in_base,
+        only_in_cand,
+        excluded_errors,
+        notes,
+    }
+}
+
+fn signed_pct(d: Option<f64>) -> String {
+    d.map_or_else(|| "–".into(), |d| format!("{:+.1} pts", d * 100.0))
+}
+
+fn p_fmt(p: f64) -> String {
+    if p < 0.0001 {
+        "p < 0.0001".into()
+    } else {
+        format!("p = {p:.4}")
+    }
+}
+
+fn ratio_fmt(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".into(), |r| format!("×{r:.2}"))
+}
+
+const MAX_DIAG: usize = 120;
+
+/// Terminal rendering: plain text, widest information first.
+pub fn render_compare_text(c: &Comparison) -> String {
+    let mut o = String::new();
+    let s = &c.overall;
+    let _ = writeln!(o, "compare  base: {}", c.base.label);
+    let _ = writeln!(o, "         cand: {}", c.cand.label);
+    for (side, label) in [(&c.base, "base"), (&c.cand, "cand")] {
+        if !side.complete {
+            let _ = writeln!(o, "warning: the {label} run is INCOMPLETE");
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{} paired trials: {} → {} ({}), {} regressions, {} improvements, McNemar exact {}",
+        s.pairs,
+        ratio(&s.base),
+        ratio(&s.cand),
+        signed_pct(s.delta),
+        s.regressions,
+        s.improvements,
+        p_fmt(s.p_value)
+    );
+    let _ = writeln!(
+        o,
+        "accuracy  base {}  cand {}",
+        pct_ci(&s.base),
+        pct_ci(&s.cand)
+    );
+    o.push_str("\nper suite:\n");
+    for d in &c.suites {
+        let _ = writeln!(
+            o,
+            "  {:<24} {} → {}  {}  -{} +{}  {}",
+            d.suite,
+            pct(d.stats.base.value),
+            pct(d.stats.cand.value),
+            signed_pct(d.stats.delta),
+            d.stats.regressions,
+            d.stats.improvements,
+            p_fmt(d.stats.p_value)
+        );
+    }
+    for (title, flips) in [
+        ("regressions (pass → fail)", &c.regressions),
+        ("improvements (fail → pass)", &c.improvements),
+    ] {
+        if flips.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n{title}:");
+        for f in flips {
+            let _ = writeln!(o, "  {}", f.label);
+            let _ = writeln!(
+                o,
+                "    base: {}{}",
+                f.base_failure.as_deref().map_or(String::new(), |k| format!("[{k}] ")),
+                truncate(&f.base_diagnosis, MAX_DIAG)
+            );
+            let _ = writeln!(
+                o,
+                "    cand: {}{}",
+                f.cand_failure.as_deref().map_or(String::new(), |k| format!("[{k}] ")),
+                truncate(&f.cand_diagnosis, MAX_DIAG)
+            );
+        }
+    }
+    if c.tools.iter().any(|t| t.base.is_some() || t.cand.is_some()) {
+        o.push_str("\nper tool:\n");
+        for t in &c.tools {
+            let _ = writeln!(
+                o,
+                "  {:<24} {} → {}",
+                t.tool,
+                t.base.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value))),
+                t.cand.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
+            );
+        }
+    }
+    o.push_str("\nlatency p50 (cand / base):\n");
+    for l in &c.latency {
+        let _ = writeln!(
+            o,
+            "  {:<16} {} → {}  {}",
+            l.metric,
+            num(l.base_p50),
+            num(l.cand_p50),
+            ratio_fmt(l.ratio)
+        );
+    }
+    list_text(&mut o, "only in base", &c.only_in_base);
+    list_text(&mut o, "only in candidate", &c.only_in_cand);
+    if !c.excluded_errors.is_empty() {
+        let _ = writeln!(o, "\nexcluded (infra errors, not judged):");
+        for e in &c.excluded_errors {
+            let _ = writeln!(
+                o,
+                "  {}  base: {}  cand: {}",
+                e.label,
+                e.base.as_deref().unwrap_or("judged"),
+                e.cand.as_deref().unwrap_or("judged")
+            );
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    o
+}
+
+fn list_text(o: &mut String, title: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{title} ({}):", items.len());
+    for i in items {
+        let _ = writeln!(o, "  {i}");
+    }
+}
+
+/// GitHub-flavoured Markdown rendering.
+pub fn render_compare_markdown(c: &Comparison) -> String {
+    let mut o = String::new();
+    let s = &c.overall;
+    let incomplete = !c.base.complete || !c.cand.complete;
+    let _ = writeln!(
+        o,
+        "# {}Compare: {} → {}",
+        if incomplete { "INCOMPLETE — " } else { "" },
+        md_cell(&c.base.label),
+        md_cell(&c.cand.label)
+    );
+    let _ = writeln!(
+        o,
+        "\n**{} paired trials: {} → {} ({})** · {} regressions · {} improvements · McNemar exact {}\n",
+        s.pairs,
+        pct_ci(&s.base),
+        pct_ci(&s.cand),
+        signed_pct(s.delta),
+        s.regressions,
+        s.improvements,
+        p_fmt(s.p_value)
+    );
+    o.push_str("| suite | pairs | base | candidate | Δ | pass→fail | fail→pass | McNemar p |\n|---|---:|---|---|---:|---:|---:|---:|\n");
+    for d in &c.suites {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {:.4} |",
+            md_cell(&d.suite),
+            d.stats.pairs,
+            pct_ci(&d.stats.base),
+            pct_ci(&d.stats.cand),
+            signed_pct(d.stats.delta),
+            d.stats.regressions,
+            d.stats.improvements,
+            d.stats.p_value
+        );
+    }
+    for (title, flips) in [
+        ("Regressions (pass → fail)", &c.regressions),
+        ("Improvements (fail → pass)", &c.improvements),
+    ] {
+        if flips.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "\n## {title}\n\n| trial | base | candidate |\n|---|---|---|"
+        );
+        for f in flips {
+            let side = |k: &Option<String>, d: &str| {
+                let d = md_cell(&truncate(d, MAX_DIAG));
+                match k {
+                    Some(k) => format!("`{}` {d}", md_cell(k)),
+                    None => format!("pass {d}"),
+                }
+            };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                md_cell(&f.label),
+                side(&f.base_failure, &f.base_diagnosis),
+                side(&f.cand_failure, &f.cand_diagnosis)
+            );
+        }
+    }
+    if !c.tools.is_empty() {
+        o.push_str("\n## Tools\n\n| tool | base | candidate |\n|---|---|---|\n");
+        for t in &c.tools {
+            let f = |p: &Option<Proportion>| {
+                p.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
+            };
+            let _ = writeln!(o, "| `{}` | {} | {} |", md_cell(&t.tool), f(&t.base), f(&t.cand));
+        }
+    }
+    o.push_str("\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n");
+    for l in &c.latency {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            l.metric,
+            num(l.base_p50),
+            num(l.cand_p50),
+            ratio_fmt(l.ratio)
+        );
+    }
+    for (title, items) in [
+        ("Only in base", &c.only_in_base),
+        ("Only in candidate", &c.only_in_cand),
+    ] {
+        if !items.is_empty() {
+            let _ = writeln!(o, "\n**{title}** ({}): {}", items.len(), md_cell(&items.join(", ")));
+        }
+    }
+    if !c.excluded_errors.is_empty() {
+        o.push_str("\n**Excluded (infra errors, not judged)**\n\n");
+        for e in &c.excluded_errors {
+            let _ = writeln!(
+                o,
+                "- {} — base: {} · candidate: {}",
+                md_cell(&e.label),
+                md_cell(e.base.as_deref().unwrap_or("judged")),
+                md_cell(e.cand.as_deref().unwrap_or("judged"))
+            );
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(o, "\n_note: {}_", md_cell(n));
+    }
+    o
+}

@@ -1,0 +1,522 @@
+//! `report.html`: one self-contained file (inline CSS, inline SVG charts, a small inline
+//! script for sorting and filtering; no external resources, so it opens offline and in CI
+//! artifact viewers).
+
+use super::{prepared, RenderOptions, STABLE_NOTE};
+use crate::run::RunData;
+use crate::stats::Dist;
+use crate::summary::{summarize, LatencyRow, Summary};
+use crate::text::{html, num, num3, pct_ci, ratio};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use toolgate_core::record::{ResponseRecord, TrialKey, Verdict};
+
+const STYLE: &str = r#"
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans Kannada",sans-serif;margin:1.5rem;color:#1b1f24;line-height:1.4}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}th.sortable{cursor:pointer}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.banner{background:#fff3cd;border:1px solid #e0b000;padding:.5rem 1rem;font-weight:bold}
+.pass{color:#1a7f37}.fail{color:#cf222e}.error{color:#9a6700}
+.diag{max-width:40rem}pre{white-space:pre-wrap;max-width:60rem;font-size:.8rem}
+.controls{margin:.5rem 0}.controls input{width:20rem}
+svg text{font-size:11px;font-family:inherit}
+"#;
+
+const SCRIPT: &str = r#"
+(function(){
+  var table=document.getElementById('cases');
+  if(!table){return;}
+  var body=table.tBodies[0];
+  var q=document.getElementById('filter');
+  var v=document.getElementById('verdict');
+  function apply(){
+    var text=q.value.toLowerCase();var want=v.value;
+    for(var i=0;i<body.rows.length;i++){
+      var r=body.rows[i];
+      var ok=(!want||r.getAttribute('data-verdict')===want)&&(!text||r.textContent.toLowerCase().indexOf(text)>=0);
+      r.style.display=ok?'':'none';
+    }
+  }
+  q.addEventListener('input',apply);v.addEventListener('change',apply);
+  var heads=table.tHead.rows[0].cells;
+  for(var h=0;h<heads.length;h++){(function(col){
+    var th=heads[col];if(!th.classList.contains('sortable')){return;}
+    th.addEventListener('click',function(){
+      var asc=th.getAttribute('data-dir')!=='asc';
+      th.setAttribute('data-dir',asc?'asc':'desc');
+      var rows=Array.prototype.slice.call(body.rows);
+      rows.sort(function(a,b){
+        var x=a.cells[col].getAttribute('data-sort')||a.cells[col].textContent;
+        var y=b.cells[col].getAttribute('data-sort')||b.cells[col].textContent;
+        var nx=parseFloat(x),ny=parseFloat(y);
+        var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);
+        return asc?c:-c;
+      });
+      rows.forEach(function(r){body.appendChild(r);});
+    });
+  })(h);}
+})();
+"#;
+
+pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
+    let run = prepared(run, opts);
+    let s = summarize(&run);
+    let responses: BTreeMap<&TrialKey, &ResponseRecord> = run
+        .responses
+        .iter()
+        .filter(|r| !r.warmup)
+        .map(|r| (&r.key, r))
+        .collect();
+    let mut o = String::new();
+    let title = format!("toolgate report: {}", s.run.run_id);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        html(&title)
+    );
+    if !s.run.complete {
+        let reasons = if s.run.incomplete_reasons.is_empty() {
+            "the run did not finish".to_string()
+        } else {
+            s.run.incomplete_reasons.join("; ")
+        };
+        let _ = writeln!(
+            o,
+            "<p class=\"banner\">INCOMPLETE: {} of {} planned trials graded — {}</p>",
+            s.run.graded_trials,
+            s.run.planned_trials,
+            html(&reasons)
+        );
+    }
+    let _ = writeln!(o, "<h1>{}</h1>", html(&title));
+    let t = &s.totals;
+    let _ = writeln!(
+        o,
+        "<p><strong>{} passed / {} judged — {}</strong> · {} failed · {} infra errors (not counted)</p>",
+        t.passed,
+        t.judged,
+        html(&pct_ci(&t.accuracy)),
+        t.failed,
+        t.errors
+    );
+    if opts.stable {
+        let _ = writeln!(o, "<p><em>{STABLE_NOTE}</em></p>");
+    }
+    results(&mut o, &s);
+    tools(&mut o, &s);
+    failures(&mut o, &s);
+    latency(&mut o, &s);
+    cases(&mut o, &s, &responses);
+    facts(&mut o, &s);
+    let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    o
+}
+
+fn results(o: &mut String, s: &Summary) {
+    o.push_str("<h2>Results</h2>\n<table>\n<thead><tr><th>target</th><th>suite</th><th>prompt</th><th>variant</th><th>passed</th><th>accuracy (95% CI)</th><th>errors</th><th>pass@k</th><th>pass^k</th><th>flaky</th></tr></thead>\n<tbody>\n");
+    for g in &s.groups {
+        let (at, hat) = match &g.repeats {
+            Some(r) => (
+                format!("{} (k={})", num3(r.pass_at_k), r.k),
+                num3(r.pass_hat_k),
+            ),
+            None => ("–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            html(&g.target),
+            html(&g.suite),
+            html(&g.prompt),
+            html(&g.variant),
+            ratio(&g.counts.accuracy),
+            html(&pct_ci(&g.counts.accuracy)),
+            g.counts.errors,
+            at,
+            hat,
+            html(&g.flaky.join(", "))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+fn tools(o: &mut String, s: &Summary) {
+    if s.tools.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Tools</h2>\n<table>\n<thead><tr><th>expected tool</th><th>passed</th><th>accuracy (95% CI)</th></tr></thead>\n<tbody>\n");
+    for t in &s.tools {
+        let _ = writeln!(
+            o,
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
+            html(&t.tool),
+            ratio(&t.accuracy),
+            html(&pct_ci(&t.accuracy))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+    for g in &s.groups {
+        let Some(c) = &g.confusion else { continue };
+        if c.rows.is_empty() {
+            continue;
+        }
+        let max = c.counts.iter().flatten().copied().max().unwrap_or(1).max(1);
+        let _ = writeln!(
+            o,
+            "<h3>Confusion: {} · {} · {} · {}</h3>\n<table class=\"confusion\">\n<thead><tr><th>expected \\ actual</th>",
+            html(&g.target),
+            html(&g.suite),
+            html(&g.prompt),
+            html(&g.variant)
+        );
+        for col in &c.columns {
+            let _ = write!(o, "<th>{}</th>", html(col));
+        }
+        o.push_str("</tr></thead>\n<tbody>\n");
+        for (row, counts) in c.rows.iter().zip(&c.counts) {
+            let _ = write!(o, "<tr><th>{}</th>", html(row));
+            for (col, n) in c.columns.iter().zip(counts) {
+                // Green on the diagonal, red off it; intensity by count.
+                let alpha = *n as f64 / max as f64 * 0.6;
+                let rgb = if col == row { "26,127,55" } else { "207,34,46" };
+                if *n == 0 {
+                    o.push_str("<td class=\"n\">·</td>");
+                } else {
+                    let _ = write!(
+                        o,
+                        "<td class=\"n\" style=\"background:rgba({rgb},{alpha:.2})\">{n}</td>"
+                    );
+                }
+            }
+            o.push_str("</tr>\n");
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+}
+
+fn failures(o: &mut String, s: &Summary) {
+    o.push_str("<h2>Failures</h2>\n");
+    if s.failure_kinds.is_empty() && s.error_kinds.is_empty() {
+        o.push_str("<p>No failures and no infra errors.</p>\n");
+    } else {
+        o.push_str("<table>\n<thead><tr><th>kind</th><th>count</th></tr></thead>\n<tbody>\n");
+        for k in &s.failure_kinds {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td class=\"n\">{}</td></tr>",
+                html(&k.kind),
+                k.count
+            );
+        }
+        for k in &s.error_kinds {
+            let _ = writeln!(
+                o,
+                "<tr><td class=\"error\">error: {}</td><td class=\"n\">{}</td></tr>",
+                html(&k.kind),
+                k.count
+            );
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+    if s.extraction.is_empty() {
+        return;
+    }
+    o.push_str("<h3>Extraction</h3>\n<table>\n<thead><tr><th>target</th><th>suite</th><th>prompt</th><th>variant</th><th>scored</th><th>micro P / R / F1</th><th>macro P / R / F1</th><th>missed</th><th>spurious</th></tr></thead>\n<tbody>\n");
+    let names = |v: &[crate::summary::KindCount]| {
+        v.iter()
+            .map(|k| format!("{} ×{}", html(&k.kind), k.count))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for e in &s.extraction {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{} / {} / {}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td></tr>",
+            html(&e.target),
+            html(&e.suite),
+            html(&e.prompt),
+            html(&e.variant),
+            e.scored,
+            num3(e.micro.precision),
+            num3(e.micro.recall),
+            num3(e.micro.f1),
+            num3(e.macro_avg.precision),
+            num3(e.macro_avg.recall),
+            num3(e.macro_avg.f1),
+            names(&e.missed),
+            names(&e.spurious)
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+/// A horizontal bar chart: one bar per item at p50 with a whisker to p90. Deterministic
+/// text, so it snapshot-tests like the rest of the report.
+pub(crate) fn bar_chart(title: &str, unit: &str, items: &[(String, Dist)]) -> String {
+    const LABEL_W: f64 = 230.0;
+    const PLOT_W: f64 = 360.0;
+    const ROW_H: f64 = 22.0;
+    const TOP: f64 = 24.0;
+    let height = TOP + ROW_H * items.len() as f64 + 8.0;
+    let width = LABEL_W + PLOT_W + 90.0;
+    let max = items
+        .iter()
+        .map(|(_, d)| d.p90.max(d.p50))
+        .fold(0.0f64, f64::max);
+    let scale = if max > 0.0 { PLOT_W / max } else { 0.0 };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"{}\">",
+        html(title)
+    );
+    let _ = writeln!(
+        o,
+        "<text x=\"0\" y=\"14\" font-weight=\"bold\">{} ({}; bar p50, whisker p90)</text>",
+        html(title),
+        html(unit)
+    );
+    for (i, (label, d)) in items.iter().enumerate() {
+        let y = TOP + ROW_H * i as f64;
+        let w = d.p50 * scale;
+        let wx = LABEL_W + d.p90 * scale;
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><rect x=\"{LABEL_W:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"#0969da\"><title>p50 {} · p90 {} · n {}</title></rect><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{wx:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            LABEL_W - 6.0,
+            y + 14.0,
+            html(label),
+            y + 3.0,
+            ROW_H - 6.0,
+            num(Some(d.p50)),
+            num(Some(d.p90)),
+            d.n,
+            LABEL_W + w,
+            y + ROW_H / 2.0,
+            y + ROW_H / 2.0,
+            wx.max(LABEL_W + w) + 4.0,
+            y + 14.0,
+            num(Some(d.p50))
+        );
+    }
+    o.push_str("</svg>\n");
+    o
+}
+
+fn chart_for(
+    title: &str,
+    unit: &str,
+    rows: &[LatencyRow],
+    pick: fn(&LatencyRow) -> &Option<Dist>,
+) -> String {
+    let items: Vec<(String, Dist)> = rows
+        .iter()
+        .filter_map(|r| pick(r).map(|d| (format!("{} · {}", r.target, r.group), d)))
+        .collect();
+    if items.is_empty() {
+        String::new()
+    } else {
+        bar_chart(title, unit, &items)
+    }
+}
+
+fn latency(o: &mut String, s: &Summary) {
+    let l = &s.latency;
+    if l.by_variant.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "<h2>Latency</h2>\n<p>Measured requests only: {} warmup and {} infra-error trials excluded.</p>",
+        l.excluded_warmup, l.excluded_errors
+    );
+    o.push_str(&chart_for(
+        "TTFT by variant",
+        "ms",
+        &l.by_variant,
+        |r| &r.ttft_ms,
+    ));
+    o.push_str(&chart_for(
+        "Decode rate by variant",
+        "tok/s",
+        &l.by_variant,
+        |r| &r.decode_tps,
+    ));
+    o.push_str(&chart_for(
+        "E2E by variant",
+        "ms",
+        &l.by_variant,
+        |r| &r.e2e_ms,
+    ));
+    o.push_str(&chart_for(
+        "TTFT by category",
+        "ms",
+        &l.by_category,
+        |r| &r.ttft_ms,
+    ));
+    let turns: Vec<(String, Dist)> = l
+        .by_turn
+        .iter()
+        .filter_map(|t| {
+            t.ttft_ms
+                .map(|d| (format!("{} · {} · turn {}", t.target, t.variant, t.turn), d))
+        })
+        .collect();
+    if !turns.is_empty() {
+        o.push_str(&bar_chart("Multi-turn TTFT by turn", "ms", &turns));
+    }
+    o.push_str("<table>\n<thead><tr><th>target</th><th>group</th><th>metric</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr></thead>\n<tbody>\n");
+    for r in l.by_variant.iter().chain(&l.by_category) {
+        let metrics: [(&str, &Option<Dist>); 4] = [
+            ("TTFT ms", &r.ttft_ms),
+            ("TTFT-content ms", &r.ttft_content_ms),
+            ("decode tok/s", &r.decode_tps),
+            ("E2E ms", &r.e2e_ms),
+        ];
+        for (name, d) in metrics {
+            let Some(d) = d else { continue };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                html(&r.target),
+                html(&r.group),
+                d.n,
+                num(Some(d.p50)),
+                num(Some(d.p90)),
+                num(Some(d.p99)),
+                num(Some(d.mean))
+            );
+        }
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+fn cases(o: &mut String, s: &Summary, responses: &BTreeMap<&TrialKey, &ResponseRecord>) {
+    o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
+    o.push_str("<table id=\"cases\">\n<thead><tr>");
+    for h in [
+        "target", "suite", "case", "prompt", "variant", "repeat", "verdict", "kind", "diagnosis",
+        "expected", "actual", "TTFT ms",
+    ] {
+        let _ = write!(o, "<th class=\"sortable\">{h}</th>");
+    }
+    o.push_str("<th>raw</th></tr></thead>\n<tbody>\n");
+    for c in &s.cases {
+        let k = &c.key;
+        let class = match c.verdict {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+        };
+        let raw = responses.get(&c.key).map(|r| {
+            let turns: Vec<_> = r
+                .turns
+                .iter()
+                .map(|t| {
+                    json!({"turn": t.turn, "user": t.user, "message": t.message,
+                        "finish_reason": t.finish_reason, "usage": t.usage, "status": t.status})
+                })
+                .collect();
+            serde_json::to_string_pretty(&json!({"turns": turns, "error": r.error}))
+                .unwrap_or_default()
+        });
+        let _ = writeln!(
+            o,
+            "<tr data-verdict=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"{class}\">{class}</td><td>{}</td><td class=\"diag\">{}</td><td>{}</td><td>{}</td><td class=\"n\" data-sort=\"{}\">{}</td><td>{}</td></tr>",
+            html(&k.target),
+            html(&k.suite),
+            html(&k.case),
+            html(&k.prompt),
+            html(&k.variant),
+            k.repeat,
+            html(c.failure.as_deref().unwrap_or("")),
+            html(&c.diagnosis),
+            html(&c.expected),
+            html(&c.actual),
+            c.ttft_ms.map_or_else(|| "-1".to_string(), |v| format!("{v}")),
+            num(c.ttft_ms),
+            raw.map_or_else(String::new, |r| format!(
+                "<details><summary>response</summary><pre>{}</pre></details>",
+                html(&r)
+            ))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+}
+
+fn facts(o: &mut String, s: &Summary) {
+    let r = &s.run;
+    o.push_str("<h2>Run facts</h2>\n<ul>\n");
+    let _ = writeln!(
+        o,
+        "<li>run <code>{}</code> in <code>{}</code></li>",
+        html(&r.run_id),
+        html(&r.dir)
+    );
+    let _ = writeln!(
+        o,
+        "<li>toolgate {} · grader {}</li>",
+        html(&r.toolgate_version),
+        html(&r.grader_versions.join(", "))
+    );
+    let _ = writeln!(
+        o,
+        "<li>started {} · finished {}</li>",
+        html(&r.started_at),
+        html(r.finished_at.as_deref().unwrap_or("–"))
+    );
+    let _ = writeln!(
+        o,
+        "<li>complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}</li>",
+        if r.complete { "yes" } else { "<strong>no</strong>" },
+        r.planned_trials,
+        r.recorded_trials,
+        r.graded_trials,
+        r.warmup_trials,
+        r.repeats
+    );
+    for n in &r.notes {
+        let _ = writeln!(o, "<li>note: {}</li>", html(n));
+    }
+    o.push_str("</ul>\n<table>\n<thead><tr><th>target</th><th>model</th><th>profile</th><th>base URL</th><th>metadata</th></tr></thead>\n<tbody>\n");
+    for t in &r.targets {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><details><summary>show</summary><pre>{}</pre></details></td></tr>",
+            html(&t.name),
+            html(&t.model),
+            html(&t.profile),
+            html(&t.base_url),
+            html(&serde_json::to_string_pretty(&t.metadata).unwrap_or_default())
+        );
+    }
+    o.push_str("</tbody>\n</table>\n<table>\n<thead><tr><th>suite</th><th>kind</th><th>cases</th><th>file</th><th>sha256</th></tr></thead>\n<tbody>\n");
+    for su in &r.suites {
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            html(&su.name),
+            html(&su.kind),
+            su.cases,
+            html(&su.path),
+            html(&su.sha256)
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+    if !r.prompts.is_empty() {
+        o.push_str("<table>\n<thead><tr><th>prompt</th><th>suite</th><th>sha256</th></tr></thead>\n<tbody>\n");
+        for p in &r.prompts {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                html(&p.name),
+                html(&p.suite),
+                html(&p.sha256)
+            );
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+}

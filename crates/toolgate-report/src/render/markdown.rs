@@ -1,0 +1,400 @@
+//! `report.md`: GitHub-flavoured Markdown, sized for a CI step summary (passing trials are
+//! counted, not listed; the per-case table is capped).
+
+use super::{prepared, RenderOptions, STABLE_NOTE};
+use crate::run::RunData;
+use crate::stats::Dist;
+use crate::summary::{summarize, LatencyRow, Summary};
+use crate::text::{md_cell, num, num3, pct_ci, ratio, truncate};
+use std::fmt::Write;
+use toolgate_core::record::Verdict;
+
+/// Failing/error rows listed in the per-case table before it is cut.
+const MAX_CASE_ROWS: usize = 200;
+const MAX_DIAGNOSIS: usize = 160;
+
+pub fn render_markdown(run: &RunData, opts: &RenderOptions) -> String {
+    let run = prepared(run, opts);
+    markdown_from_summary(&summarize(&run), opts.stable)
+}
+
+pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
+    let mut o = String::new();
+    let r = &s.run;
+    // The first line carries the verdict on completeness, so a truncated view still shows it.
+    if r.complete {
+        let _ = writeln!(o, "# toolgate report: {}", md_cell(&r.run_id));
+    } else {
+        let _ = writeln!(o, "# INCOMPLETE — toolgate report: {}", md_cell(&r.run_id));
+        o.push('\n');
+        let reasons = if r.incomplete_reasons.is_empty() {
+            "the run did not finish".to_string()
+        } else {
+            r.incomplete_reasons.join("; ")
+        };
+        let _ = writeln!(
+            o,
+            "> [!WARNING]\n> This run is incomplete ({} of {} planned trials graded): {}",
+            r.graded_trials,
+            r.planned_trials,
+            md_cell(&reasons)
+        );
+    }
+    o.push('\n');
+    let t = &s.totals;
+    let _ = writeln!(
+        o,
+        "**{} passed / {} judged — {}** · {} failed · {} infra errors (not counted)",
+        t.passed,
+        t.judged,
+        pct_ci(&t.accuracy),
+        t.failed,
+        t.errors
+    );
+    if stable {
+        let _ = writeln!(o, "\n_{STABLE_NOTE}_");
+    }
+
+    results(&mut o, s);
+    tools(&mut o, s);
+    failures(&mut o, s);
+    extraction(&mut o, s);
+    latency(&mut o, s);
+    facts(&mut o, s);
+    o
+}
+
+fn results(o: &mut String, s: &Summary) {
+    o.push_str("\n## Results\n\n");
+    let any_repeats = s.groups.iter().any(|g| g.repeats.is_some());
+    o.push_str("| target | suite | prompt | variant | passed | accuracy (95% CI) | errors |");
+    if any_repeats {
+        o.push_str(" pass@k | pass^k |");
+    }
+    o.push_str(" flaky |\n|---|---|---|---|---:|---|---:|");
+    if any_repeats {
+        o.push_str("---:|---:|");
+    }
+    o.push_str("---|\n");
+    for g in &s.groups {
+        let _ = write!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            md_cell(&g.target),
+            md_cell(&g.suite),
+            md_cell(&g.prompt),
+            md_cell(&g.variant),
+            ratio(&g.counts.accuracy),
+            pct_ci(&g.counts.accuracy),
+            g.counts.errors
+        );
+        if any_repeats {
+            match &g.repeats {
+                Some(r) => {
+                    let _ = write!(
+                        o,
+                        " {} (k={}) | {} |",
+                        num3(r.pass_at_k),
+                        r.k,
+                        num3(r.pass_hat_k)
+                    );
+                }
+                None => o.push_str(" – | – |"),
+            }
+        }
+        let flaky = if g.flaky.is_empty() {
+            "–".to_string()
+        } else {
+            g.flaky.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(o, " {flaky} |");
+    }
+}
+
+fn tools(o: &mut String, s: &Summary) {
+    if s.tools.is_empty() {
+        return;
+    }
+    o.push_str("\n## Tools\n\n| expected tool | passed | accuracy (95% CI) |\n|---|---:|---|\n");
+    for t in &s.tools {
+        let _ = writeln!(
+            o,
+            "| `{}` | {} | {} |",
+            md_cell(&t.tool),
+            ratio(&t.accuracy),
+            pct_ci(&t.accuracy)
+        );
+    }
+    for g in &s.groups {
+        let Some(c) = &g.confusion else { continue };
+        if c.rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "\n**Confusion — {} · {} · {} · {}** (rows: expected, columns: what the model did)\n",
+            md_cell(&g.target),
+            md_cell(&g.suite),
+            md_cell(&g.prompt),
+            md_cell(&g.variant)
+        );
+        o.push_str("| expected \\ actual |");
+        for col in &c.columns {
+            let _ = write!(o, " {} |", md_cell(col));
+        }
+        o.push_str("\n|---|");
+        for _ in &c.columns {
+            o.push_str("---:|");
+        }
+        o.push('\n');
+        for (row, counts) in c.rows.iter().zip(&c.counts) {
+            let _ = write!(o, "| {} |", md_cell(row));
+            for (col, n) in c.columns.iter().zip(counts) {
+                // Bold the diagonal so hits and misses separate at a glance.
+                if col == row && *n > 0 {
+                    let _ = write!(o, " **{n}** |");
+                } else if *n == 0 {
+                    o.push_str(" · |");
+                } else {
+                    let _ = write!(o, " {n} |");
+                }
+            }
+            o.push('\n');
+        }
+    }
+}
+
+fn failures(o: &mut String, s: &Summary) {
+    o.push_str("\n## Failures\n\n");
+    if s.failure_kinds.is_empty() && s.error_kinds.is_empty() {
+        o.push_str("No failures and no infra errors.\n");
+        return;
+    }
+    o.push_str("| kind | count |\n|---|---:|\n");
+    for k in &s.failure_kinds {
+        let _ = writeln!(o, "| {} | {} |", md_cell(&k.kind), k.count);
+    }
+    for k in &s.error_kinds {
+        let _ = writeln!(o, "| error: {} | {} |", md_cell(&k.kind), k.count);
+    }
+    let rows: Vec<_> = s
+        .cases
+        .iter()
+        .filter(|c| c.verdict != Verdict::Pass)
+        .collect();
+    o.push_str(
+        "\n| trial | verdict | kind | diagnosis | expected | actual |\n|---|---|---|---|---|---|\n",
+    );
+    for c in rows.iter().take(MAX_CASE_ROWS) {
+        let k = &c.key;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_cell(&format!(
+                "{}/{} [{}] {} #{}",
+                k.suite, k.case, k.variant, k.prompt, k.repeat
+            )),
+            c.verdict,
+            md_cell(c.failure.as_deref().unwrap_or("–")),
+            md_cell(&truncate(&c.diagnosis, MAX_DIAGNOSIS)),
+            md_cell(&c.expected),
+            md_cell(&c.actual)
+        );
+    }
+    if rows.len() > MAX_CASE_ROWS {
+        let _ = writeln!(
+            o,
+            "\n…and {} more (see report.html or results.csv).",
+            rows.len() - MAX_CASE_ROWS
+        );
+    }
+}
+
+fn extraction(o: &mut String, s: &Summary) {
+    if s.extraction.is_empty() {
+        return;
+    }
+    o.push_str("\n## Extraction\n\n| target | suite | prompt | variant | scored | micro P / R / F1 | macro P / R / F1 | missed | spurious |\n|---|---|---|---|---:|---|---|---|---|\n");
+    let names = |v: &[crate::summary::KindCount]| {
+        if v.is_empty() {
+            "–".to_string()
+        } else {
+            v.iter()
+                .map(|k| format!("{} ×{}", md_cell(&k.kind), k.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    for e in &s.extraction {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {}{} | {} / {} / {} | {} / {} / {} | {} | {} |",
+            md_cell(&e.target),
+            md_cell(&e.suite),
+            md_cell(&e.prompt),
+            md_cell(&e.variant),
+            e.scored,
+            if e.unscored > 0 {
+                format!(" (+{} unscored)", e.unscored)
+            } else {
+                String::new()
+            },
+            num3(e.micro.precision),
+            num3(e.micro.recall),
+            num3(e.micro.f1),
+            num3(e.macro_avg.precision),
+            num3(e.macro_avg.recall),
+            num3(e.macro_avg.f1),
+            names(&e.missed),
+            names(&e.spurious)
+        );
+    }
+}
+
+fn latency_rows(o: &mut String, label: &str, rows: &[LatencyRow]) {
+    let _ = writeln!(
+        o,
+        "| target | {label} | metric | n | p50 | p90 | p99 | mean |\n|---|---|---|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let metrics: [(&str, &Option<Dist>); 4] = [
+            ("TTFT ms", &r.ttft_ms),
+            ("TTFT-content ms", &r.ttft_content_ms),
+            ("decode tok/s", &r.decode_tps),
+            ("E2E ms", &r.e2e_ms),
+        ];
+        for (name, d) in metrics {
+            let Some(d) = d else { continue };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {name} | {} | {} | {} | {} | {} |",
+                md_cell(&r.target),
+                md_cell(&r.group),
+                d.n,
+                num(Some(d.p50)),
+                num(Some(d.p90)),
+                num(Some(d.p99)),
+                num(Some(d.mean))
+            );
+        }
+    }
+}
+
+fn latency(o: &mut String, s: &Summary) {
+    let l = &s.latency;
+    if l.by_variant.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n## Latency\n\nMeasured requests only: {} warmup and {} infra-error trials excluded. Percentiles interpolate linearly between ranks.\n",
+        l.excluded_warmup, l.excluded_errors
+    );
+    latency_rows(o, "variant", &l.by_variant);
+    o.push('\n');
+    latency_rows(o, "category", &l.by_category);
+    if !l.by_turn.is_empty() {
+        o.push_str("\n**Multi-turn TTFT by turn**\n\n| target | variant | turn | n | p50 ms | p90 ms | mean ms |\n|---|---|---:|---:|---:|---:|---:|\n");
+        for t in &l.by_turn {
+            let d = t.ttft_ms.as_ref();
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                md_cell(&t.target),
+                md_cell(&t.variant),
+                t.turn,
+                d.map_or(0, |d| d.n),
+                num(d.map(|d| d.p50)),
+                num(d.map(|d| d.p90)),
+                num(d.map(|d| d.mean))
+            );
+        }
+    }
+}
+
+fn short(h: &str) -> &str {
+    h.get(..12).unwrap_or(h)
+}
+
+fn facts(o: &mut String, s: &Summary) {
+    let r = &s.run;
+    o.push_str("\n## Run facts\n\n");
+    let _ = writeln!(o, "- run: `{}` in `{}`", md_cell(&r.run_id), md_cell(&r.dir));
+    let _ = writeln!(
+        o,
+        "- toolgate {} · grader {}",
+        md_cell(&r.toolgate_version),
+        md_cell(&r.grader_versions.join(", "))
+    );
+    let _ = writeln!(
+        o,
+        "- started {} · finished {}",
+        md_cell(&r.started_at),
+        md_cell(r.finished_at.as_deref().unwrap_or("–"))
+    );
+    let _ = writeln!(
+        o,
+        "- complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}",
+        if r.complete { "yes" } else { "**no**" },
+        r.planned_trials,
+        r.recorded_trials,
+        r.graded_trials,
+        r.warmup_trials,
+        r.repeats
+    );
+    let _ = writeln!(o, "- variants: {}", md_cell(&r.variants.join(", ")));
+    for n in &r.notes {
+        let _ = writeln!(o, "- note: {}", md_cell(n));
+    }
+    if !r.targets.is_empty() {
+        o.push_str("\n| target | model | profile | base URL |\n|---|---|---|---|\n");
+        for t in &r.targets {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                md_cell(&t.name),
+                md_cell(&t.model),
+                md_cell(&t.profile),
+                md_cell(&t.base_url)
+            );
+        }
+    }
+    if !r.suites.is_empty() {
+        o.push_str("\n| suite | kind | cases | file | sha256 |\n|---|---|---:|---|---|\n");
+        for su in &r.suites {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | `{}` |",
+                md_cell(&su.name),
+                md_cell(&su.kind),
+                su.cases,
+                md_cell(&su.path),
+                short(&su.sha256)
+            );
+        }
+    }
+    if !r.prompts.is_empty() {
+        o.push_str("\n| prompt | suite | sha256 |\n|---|---|---|\n");
+        for p in &r.prompts {
+            let _ = writeln!(
+                o,
+                "| {} | {} | `{}` |",
+                md_cell(&p.name),
+                md_cell(&p.suite),
+                short(&p.sha256)
+            );
+        }
+    }
+    for t in &r.targets {
+        if t.metadata.is_null() {
+            continue;
+        }
+        let json = serde_json::to_string_pretty(&t.metadata).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "\n<details><summary>server metadata: {}</summary>\n\n```json\n{}\n```\n\n</details>",
+            md_cell(&t.name),
+            json.replace("```", "`\u{200B}``")
+        );
+    }
+}

@@ -1,0 +1,795 @@
+//! Aggregation of one run into a [`Summary`]: the data behind every report, and, serialised,
+//! the `report.json` schema (documented in `docs/report-json.md`).
+
+use crate::run::RunData;
+use crate::stats::{pass_at_k, pass_hat_k, Dist, Proportion};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use toolgate_core::record::{
+    AnswerClass, GradeRecord, PromptInfo, ResponseRecord, SuiteInfo, TargetInfo, TrialKey,
+    TurnRecord, Verdict,
+};
+
+/// Version of the `report.json` layout. Bumped on any breaking change (a field removed,
+/// renamed or retyped); adding fields does not bump it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run, aggregated. Serialised as `report.json`.
+///
+/// - `schema_version`: [`SCHEMA_VERSION`].
+/// - `run`: run facts (targets, versions, hashes, completeness, file notes).
+/// - `totals`: pass/fail/error counts over every judged trial of the run.
+/// - `groups`: one row per target × suite × prompt × variant, with accuracy, pass@k, flaky
+///   cases, failure kinds, per-tool accuracy and the confusion matrix (tool suites).
+/// - `tools`: accuracy per expected tool over the whole run.
+/// - `failure_kinds` / `error_kinds`: counts over the whole run, most frequent first.
+/// - `extraction`: precision/recall/F1 per extraction group, micro and macro.
+/// - `latency`: TTFT, TTFT-content, decode tok/s, E2E distributions per target × variant,
+///   per target × category, and TTFT per turn index for multi-turn cases.
+/// - `cases`: one row per graded trial.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub run: RunFacts,
+    pub totals: Counts,
+    pub groups: Vec<GroupSummary>,
+    pub tools: Vec<ToolAccuracy>,
+    pub failure_kinds: Vec<KindCount>,
+    pub error_kinds: Vec<KindCount>,
+    pub extraction: Vec<ExtractionSummary>,
+    pub latency: LatencySummary,
+    pub cases: Vec<CaseRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunFacts {
+    pub run_id: String,
+    pub dir: String,
+    pub toolgate_version: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub complete: bool,
+    pub incomplete_reasons: Vec<String>,
+    /// Notes about the run files themselves (torn last line, missing file, duplicates).
+    pub notes: Vec<String>,
+    pub targets: Vec<TargetInfo>,
+    pub suites: Vec<SuiteInfo>,
+    pub prompts: Vec<PromptInfo>,
+    pub variants: Vec<String>,
+    pub repeats: u32,
+    pub planned_trials: u64,
+    /// Non-warmup lines in responses.jsonl.
+    pub recorded_trials: u64,
+    /// Non-warmup lines in grades.jsonl.
+    pub graded_trials: u64,
+    pub warmup_trials: u64,
+    /// Distinct grader versions seen in grades.jsonl.
+    pub grader_versions: Vec<String>,
+}
+
+/// Outcome counts. `judged = passed + failed`; errors are never in the denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Counts {
+    pub passed: u64,
+    pub failed: u64,
+    pub judged: u64,
+    pub errors: u64,
+    /// passed / judged with its 95% Wilson interval.
+    pub accuracy: Proportion,
+}
+
+impl Counts {
+    pub fn from_verdicts<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Counts {
+        let (mut p, mut f, mut e) = (0, 0, 0);
+        for v in verdicts {
+            match v {
+                Verdict::Pass => p += 1,
+                Verdict::Fail => f += 1,
+                Verdict::Error => e += 1,
+            }
+        }
+        Counts {
+            passed: p,
+            failed: f,
+            judged: p + f,
+            errors: e,
+            accuracy: Proportion::new(p, p + f),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupSummary {
+    pub target: String,
+    pub suite: String,
+    pub prompt: String,
+    pub variant: String,
+    /// Case kind of the suite (`tool_call`, `extraction`, `chat`, `conversation`).
+    pub kind: String,
+    pub cases: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// With repeats > 1: pass@k and pass^k over the cases with at least k judged repeats.
+    pub repeats: Option<RepeatStats>,
+    /// Case ids that both passed and failed across repeats.
+    pub flaky: Vec<String>,
+    pub failure_kinds: Vec<KindCount>,
+    pub per_tool: Vec<ToolAccuracy>,
+    pub confusion: Option<Confusion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepeatStats {
+    pub k: u32,
+    /// Cases that contributed (at least k judged repeats).
+    pub cases: u64,
+    /// Mean over cases of the unbiased pass@k estimator.
+    pub pass_at_k: f64,
+    /// Mean over cases of the unbiased pass^k estimator (all k repeats pass).
+    pub pass_hat_k: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub count: u64,
+}
+
+/// Accuracy on the trials that expected a tool (a case expecting two tools counts for both).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolAccuracy {
+    pub tool: String,
+    pub accuracy: Proportion,
+    /// Ids of failing trials, for gate reasons and drill-down.
+    pub failed: Vec<String>,
+}
+
+/// Expected tool (rows) × what the model did (columns). Rows are the first expected tool, or
+/// `(no call)` for cases that expected none. Columns are the first structured call's name,
+/// then the fixed classes `none` (answered in text), `malformed`, `call_in_content`, and
+/// `empty` (only when it occurs).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Confusion {
+    pub rows: Vec<String>,
+    pub columns: Vec<String>,
+    /// `counts[row][column]`.
+    pub counts: Vec<Vec<u64>>,
+}
+
+pub const NO_CALL_ROW: &str = "(no call)";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRow {
+    /// The trial id: `target/suite/case/prompt/variant/repeat`.
+    pub id: String,
+    pub key: TrialKey,
+    pub kind: String,
+    pub category: Option<String>,
+    pub verdict: Verdict,
+    /// Primary failure kind (fail) or infra error kind (error).
+    pub failure: Option<String>,
+    pub diagnosis: String,
+    /// Expected tools, comma-separated (`-` when the case expected none or is not a tool case).
+    pub expected: String,
+    pub actual: String,
+    pub answer: Option<AnswerClass>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    /// Last turn's TTFT and summed E2E over turns, when recorded.
+    pub ttft_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    pub completion_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtractionSummary {
+    pub target: String,
+    pub suite: String,
+    pub prompt: String,
+    pub variant: String,
+    /// Judged trials that carried scores.
+    pub scored: u64,
+    /// Judged extraction trials without scores (no JSON found): they are not in P/R/F1.
+    pub unscored: u64,
+    pub micro: Prf,
+    pub macro_avg: Prf,
+    /// Gold entities missed, by name, most frequent first.
+    pub missed: Vec<KindCount>,
+    /// Predicted entities that were not in the gold list, by name.
+    pub spurious: Vec<KindCount>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Prf {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+impl Prf {
+    /// Conventions for empty denominators: no predictions and nothing to find is perfect;
+    /// no predictions with something to find is precision 0.
+    pub fn from_counts(tp: u64, fp: u64, fneg: u64) -> Prf {
+        let precision = if tp + fp == 0 {
+            if fneg == 0 {
+                1.0
+            } else {
+                0.0
+            }
+        } else {
+            tp as f64 / (tp + fp) as f64
+        };
+        let recall = if tp + fneg == 0 {
+            1.0
+        } else {
+            tp as f64 / (tp + fneg) as f64
+        };
+        Prf {
+            precision,
+            recall,
+            f1: f1(precision, recall),
+        }
+    }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Per target × variant.
+    pub by_variant: Vec<LatencyRow>,
+    /// Per target × category (chat cases; other kinds are grouped under their kind).
+    pub by_category: Vec<LatencyRow>,
+    /// Multi-turn TTFT per target × variant × turn index (conversation cases).
+    pub by_turn: Vec<TurnLatency>,
+    /// Trials left out: warmup runs and infra errors.
+    pub excluded_warmup: u64,
+    pub excluded_errors: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyRow {
+    pub target: String,
+    /// The variant or the category.
+    pub group: String,
+    /// Requests measured (turns of non-warmup, non-error trials).
+    pub requests: u64,
+    pub ttft_ms: Option<Dist>,
+    pub ttft_content_ms: Option<Dist>,
+    pub decode_tps: Option<Dist>,
+    pub e2e_ms: Option<Dist>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnLatency {
+    pub target: String,
+    pub variant: String,
+    pub turn: u32,
+    pub ttft_ms: Option<Dist>,
+}
+
+/// Graded, non-warmup trials in key order.
+pub(crate) fn judged_grades(run: &RunData) -> Vec<&GradeRecord> {
+    let mut v: Vec<&GradeRecord> = run.grades.iter().filter(|g| !g.warmup).collect();
+    v.sort_by(|a, b| a.key.cmp(&b.key));
+    v
+}
+
+/// Aggregates a run. Pure: the same run gives the same summary.
+pub fn summarize(run: &RunData) -> Summary {
+    let grades = judged_grades(run);
+    let responses: BTreeMap<&TrialKey, &ResponseRecord> = run
+        .responses
+        .iter()
+        .filter(|r| !r.warmup)
+        .map(|r| (&r.key, r))
+        .collect();
+
+    type GroupKey = (String, String, String, String);
+    let mut by_group: BTreeMap<GroupKey, Vec<&GradeRecord>> = BTreeMap::new();
+    for g in &grades {
+        let k = &g.key;
+        by_group
+            .entry((
+                k.target.clone(),
+                k.suite.clone(),
+                k.prompt.clone(),
+                k.variant.clone(),
+            ))
+            .or_default()
+            .push(g);
+    }
+
+    let repeats = run.manifest.repeats;
+    let groups: Vec<GroupSummary> = by_group
+        .iter()
+        .map(|((target, suite, prompt, variant), gs)| {
+            group_summary(target, suite, prompt, variant, gs, repeats)
+        })
+        .collect();
+
+    let extraction = by_group
+        .iter()
+        .filter_map(|((t, s, p, v), gs)| extraction_summary(t, s, p, v, gs))
+        .collect();
+
+    let cases = grades
+        .iter()
+        .map(|g| case_row(g, responses.get(&g.key).copied()))
+        .collect();
+
+    let grader_versions: BTreeSet<String> =
+        grades.iter().map(|g| g.grader_version.clone()).collect();
+    let m = &run.manifest;
+    let facts = RunFacts {
+        run_id: m.run_id.clone(),
+        dir: run.dir.display().to_string(),
+        toolgate_version: m.toolgate_version.clone(),
+        started_at: m.started_at.clone(),
+        finished_at: m.finished_at.clone(),
+        complete: m.complete,
+        incomplete_reasons: m.incomplete_reasons.clone(),
+        notes: run.notes.clone(),
+        targets: m.targets.clone(),
+        suites: m.suites.clone(),
+        prompts: m.prompts.clone(),
+        variants: m.variants.clone(),
+        repeats: m.repeats,
+        planned_trials: m.planned_trials,
+        recorded_trials: run.responses.iter().filter(|r| !r.warmup).count() as u64,
+        graded_trials: grades.len() as u64,
+        warmup_trials: run.responses.iter().filter(|r| r.warmup).count() as u64,
+        grader_versions: grader_versions.into_iter().collect(),
+    };
+
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        run: facts,
+        totals: Counts::from_verdicts(grades.iter().map(|g| &g.verdict)),
+        groups,
+        tools: tool_accuracy(grades.iter().copied()),
+        failure_kinds: failure_kinds(grades.iter().copied()),
+        error_kinds: count_sorted(
+            grades
+                .iter()
+                .filter(|g| g.verdict == Verdict::Error)
+                .map(|g| g.error_kind.map_or("unknown", |k| k.as_str()).to_string()),
+        ),
+        extraction,
+        latency: latency_summary(run),
+        cases,
+    }
+}
+
+fn group_summary(
+    target: &str,
+    suite: &str,
+    prompt: &str,
+    variant: &str,
+    gs: &[&GradeRecord],
+    repeats: u32,
+) -> GroupSummary {
+    // Per case: (judged, passed, failed) across repeats.
+    let mut per_case: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for g in gs {
+        let e = per_case.entry(g.key.case.as_str()).or_default();
+        match g.verdict {
+            Verdict::Pass => {
+                e.0 += 1;
+                e.1 += 1
+            }
+            Verdict::Fail => {
+                e.0 += 1;
+                e.2 += 1
+            }
+            Verdict::Error => {}
+        }
+    }
+    let flaky = per_case
+        .iter()
+        .filter(|(_, (_, p, f))| *p > 0 && *f > 0)
+        .map(|(c, _)| c.to_string())
+        .collect();
+    let repeat_stats = (repeats > 1).then(|| {
+        let k = u64::from(repeats);
+        let mut at = Vec::new();
+        let mut hat = Vec::new();
+        for (n, c, _) in per_case.values() {
+            if let (Some(a), Some(h)) = (pass_at_k(*n, *c, k), pass_hat_k(*n, *c, k)) {
+                at.push(a);
+                hat.push(h);
+            }
+        }
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        RepeatStats {
+            k: repeats,
+            cases: at.len() as u64,
+            pass_at_k: mean(&at),
+            pass_hat_k: mean(&hat),
+        }
+    });
+    let kind = gs
+        .iter()
+        .map(|g| g.kind.as_str())
+        .find(|k| !k.is_empty())
+        .unwrap_or("")
+        .to_string();
+    let is_tool = gs.iter().any(is_tool_trial);
+    GroupSummary {
+        target: target.to_string(),
+        suite: suite.to_string(),
+        prompt: prompt.to_string(),
+        variant: variant.to_string(),
+        kind,
+        cases: per_case.len() as u64,
+        counts: Counts::from_verdicts(gs.iter().map(|g| &g.verdict)),
+        repeats: repeat_stats,
+        flaky,
+        failure_kinds: failure_kinds(gs.iter().copied()),
+        per_tool: tool_accuracy(gs.iter().copied()),
+        confusion: is_tool.then(|| confusion(gs.iter().copied())),
+    }
+}
+
+fn is_tool_trial(g: &&GradeRecord) -> bool {
+    g.kind == "tool_call" || !g.expected_tools.is_empty()
+}
+
+fn failure_kinds<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<KindCount> {
+    count_sorted(gs.filter(|g| g.verdict == Verdict::Fail).map(|g| {
+        g.failure
+            .map_or_else(|| "unspecified".to_string(), |k| k.as_str().to_string())
+    }))
+}
+
+/// Counts, most frequent first, ties by name.
+fn count_sorted(items: impl Iterator<Item = String>) -> Vec<KindCount> {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_default() += 1;
+    }
+    let mut v: Vec<KindCount> = m
+        .into_iter()
+        .map(|(kind, count)| KindCount { kind, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
+    v
+}
+
+/// Accuracy per expected tool over judged trials, tools in name order.
+pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolAccuracy> {
+    let mut m: BTreeMap<String, (u64, u64, Vec<String>)> = BTreeMap::new();
+    for g in gs {
+        if g.verdict == Verdict::Error {
+            continue;
+        }
+        let tools: BTreeSet<&String> = g.expected_tools.iter().collect();
+        for t in tools {
+            let e = m.entry(t.clone()).or_default();
+            e.1 += 1;
+            if g.verdict == Verdict::Pass {
+                e.0 += 1;
+            } else {
+                e.2.push(g.key.id());
+            }
+        }
+    }
+    m.into_iter()
+        .map(|(tool, (p, n, failed))| ToolAccuracy {
+            tool,
+            accuracy: Proportion::new(p, n),
+            failed,
+        })
+        .collect()
+}
+
+/// The column a judged trial lands in.
+fn answer_column(g: &GradeRecord) -> String {
+    match g.answer {
+        Some(AnswerClass::None) => "none".into(),
+        Some(AnswerClass::Malformed) => "malformed".into(),
+        Some(AnswerClass::CallInContent) => "call_in_content".into(),
+        Some(AnswerClass::Empty) => "empty".into(),
+        Some(AnswerClass::Call) | None => g
+            .actual_tools
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "none".into()),
+    }
+}
+
+const FIXED_COLUMNS: [&str; 3] = ["none", "malformed", "call_in_content"];
+
+fn confusion<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Confusion {
+    let mut cells: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut rows = BTreeSet::new();
+    let mut tool_cols = BTreeSet::new();
+    let mut has_empty = false;
+    for g in gs.filter(|g| g.verdict != Verdict::Error) {
+        let row = g
+            .expected_tools
+            .first()
+            .cloned()
+            .unwrap_or_else(|| NO_CALL_ROW.to_string());
+        let col = answer_column(g);
+        if col == "empty" {
+            has_empty = true;
+        } else if !FIXED_COLUMNS.contains(&col.as_str()) {
+            tool_cols.insert(col.clone());
+        }
+        if row != NO_CALL_ROW {
+            // Expected tools get a column even when never called, so the diagonal is visible.
+            tool_cols.insert(row.clone());
+        }
+        rows.insert(row.clone());
+        *cells.entry((row, col)).or_default() += 1;
+    }
+    let mut columns: Vec<String> = tool_cols.into_iter().collect();
+    columns.extend(FIXED_COLUMNS.iter().map(|s| s.to_string()));
+    if has_empty {
+        columns.push("empty".into());
+    }
+    // "(no call)" last: it reads as the odd row out.
+    let mut rows: Vec<String> = rows.into_iter().filter(|r| r != NO_CALL_ROW).collect();
+    if cells.keys().any(|(r, _)| r == NO_CALL_ROW) {
+        rows.push(NO_CALL_ROW.into());
+    }
+    let counts = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| cells.get(&(r.clone(), c.clone())).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    Confusion {
+        rows,
+        columns,
+        counts,
+    }
+}
+
+fn extraction_summary(
+    target: &str,
+    suite: &str,
+    prompt: &str,
+    variant: &str,
+    gs: &[&GradeRecord],
+) -> Option<ExtractionSummary> {
+    let judged: Vec<&&GradeRecord> = gs.iter().filter(|g| g.verdict != Verdict::Error).collect();
+    let is_extraction = judged
+        .iter()
+        .any(|g| g.kind == "extraction" || g.scores.is_some());
+    if !is_extraction {
+        return None;
+    }
+    let (mut tp, mut fp, mut fneg) = (0u64, 0u64, 0u64);
+    let (mut ps, mut rs, mut fs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut missed = Vec::new();
+    let mut spurious = Vec::new();
+    let mut unscored = 0;
+    for g in &judged {
+        match &g.scores {
+            Some(s) => {
+                tp += u64::from(s.true_positives);
+                fp += u64::from(s.false_positives);
+                fneg += u64::from(s.false_negatives);
+                ps.push(s.precision);
+                rs.push(s.recall);
+                fs.push(s.f1);
+                missed.extend(s.missed.iter().cloned());
+                spurious.extend(s.spurious.iter().cloned());
+            }
+            None => unscored += 1,
+        }
+    }
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    Some(ExtractionSummary {
+        target: target.into(),
+        suite: suite.into(),
+        prompt: prompt.into(),
+        variant: variant.into(),
+        scored: ps.len() as u64,
+        unscored,
+        micro: Prf::from_counts(tp, fp, fneg),
+        macro_avg: Prf {
+            precision: mean(&ps),
+            recall: mean(&rs),
+            f1: mean(&fs),
+        },
+        missed: count_sorted(missed.into_iter()),
+        spurious: count_sorted(spurious.into_iter()),
+    })
+}
+
+fn case_row(g: &GradeRecord, resp: Option<&ResponseRecord>) -> CaseRow {
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let actual = match g.answer {
+        Some(AnswerClass::Call) | None if !g.actual_tools.is_empty() => join(&g.actual_tools),
+        Some(a) if g.verdict != Verdict::Error => answer_label(a).to_string(),
+        _ => "-".to_string(),
+    };
+    let failure = match g.verdict {
+        Verdict::Fail => g.failure.map(|k| k.as_str().to_string()),
+        Verdict::Error => g.error_kind.map(|k| k.as_str().to_string()),
+        Verdict::Pass => None,
+    };
+    let last = resp.and_then(|r| r.last_turn());
+    CaseRow {
+        id: g.key.id(),
+        key: g.key.clone(),
+        kind: g.kind.clone(),
+        category: g.category.clone(),
+        verdict: g.verdict,
+        failure,
+        diagnosis: g.diagnosis.clone(),
+        expected: join(&g.expected_tools),
+        actual,
+        answer: g.answer,
+        precision: g.scores.as_ref().map(|s| s.precision),
+        recall: g.scores.as_ref().map(|s| s.recall),
+        f1: g.scores.as_ref().map(|s| s.f1),
+        ttft_ms: last.and_then(|t| t.timing.ttft_ms),
+        e2e_ms: resp
+            .filter(|r| !r.turns.is_empty())
+            .map(|r| r.turns.iter().map(|t| t.timing.e2e_ms).sum()),
+        completion_tokens: resp.and_then(|r| {
+            r.turns
+                .iter()
+                .map(|t| t.timing.completion_tokens)
+                .try_fold(0u64, |acc, c| c.map(|c| acc + c))
+        }),
+    }
+}
+
+pub fn answer_label(a: AnswerClass) -> &'static str {
+    match a {
+        AnswerClass::Call => "call",
+        AnswerClass::None => "none (text)",
+        AnswerClass::Malformed => "malformed",
+        AnswerClass::CallInContent => "call_in_content",
+        AnswerClass::Empty => "empty",
+    }
+}
+
+/// Decode rate of one turn: the recorded figure, else (tokens − 1) / (last − first token).
+pub(crate) fn decode_tps(t: &TurnRecord) -> Option<f64> {
+    if let Some(v) = t.timing.decode_tps {
+        return Some(v);
+    }
+    let (ct, first, last) = (
+        t.timing.completion_tokens?,
+        t.timing.ttft_ms?,
+        t.timing.last_token_ms?,
+    );
+    (ct > 1 && last > first).then(|| (ct - 1) as f64 / ((last - first) / 1000.0))
+}
+
+/// Responses that count for latency: not warmup, no infra error.
+pub(crate) fn measured(run: &RunData) -> impl Iterator<Item = &ResponseRecord> {
+    run.responses
+        .iter()
+        .filter(|r| !r.warmup && r.error.is_none())
+}
+
+#[derive(Default)]
+struct Acc {
+    requests: u64,
+    ttft: Vec<f64>,
+    ttft_content: Vec<f64>,
+    tps: Vec<f64>,
+    e2e: Vec<f64>,
+}
+
+impl Acc {
+    fn add(&mut self, t: &TurnRecord) {
+        self.requests += 1;
+        self.ttft.extend(t.timing.ttft_ms);
+        self.ttft_content.extend(t.timing.ttft_content_ms);
+        self.tps.extend(decode_tps(t));
+        self.e2e.push(t.timing.e2e_ms);
+    }
+    fn row(&self, target: &str, group: &str) -> LatencyRow {
+        LatencyRow {
+            target: target.into(),
+            group: group.into(),
+            requests: self.requests,
+            ttft_ms: Dist::from_values(&self.ttft),
+            ttft_content_ms: Dist::from_values(&self.ttft_content),
+            decode_tps: Dist::from_values(&self.tps),
+            e2e_ms: Dist::from_values(&self.e2e),
+        }
+    }
+}
+
+fn latency_summary(run: &RunData) -> LatencySummary {
+    let mut by_variant: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut by_category: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut by_turn: BTreeMap<(String, String, u32), Vec<f64>> = BTreeMap::new();
+    for r in measured(run) {
+        let cat = r.category.clone().unwrap_or_else(|| {
+            if r.kind.is_empty() {
+                "-".into()
+            } else {
+                r.kind.clone()
+            }
+        });
+        let multi = r.kind == "conversation" || r.turns.len() > 1;
+        for t in &r.turns {
+            by_variant
+                .entry((r.key.target.clone(), r.key.variant.clone()))
+                .or_default()
+                .add(t);
+            by_category
+                .entry((r.key.target.clone(), cat.clone()))
+                .or_default()
+                .add(t);
+            if multi {
+                let v = by_turn
+                    .entry((r.key.target.clone(), r.key.variant.clone(), t.turn))
+                    .or_default();
+                v.extend(t.timing.ttft_ms);
+            }
+        }
+    }
+    LatencySummary {
+        by_variant: by_variant.iter().map(|((t, g), a)| a.row(t, g)).collect(),
+        by_category: by_category.iter().map(|((t, g), a)| a.row(t, g)).collect(),
+        by_turn: by_turn
+            .into_iter()
+            .map(|((target, variant, turn), v)| TurnLatency {
+                target,
+                variant,
+                turn,
+                ttft_ms: Dist::from_values(&v),
+            })
+            .collect(),
+        excluded_warmup: run.responses.iter().filter(|r| r.warmup).count() as u64,
+        excluded_errors: run
+            .responses
+            .iter()
+            .filter(|r| !r.warmup && r.error.is_some())
+            .count() as u64,
+    }
+}
+
+/// p50 of a latency metric over a set of responses, for comparisons.
+pub(crate) fn p50_of<'a>(
+    rs: impl Iterator<Item = &'a ResponseRecord>,
+    metric: fn(&TurnRecord) -> Option<f64>,
+) -> Option<f64> {
+    let v: Vec<f64> = rs.flat_map(|r| r.turns.iter().filter_map(metric)).collect();
+    Dist::from_values(&v).map(|d| d.p50)
+}
+
+/// Convenience for callers that want a JSON value of the summary.
+pub fn summary_value(s: &Summary) -> Value {
+    serde_json::to_value(s).unwrap_or(Value::Null)
+}

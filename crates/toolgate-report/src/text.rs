@@ -1,0 +1,129 @@
+//! Small formatting helpers shared by the renderers.
+
+use crate::stats::{Dist, Proportion};
+
+/// `75.0%`, or `–` when there is nothing to show.
+pub fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// `75.0% [50.5–89.8]` (percent with the 95% Wilson interval).
+pub fn pct_ci(p: &Proportion) -> String {
+    match (p.value, p.ci_low, p.ci_high) {
+        (Some(v), Some(lo), Some(hi)) => {
+            format!("{:.1}% [{:.1}–{:.1}]", v * 100.0, lo * 100.0, hi * 100.0)
+        }
+        _ => "–".to_string(),
+    }
+}
+
+/// `12/16`.
+pub fn ratio(p: &Proportion) -> String {
+    format!("{}/{}", p.successes, p.n)
+}
+
+/// A number with one decimal, `–` for none.
+pub fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{v:.1}"))
+}
+
+pub fn num3(v: f64) -> String {
+    format!("{v:.3}")
+}
+
+/// Selects one statistic of an optional distribution.
+pub fn dist_field(d: &Option<Dist>, f: fn(&Dist) -> f64) -> Option<f64> {
+    d.as_ref().map(f)
+}
+
+/// Shortens `s` to about `max` characters, cutting at whitespace when possible so a Kannada
+/// conjunct (several code points) is never split, and marks the cut with `…`.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    let at = cut
+        .rfind(char::is_whitespace)
+        .filter(|&i| i > max / 2)
+        .unwrap_or(cut.len());
+    format!("{}…", cut[..at].trim_end())
+}
+
+/// One line of Markdown table cell: pipes escaped, newlines flattened, HTML-ish characters
+/// escaped (GitHub renders inline HTML in tables).
+pub fn md_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '`' => out.push_str("\\`"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes text for XML content and attributes. Characters XML 1.0 forbids (most C0
+/// controls, lone surrogates cannot occur in a `str`, U+FFFE/U+FFFF) are replaced with
+/// U+FFFD: model output can contain them and one would make the whole file invalid.
+pub fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Attribute values normalise raw newlines/tabs to spaces; keep them as references.
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncate_cuts_at_whitespace() {
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("ಪ್ರಿಯಾ ಬೆಂಗಳೂರಿಗೆ ಹೋದರು", 15), "ಪ್ರಿಯಾ…");
+    }
+
+    #[test]
+    fn xml_escapes_and_replaces_controls() {
+        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+    }
+
+    #[test]
+    fn md_cell_escapes_pipes_and_newlines() {
+        assert_eq!(md_cell("a|b\nc"), "a\\|b c");
+    }
+}

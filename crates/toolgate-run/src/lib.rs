@@ -442,7 +442,9 @@ fn effective_config(req: &RunRequest, targets: &[String]) -> Value {
         if let Some(tc) = req.config.targets.get(n) {
             let mut v = serde_json::to_value(tc).unwrap_or(Value::Null);
             if let Some(o) = v.as_object_mut() {
-                o.retain(|_, v| !v.is_null());
+                // Where a server listens does not change what the trials ask: a resumed run
+                // may point at a restarted server on another port.
+                o.retain(|k, v| !v.is_null() && k != "base_url" && k != "base_urls");
             }
             t.insert(n.clone(), v);
         }

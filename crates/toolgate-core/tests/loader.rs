@@ -20,7 +20,7 @@ fn ctx() -> LoadContext<'static> {
 #[test]
 fn broken_files_each_get_located_diagnostics() {
     let dir = root().join("golden/broken");
-    let v = validate(&[dir.clone()], None, "2026-01-01");
+    let v = validate(std::slice::from_ref(&dir), None, "2026-01-01");
     let text = v
         .diagnostics
         .to_string()

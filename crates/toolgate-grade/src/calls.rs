@@ -7,8 +7,8 @@ use crate::matchers::{check, describe, show};
 use crate::normalize::{clip, decode_arguments, NormCall};
 use serde_json::{json, Value};
 use std::cmp::Reverse;
-use toolgate_core::tools::ToolSet;
 use toolgate_core::spec::{ExtraCalls, Order};
+use toolgate_core::tools::ToolSet;
 use toolgate_core::{CallExpect, CallSet, FailureKind, Finding, ToolExpectation};
 
 /// What the grader saw besides structured calls.
@@ -33,7 +33,11 @@ pub(crate) fn call_findings(tools: &ToolSet, calls: &[NormCall]) -> Vec<Finding>
     for (i, c) in calls.iter().enumerate() {
         let tool = tools.get(&c.name);
         if tool.is_none() {
-            let stripped = c.name.rsplit_once('.').map(|(_, n)| n).filter(|n| tools.get(n).is_some());
+            let stripped = c
+                .name
+                .rsplit_once('.')
+                .map(|(_, n)| n)
+                .filter(|n| tools.get(n).is_some());
             let mut msg = if c.name.trim().is_empty() {
                 "a call with an empty tool name".to_string()
             } else {
@@ -59,8 +63,16 @@ pub(crate) fn call_findings(tools: &ToolSet, calls: &[NormCall]) -> Vec<Finding>
             (Ok(args), Some(t)) => {
                 let errs = t.schema_errors(args);
                 if let Some((p0, m0)) = errs.first() {
-                    let more = if errs.len() > 1 { format!(" (+{} more)", errs.len() - 1) } else { String::new() };
-                    let at = if p0.is_empty() { String::new() } else { format!("{p0}: ") };
+                    let more = if errs.len() > 1 {
+                        format!(" (+{} more)", errs.len() - 1)
+                    } else {
+                        String::new()
+                    };
+                    let at = if p0.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{p0}: ")
+                    };
                     out.push(Finding {
                         kind: FailureKind::ArgsSchemaViolation,
                         message: format!("{}: {at}{m0}{more}", c.name),
@@ -101,7 +113,9 @@ fn pair(e: &CallExpect, a: &NormCall) -> Pair {
     if e.name != a.name {
         return Pair::Wrong;
     }
-    let Ok(args) = &a.args else { return Pair::Unjudged };
+    let Ok(args) = &a.args else {
+        return Pair::Unjudged;
+    };
     let mut bad = Vec::new();
     for (k, m) in &e.args {
         if let Err(why) = check(m, args.get(k)) {
@@ -117,7 +131,11 @@ fn pair(e: &CallExpect, a: &NormCall) -> Pair {
             }
         }
     }
-    if bad.is_empty() { Pair::Full } else { Pair::Args(bad) }
+    if bad.is_empty() {
+        Pair::Full
+    } else {
+        Pair::Args(bad)
+    }
 }
 
 const MISSING: u32 = 2;
@@ -180,7 +198,9 @@ fn assign(costs: &[Vec<u32>], m: usize, extra: u32, exact: bool) -> Vec<Option<u
         return costs
             .iter()
             .map(|row| {
-                let j = (0..m).filter(|&j| !used[j] && row[j] < 2).min_by_key(|&j| (row[j], j))?;
+                let j = (0..m)
+                    .filter(|&j| !used[j] && row[j] < 2)
+                    .min_by_key(|&j| (row[j], j))?;
                 used[j] = true;
                 Some(j)
             })
@@ -225,10 +245,21 @@ fn assign(costs: &[Vec<u32>], m: usize, extra: u32, exact: bool) -> Vec<Option<u
 }
 
 /// Findings of one `calls:` alternative against actual calls (non-empty).
-fn match_calls(exp: &[CallExpect], order: Order, extra: ExtraCalls, calls: &[NormCall]) -> Vec<Finding> {
+fn match_calls(
+    exp: &[CallExpect],
+    order: Order,
+    extra: ExtraCalls,
+    calls: &[NormCall],
+) -> Vec<Finding> {
     let m = calls.len();
-    let pairs: Vec<Vec<Pair>> = exp.iter().map(|e| calls.iter().map(|a| pair(e, a)).collect()).collect();
-    let costs: Vec<Vec<u32>> = pairs.iter().map(|r| r.iter().map(Pair::cost).collect()).collect();
+    let pairs: Vec<Vec<Pair>> = exp
+        .iter()
+        .map(|e| calls.iter().map(|a| pair(e, a)).collect())
+        .collect();
+    let costs: Vec<Vec<u32>> = pairs
+        .iter()
+        .map(|r| r.iter().map(Pair::cost).collect())
+        .collect();
     let extra_cost = if extra == ExtraCalls::Forbid { 2 } else { 0 };
     let exact = order == Order::Exact;
     let assignment = assign(&costs, m, extra_cost, exact);
@@ -236,7 +267,10 @@ fn match_calls(exp: &[CallExpect], order: Order, extra: ExtraCalls, calls: &[Nor
         let free = assign(&costs, m, extra_cost, false);
         let total = |a: &[Option<usize>]| -> u32 {
             let used = a.iter().flatten().count() as u32;
-            a.iter().enumerate().map(|(i, j)| j.map_or(MISSING, |j| costs[i][j])).sum::<u32>()
+            a.iter()
+                .enumerate()
+                .map(|(i, j)| j.map_or(MISSING, |j| costs[i][j]))
+                .sum::<u32>()
                 + (m as u32 - used) * extra_cost
         };
         if total(&free) == 0 && total(&assignment) > 0 {
@@ -317,7 +351,11 @@ pub(crate) fn text_to_norm(tools: &ToolSet, calls: &[TextCall]) -> Vec<NormCall>
                     }
                 }
             }
-            NormCall { name: c.name.clone(), args, raw: c.arguments.clone() }
+            NormCall {
+                name: c.name.clone(),
+                args,
+                raw: c.arguments.clone(),
+            }
         })
         .collect()
 }
@@ -329,9 +367,17 @@ struct AltEval {
 }
 
 /// Grade the tool expectation: pick the passing alternative or the closest one.
-pub(crate) fn grade(tools: &ToolSet, exp: &ToolExpectation, calls: &[NormCall], side: &TextSide) -> ToolOutcome {
+pub(crate) fn grade(
+    tools: &ToolSet,
+    exp: &ToolExpectation,
+    calls: &[NormCall],
+    side: &TextSide,
+) -> ToolOutcome {
     let mut findings = call_findings(tools, calls);
-    let text_norm = side.text_calls.as_ref().map(|(tc, _)| text_to_norm(tools, tc));
+    let text_norm = side
+        .text_calls
+        .as_ref()
+        .map(|(tc, _)| text_to_norm(tools, tc));
     let evals: Vec<AltEval> = exp
         .alternatives
         .iter()
@@ -354,42 +400,91 @@ pub(crate) fn grade(tools: &ToolSet, exp: &ToolExpectation, calls: &[NormCall], 
     if let Some(e) = evals.into_iter().nth(best) {
         findings.extend(e.findings);
     }
-    ToolOutcome { findings, expected_tools, expected_desc, actual_desc: actual_desc(calls, side) }
+    ToolOutcome {
+        findings,
+        expected_tools,
+        expected_desc,
+        actual_desc: actual_desc(calls, side),
+    }
 }
 
-fn eval_alt(tools: &ToolSet, alt: &CallSet, calls: &[NormCall], side: &TextSide, text_norm: Option<&[NormCall]>) -> AltEval {
+fn eval_alt(
+    tools: &ToolSet,
+    alt: &CallSet,
+    calls: &[NormCall],
+    side: &TextSide,
+    text_norm: Option<&[NormCall]>,
+) -> AltEval {
     let text = side.text_calls.as_ref().filter(|(tc, _)| !tc.is_empty());
     match alt {
         CallSet::NoCall => {
             if !calls.is_empty() {
-                let malformed: Vec<usize> = calls.iter().enumerate().filter(|(_, c)| c.is_malformed()).map(|(i, _)| i).collect();
-                let note = if malformed.is_empty() { String::new() } else { " (malformed)".to_string() };
+                let malformed: Vec<usize> = calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.is_malformed())
+                    .map(|(i, _)| i)
+                    .collect();
+                let note = if malformed.is_empty() {
+                    String::new()
+                } else {
+                    " (malformed)".to_string()
+                };
                 let f = Finding {
                     kind: FailureKind::UnexpectedCall,
-                    message: format!("expected no call, called {}{note}", calls.iter().map(actual_call).collect::<Vec<_>>().join(", ")),
+                    message: format!(
+                        "expected no call, called {}{note}",
+                        calls.iter().map(actual_call).collect::<Vec<_>>().join(", ")
+                    ),
                     path: None,
                     detail: Some(json!({
                         "calls": calls.iter().map(|c| json!({"name": c.name, "arguments": c.raw})).collect::<Vec<_>>(),
                         "malformed": malformed,
                     })),
                 };
-                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+                AltEval {
+                    findings: vec![f],
+                    penalty: 1,
+                    shape_mismatch: true,
+                }
             } else if let Some((tc, source)) = text {
                 let f = Finding {
                     kind: FailureKind::UnexpectedCall,
-                    message: format!("expected no call, wrote {} as text in {source} ({})", tc.iter().map(text_call).collect::<Vec<_>>().join(", "), tc[0].format),
+                    message: format!(
+                        "expected no call, wrote {} as text in {source} ({})",
+                        tc.iter().map(text_call).collect::<Vec<_>>().join(", "),
+                        tc[0].format
+                    ),
                     path: None,
-                    detail: Some(json!({ "in_content": true, "source": source, "format": tc[0].format, "calls": text_calls_json(tc) })),
+                    detail: Some(
+                        json!({ "in_content": true, "source": source, "format": tc[0].format, "calls": text_calls_json(tc) }),
+                    ),
                 };
-                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+                AltEval {
+                    findings: vec![f],
+                    penalty: 1,
+                    shape_mismatch: true,
+                }
             } else {
-                AltEval { findings: vec![], penalty: 0, shape_mismatch: false }
+                AltEval {
+                    findings: vec![],
+                    penalty: 0,
+                    shape_mismatch: false,
+                }
             }
         }
-        CallSet::Calls { calls: exp, order, extra_calls } => {
+        CallSet::Calls {
+            calls: exp,
+            order,
+            extra_calls,
+        } => {
             if !calls.is_empty() {
                 let f = match_calls(exp, *order, *extra_calls, calls);
-                AltEval { penalty: f.len(), findings: f, shape_mismatch: false }
+                AltEval {
+                    penalty: f.len(),
+                    findings: f,
+                    shape_mismatch: false,
+                }
             } else if let (Some((tc, source)), Some(tn)) = (text, text_norm) {
                 let mut would = call_findings(tools, tn);
                 would.extend(match_calls(exp, *order, *extra_calls, tn));
@@ -416,33 +511,57 @@ fn eval_alt(tools: &ToolSet, alt: &CallSet, calls: &[NormCall], side: &TextSide,
                         "would_fail_with": would.iter().map(|f| json!({"kind": f.kind, "message": f.message})).collect::<Vec<_>>(),
                     })),
                 };
-                AltEval { penalty: 1 + would.len(), findings: vec![f], shape_mismatch: false }
+                AltEval {
+                    penalty: 1 + would.len(),
+                    findings: vec![f],
+                    shape_mismatch: false,
+                }
             } else {
                 let f = Finding {
                     kind: FailureKind::NoCall,
-                    message: format!("expected {}, answered in text", exp.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")),
+                    message: format!(
+                        "expected {}, answered in text",
+                        exp.iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                     path: None,
                     detail: None,
                 };
-                AltEval { findings: vec![f], penalty: 1, shape_mismatch: true }
+                AltEval {
+                    findings: vec![f],
+                    penalty: 1,
+                    shape_mismatch: true,
+                }
             }
         }
     }
 }
 
 fn text_calls_json(tc: &[TextCall]) -> Vec<Value> {
-    tc.iter().map(|c| json!({"name": c.name, "arguments": c.arguments})).collect()
+    tc.iter()
+        .map(|c| json!({"name": c.name, "arguments": c.arguments}))
+        .collect()
 }
 
 /// `name(arg≈"x", n=2)`.
 pub(crate) fn expected_call(e: &CallExpect) -> String {
-    let args: Vec<String> = e.args.iter().map(|(k, m)| format!("{k}{}", describe(m))).collect();
+    let args: Vec<String> = e
+        .args
+        .iter()
+        .map(|(k, m)| format!("{k}{}", describe(m)))
+        .collect();
     format!("{}({})", e.name, args.join(", "))
 }
 
 fn args_str(args: &Value) -> String {
     match args.as_object() {
-        Some(o) => o.iter().map(|(k, v)| format!("{k}={}", show(v))).collect::<Vec<_>>().join(", "),
+        Some(o) => o
+            .iter()
+            .map(|(k, v)| format!("{k}={}", show(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         None => show(args),
     }
 }
@@ -451,7 +570,17 @@ fn args_str(args: &Value) -> String {
 pub(crate) fn actual_call(c: &NormCall) -> String {
     match &c.args {
         Ok(a) => format!("{}({})", c.name, args_str(a)),
-        Err(_) => format!("{}(<invalid JSON: {}>)", c.name, clip(&match &c.raw { Value::String(s) => s.clone(), v => v.to_string() }, 40)),
+        Err(_) => format!(
+            "{}(<invalid JSON: {}>)",
+            c.name,
+            clip(
+                &match &c.raw {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                },
+                40
+            )
+        ),
     }
 }
 
@@ -467,12 +596,20 @@ fn actual_desc(calls: &[NormCall], side: &TextSide) -> String {
         return calls.iter().map(actual_call).collect::<Vec<_>>().join(", ");
     }
     if let Some((tc, source)) = side.text_calls.as_ref().filter(|(tc, _)| !tc.is_empty()) {
-        return format!("{} as text in {source}", tc.iter().map(text_call).collect::<Vec<_>>().join(", "));
+        return format!(
+            "{} as text in {source}",
+            tc.iter().map(text_call).collect::<Vec<_>>().join(", ")
+        );
     }
     let a = side.answer.trim();
     if a.is_empty() {
         "no output".into()
     } else {
-        format!("text {}", show(&Value::String(a.split_whitespace().collect::<Vec<_>>().join(" "))))
+        format!(
+            "text {}",
+            show(&Value::String(
+                a.split_whitespace().collect::<Vec<_>>().join(" ")
+            ))
+        )
     }
 }

@@ -75,7 +75,9 @@ pub fn predicted_entities(v: &Value) -> Vec<(String, Option<String>)> {
         .filter_map(|it| match it {
             Value::String(s) => Some((s.clone(), None)),
             Value::Object(o) => {
-                let name = ["name", "text", "entity", "value"].iter().find_map(|k| o.get(*k)?.as_str())?;
+                let name = ["name", "text", "entity", "value"]
+                    .iter()
+                    .find_map(|k| o.get(*k)?.as_str())?;
                 let ty = ["type", "label", "category", "entity_type"]
                     .iter()
                     .find_map(|k| o.get(*k)?.as_str())
@@ -89,7 +91,12 @@ pub fn predicted_entities(v: &Value) -> Vec<(String, Option<String>)> {
 
 /// Kuhn's augmenting-path matching; `adj[e]` lists candidate predictions in order.
 fn max_matching(adj: &[Vec<usize>], n_pred: usize) -> Vec<Option<usize>> {
-    fn augment(e: usize, adj: &[Vec<usize>], seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
+    fn augment(
+        e: usize,
+        adj: &[Vec<usize>],
+        seen: &mut [bool],
+        owner: &mut [Option<usize>],
+    ) -> bool {
         for &p in &adj[e] {
             if !seen[p] {
                 seen[p] = true;
@@ -116,11 +123,19 @@ fn max_matching(adj: &[Vec<usize>], n_pred: usize) -> Vec<Option<usize>> {
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 { 1.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        1.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
 }
 
 fn label(name: &str, ty: Option<&str>) -> String {
@@ -131,20 +146,37 @@ fn label(name: &str, ty: Option<&str>) -> String {
 }
 
 /// Score predicted entities against the expectation; findings when below the thresholds.
-pub(crate) fn score_entities(exp: &ExtractExpectation, pred: &[(String, Option<String>)]) -> (Scores, Vec<Finding>) {
-    let f = |s: &str| if exp.strip_zwj { fold_strip_zwj(s) } else { fold(s) };
+pub(crate) fn score_entities(
+    exp: &ExtractExpectation,
+    pred: &[(String, Option<String>)],
+) -> (Scores, Vec<Finding>) {
+    let f = |s: &str| {
+        if exp.strip_zwj {
+            fold_strip_zwj(s)
+        } else {
+            fold(s)
+        }
+    };
     let pred_names: Vec<String> = pred.iter().map(|(n, _)| f(n)).collect();
     let name_adj: Vec<Vec<usize>> = exp
         .entities
         .iter()
         .map(|e| {
-            let keys: Vec<String> = std::iter::once(&e.name).chain(&e.aliases).map(|s| f(s)).collect();
-            (0..pred.len()).filter(|&p| keys.contains(&pred_names[p])).collect()
+            let keys: Vec<String> = std::iter::once(&e.name)
+                .chain(&e.aliases)
+                .map(|s| f(s))
+                .collect();
+            (0..pred.len())
+                .filter(|&p| keys.contains(&pred_names[p]))
+                .collect()
         })
         .collect();
     let type_ok = |e: usize, p: usize| {
         let want = &exp.entities[e].entity_type;
-        !exp.match_types || want.as_ref().is_none_or(|w| pred[p].1.as_deref().is_some_and(|g| fold(g) == fold(w)))
+        !exp.match_types
+            || want
+                .as_ref()
+                .is_none_or(|w| pred[p].1.as_deref().is_some_and(|g| fold(g) == fold(w)))
     };
     let strict_adj: Vec<Vec<usize>> = name_adj
         .iter()
@@ -160,7 +192,13 @@ pub(crate) fn score_entities(exp: &ExtractExpectation, pred: &[(String, Option<S
     let rest_adj: Vec<Vec<usize>> = name_adj
         .iter()
         .enumerate()
-        .map(|(e, ps)| if strict[e].is_some() { vec![] } else { ps.iter().copied().filter(|p| !taken[*p]).collect() })
+        .map(|(e, ps)| {
+            if strict[e].is_some() {
+                vec![]
+            } else {
+                ps.iter().copied().filter(|p| !taken[*p]).collect()
+            }
+        })
         .collect();
     let mismatched = max_matching(&rest_adj, pred.len());
     for p in mismatched.iter().flatten() {
@@ -206,9 +244,14 @@ pub(crate) fn score_entities(exp: &ExtractExpectation, pred: &[(String, Option<S
     if !recall_low && !precision_low {
         return (scores, out);
     }
-    let type_pairs: Vec<(usize, usize)> = mismatched.iter().enumerate().filter_map(|(e, p)| p.map(|p| (e, p))).collect();
+    let type_pairs: Vec<(usize, usize)> = mismatched
+        .iter()
+        .enumerate()
+        .filter_map(|(e, p)| p.map(|p| (e, p)))
+        .collect();
     let loose_tp = tp + type_pairs.len();
-    let loose_ok = ratio(loose_tp, n_exp) + eps >= exp.min_recall && ratio(loose_tp, n_pred) + eps >= exp.min_precision;
+    let loose_ok = ratio(loose_tp, n_exp) + eps >= exp.min_recall
+        && ratio(loose_tp, n_pred) + eps >= exp.min_precision;
     if !type_pairs.is_empty() {
         let msgs: Vec<String> = type_pairs
             .iter()
@@ -224,10 +267,12 @@ pub(crate) fn score_entities(exp: &ExtractExpectation, pred: &[(String, Option<S
         out.push(finding(
             FailureKind::EntityTypeMismatch,
             msgs.join("; "),
-            Some(json!({ "mismatches": type_pairs.iter().map(|&(e, p)| json!({
+            Some(
+                json!({ "mismatches": type_pairs.iter().map(|&(e, p)| json!({
                 "expected": exp.entities[e].name, "expected_type": exp.entities[e].entity_type,
                 "predicted": pred[p].0, "predicted_type": pred[p].1,
-            })).collect::<Vec<_>>() })),
+            })).collect::<Vec<_>>() }),
+            ),
         ));
     }
     if loose_ok && !type_pairs.is_empty() {
@@ -237,7 +282,11 @@ pub(crate) fn score_entities(exp: &ExtractExpectation, pred: &[(String, Option<S
     if recall_low {
         out.push(finding(
             FailureKind::EntitiesMissing,
-            format!("recall {recall:.2} < {:.2}: missed {}", exp.min_recall, missed.join(", ")),
+            format!(
+                "recall {recall:.2} < {:.2}: missed {}",
+                exp.min_recall,
+                missed.join(", ")
+            ),
             Some(json!({ "recall": recall, "min_recall": exp.min_recall, "missed": missed })),
         ));
     }
@@ -256,11 +305,19 @@ pub(crate) fn grade(exp: &ExtractExpectation, answer: &str, calls: &[NormCall]) 
     let found: Result<(Value, String), String> = match &exp.output {
         OutputSource::Content => find_json(answer).map(|(v, s)| (v, s.to_string())),
         OutputSource::Tool(name) => match calls.iter().find(|c| &c.name == name) {
-            Some(c) => c.args.clone().map(|v| (v, format!("tool:{name}"))).map_err(|e| format!("{name}: {e}")),
+            Some(c) => c
+                .args
+                .clone()
+                .map(|v| (v, format!("tool:{name}")))
+                .map_err(|e| format!("{name}: {e}")),
             None if calls.is_empty() => Err(format!("no call to `{name}` (output: tool:{name})")),
             None => Err(format!(
                 "no call to `{name}` (called {})",
-                calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                calls
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         },
     };
@@ -281,7 +338,11 @@ pub(crate) fn grade(exp: &ExtractExpectation, answer: &str, calls: &[NormCall]) 
             .map(|e| (e.instance_path().to_string(), e.to_string()))
             .collect();
         if let Some((p0, m0)) = errs.first() {
-            let more = if errs.len() > 1 { format!(" (+{} more)", errs.len() - 1) } else { String::new() };
+            let more = if errs.len() > 1 {
+                format!(" (+{} more)", errs.len() - 1)
+            } else {
+                String::new()
+            };
             findings.push(Finding {
                 kind: FailureKind::OutputSchemaViolation,
                 message: format!("{}{m0}{more}", if p0.is_empty() { String::new() } else { format!("{p0}: ") }),
@@ -294,7 +355,10 @@ pub(crate) fn grade(exp: &ExtractExpectation, answer: &str, calls: &[NormCall]) 
     let (mut scores, ef) = score_entities(exp, &pred);
     scores.source = Some(source);
     findings.extend(ef);
-    ExtractOutcome { findings, scores: Some(scores) }
+    ExtractOutcome {
+        findings,
+        scores: Some(scores),
+    }
 }
 
 /// Suite-level entity scores: micro (pooled counts) and macro (mean of per-case values).
@@ -339,9 +403,17 @@ mod tests {
     #[test]
     fn json_sources_in_order() {
         assert_eq!(find_json("{\"a\":1}").unwrap().1, "content");
-        assert_eq!(find_json("Here:\n```json\n{\"a\":1}\n```").unwrap().1, "fenced");
-        assert_eq!(find_json("The answer is {\"a\": 1} ok").unwrap().1, "embedded");
-        assert!(find_json("{\"a\": ").unwrap_err().contains("not valid JSON"));
+        assert_eq!(
+            find_json("Here:\n```json\n{\"a\":1}\n```").unwrap().1,
+            "fenced"
+        );
+        assert_eq!(
+            find_json("The answer is {\"a\": 1} ok").unwrap().1,
+            "embedded"
+        );
+        assert!(find_json("{\"a\": ")
+            .unwrap_err()
+            .contains("not valid JSON"));
         assert!(find_json("no json here").is_err());
     }
 }

@@ -12,8 +12,9 @@ static NUMBERED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*\d{1,3}[.)]
 static FENCE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(```|~~~)").unwrap());
 static TABLE_SEP: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?\s*$").unwrap());
-static BOLD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\*\*[^*\s](?:[^*\n]*?[^*\s])?\*\*|__[^_\s](?:[^_\n]*?[^_\s])?__").unwrap());
+static BOLD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\*\*[^*\s](?:[^*\n]*?[^*\s])?\*\*|__[^_\s](?:[^_\n]*?[^_\s])?__").unwrap()
+});
 // Emphasis needs a non-word, non-marker character (or line edge) on both sides, so `5 * 3`,
 // `a*b*c` and snake_case names are not taken for it.
 static EMPH: LazyLock<Regex> = LazyLock::new(|| {
@@ -89,7 +90,11 @@ pub fn check(g: &Gates, raw: &str, answer: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     let folded = fold(answer);
     if g.non_empty && folded.is_empty() {
-        out.push(finding(FailureKind::GateFailed, "non_empty: the answer is empty".into(), None));
+        out.push(finding(
+            FailureKind::GateFailed,
+            "non_empty: the answer is empty".into(),
+            None,
+        ));
     }
     if g.no_thinking_leak {
         if let Some(why) = thinking_leak(raw) {
@@ -106,7 +111,11 @@ pub fn check(g: &Gates, raw: &str, answer: &str) -> Vec<Finding> {
             ));
         }
     }
-    let missing: Vec<&String> = g.contains.iter().filter(|c| !folded.contains(&fold(c))).collect();
+    let missing: Vec<&String> = g
+        .contains
+        .iter()
+        .filter(|c| !folded.contains(&fold(c)))
+        .collect();
     if !missing.is_empty() {
         out.push(finding(
             FailureKind::MissingFact,
@@ -117,15 +126,25 @@ pub fn check(g: &Gates, raw: &str, answer: &str) -> Vec<Finding> {
     if !g.contains_any.is_empty() && !g.contains_any.iter().any(|c| folded.contains(&fold(c))) {
         out.push(finding(
             FailureKind::MissingFact,
-            format!("none of {}", quote_list(&g.contains_any.iter().collect::<Vec<_>>())),
+            format!(
+                "none of {}",
+                quote_list(&g.contains_any.iter().collect::<Vec<_>>())
+            ),
             Some(json!({ "gate": "contains_any", "missing": g.contains_any })),
         ));
     }
-    let forbidden: Vec<&String> = g.not_contains.iter().filter(|c| folded.contains(&fold(c))).collect();
+    let forbidden: Vec<&String> = g
+        .not_contains
+        .iter()
+        .filter(|c| folded.contains(&fold(c)))
+        .collect();
     if !forbidden.is_empty() {
         out.push(finding(
             FailureKind::GateFailed,
-            format!("not_contains: the answer contains {}", quote_list(&forbidden)),
+            format!(
+                "not_contains: the answer contains {}",
+                quote_list(&forbidden)
+            ),
             Some(json!({ "gate": "not_contains", "found": forbidden })),
         ));
     }
@@ -143,11 +162,24 @@ pub fn check(g: &Gates, raw: &str, answer: &str) -> Vec<Finding> {
 }
 
 fn quote_list(items: &[&String]) -> String {
-    items.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub(crate) fn finding(kind: FailureKind, message: String, detail: Option<serde_json::Value>) -> Finding {
-    Finding { kind, message, path: None, detail }
+pub(crate) fn finding(
+    kind: FailureKind,
+    message: String,
+    detail: Option<serde_json::Value>,
+) -> Finding {
+    Finding {
+        kind,
+        message,
+        path: None,
+        detail,
+    }
 }
 
 #[cfg(test)]
@@ -180,7 +212,11 @@ mod tests {
             "a*b*c is a product",
             "It costs $5 - $10 per item.",
         ] {
-            assert!(markdown_found(plain).is_empty(), "{plain}: {:?}", markdown_found(plain));
+            assert!(
+                markdown_found(plain).is_empty(),
+                "{plain}: {:?}",
+                markdown_found(plain)
+            );
         }
     }
 

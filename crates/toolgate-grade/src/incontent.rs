@@ -108,7 +108,11 @@ fn hermes(text: &str) -> Vec<TextCall> {
         match parse_at(inner, start) {
             Some((v, _)) => {
                 if let Some((name, args, _)) = call_from_obj(&v, false) {
-                    out.push(TextCall { name, arguments: args, format: "hermes" });
+                    out.push(TextCall {
+                        name,
+                        arguments: args,
+                        format: "hermes",
+                    });
                 }
             }
             None => {
@@ -176,7 +180,11 @@ fn mistral(text: &str) -> Vec<TextCall> {
                 };
                 for it in &items {
                     if let Some((name, args, _)) = call_from_obj(it, false) {
-                        out.push(TextCall { name, arguments: args, format: "mistral" });
+                        out.push(TextCall {
+                            name,
+                            arguments: args,
+                            format: "mistral",
+                        });
                     }
                 }
             }
@@ -185,7 +193,11 @@ fn mistral(text: &str) -> Vec<TextCall> {
             let args = parse_at(rest, brace)
                 .map(|(v, _)| v)
                 .unwrap_or_else(|| Value::String(rest[brace..].to_string()));
-            out.push(TextCall { name: c[1].to_string(), arguments: args, format: "mistral" });
+            out.push(TextCall {
+                name: c[1].to_string(),
+                arguments: args,
+                format: "mistral",
+            });
         }
     }
     out
@@ -213,7 +225,11 @@ fn name_then_json(text: &str, re: &Regex, format: &'static str) -> Vec<TextCall>
             }
             None => Value::Object(Map::new()),
         };
-        out.push(TextCall { name, arguments: args, format });
+        out.push(TextCall {
+            name,
+            arguments: args,
+            format,
+        });
     }
     out
 }
@@ -237,7 +253,9 @@ fn python_tag(text: &str) -> Vec<TextCall> {
     let mut out = Vec::new();
     for (pos, _) in text.match_indices("<|python_tag|>") {
         let rest = &text[pos + "<|python_tag|>".len()..];
-        let Some(off) = rest.find(['{', '[']) else { continue };
+        let Some(off) = rest.find(['{', '[']) else {
+            continue;
+        };
         if rest[off..].starts_with('[') && PY_START.is_match(&rest[off..]) {
             out.extend(pythonic(&rest[off..]));
             continue;
@@ -257,8 +275,16 @@ fn calls_in_value(v: &Value, default_format: &'static str, require_args: bool) -
     let mut out = Vec::new();
     for it in items {
         if let Some((name, args, is_params)) = call_from_obj(it, require_args) {
-            let format = if is_params { "llama3_json" } else { default_format };
-            out.push(TextCall { name, arguments: args, format });
+            let format = if is_params {
+                "llama3_json"
+            } else {
+                default_format
+            };
+            out.push(TextCall {
+                name,
+                arguments: args,
+                format,
+            });
         } else if v.is_array() {
             // A mixed array is data, not a list of calls.
             return vec![];
@@ -280,7 +306,9 @@ fn bare_json(text: &str) -> Vec<TextCall> {
 fn pythonic(text: &str) -> Vec<TextCall> {
     for m in PY_START.find_iter(text) {
         let start = m.start();
-        let Some(end) = balanced_end(text, start) else { continue };
+        let Some(end) = balanced_end(text, start) else {
+            continue;
+        };
         let chars: Vec<char> = text[start..end].chars().collect();
         let mut p = Py { s: &chars, i: 0 };
         if let Some(calls) = p.call_list() {
@@ -431,11 +459,17 @@ impl Py<'_> {
         {
             self.i += 1;
         }
-        let t: String = self.s[start..self.i].iter().filter(|c| **c != '_').collect();
+        let t: String = self.s[start..self.i]
+            .iter()
+            .filter(|c| **c != '_')
+            .collect();
         if let Ok(i) = t.parse::<i64>() {
             return Some(Value::Number(i.into()));
         }
-        t.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number)
+        t.parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
     }
     fn string(&mut self) -> Option<String> {
         let q = self.peek()?;
@@ -494,7 +528,10 @@ mod tests {
         let c = one("[TOOL_CALLS][{\"name\": \"web_search\", \"arguments\": {\"query\": \"q\"}}]");
         assert_eq!(c.format, "mistral");
         let c = one("[TOOL_CALLS]web_search[ARGS]{\"query\": \"q\"}");
-        assert_eq!((c.name.as_str(), c.arguments.clone()), ("web_search", json!({"query": "q"})));
+        assert_eq!(
+            (c.name.as_str(), c.arguments.clone()),
+            ("web_search", json!({"query": "q"}))
+        );
     }
 
     #[test]
@@ -503,9 +540,14 @@ mod tests {
         assert_eq!(c.format, "llama3_json");
         let c = one("{\"type\": \"function\", \"name\": \"web_search\", \"parameters\": {\"query\": \"q\"}}");
         assert_eq!(c.format, "llama3_json");
-        let cs = find_calls("[get_weather(city='Tokyo', days=2, metric=True), get_weather(city=\"Paris\")]");
+        let cs = find_calls(
+            "[get_weather(city='Tokyo', days=2, metric=True), get_weather(city=\"Paris\")]",
+        );
         assert_eq!(cs.len(), 2);
-        assert_eq!(cs[0].arguments, json!({"city": "Tokyo", "days": 2, "metric": true}));
+        assert_eq!(
+            cs[0].arguments,
+            json!({"city": "Tokyo", "days": 2, "metric": true})
+        );
         let c = one("I will call ```json\n{\"name\": \"web_search\", \"arguments\": {\"query\": \"q\"}}\n```");
         assert_eq!(c.format, "json");
     }
@@ -523,7 +565,9 @@ mod tests {
     #[test]
     fn prose_and_data_are_not_calls() {
         assert!(find_calls("Arun is an engineer [see notes] (2020).").is_empty());
-        assert!(find_calls("{\"entities\": [{\"name\": \"Priya\", \"type\": \"person\"}]}").is_empty());
+        assert!(
+            find_calls("{\"entities\": [{\"name\": \"Priya\", \"type\": \"person\"}]}").is_empty()
+        );
         assert!(find_calls("5 * 3 = 15, and [a, b] is a list").is_empty());
     }
 }

@@ -55,7 +55,11 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         // The server failed: the model was never judged, whatever earlier turns said.
         g.verdict = Verdict::Error;
         g.error_kind = Some(err.kind);
-        let turn = if matches!(case.input, CaseInput::Turns(_)) { format!("turn {}: ", err.turn) } else { String::new() };
+        let turn = if matches!(case.input, CaseInput::Turns(_)) {
+            format!("turn {}: ", err.turn)
+        } else {
+            String::new()
+        };
         g.diagnosis = format!("{turn}{}: {}", err.kind, normalize::clip(&err.message, 160));
         return g;
     }
@@ -64,7 +68,15 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         CaseInput::Turns(ts) => ts
             .iter()
             .enumerate()
-            .map(|(i, t)| (&t.expect, rec.turns.iter().find(|r| r.turn as usize == i).or_else(|| rec.turns.get(i))))
+            .map(|(i, t)| {
+                (
+                    &t.expect,
+                    rec.turns
+                        .iter()
+                        .find(|r| r.turn as usize == i)
+                        .or_else(|| rec.turns.get(i)),
+                )
+            })
             .collect(),
     };
     let n = plan.len();
@@ -72,7 +84,11 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
     for (i, (exp, turn)) in plan.into_iter().enumerate() {
         let Some(turn) = turn else {
             g.verdict = Verdict::Error;
-            g.diagnosis = if n > 1 { format!("turn {i} was not recorded (incomplete response record)") } else { "no response recorded".to_string() };
+            g.diagnosis = if n > 1 {
+                format!("turn {i} was not recorded (incomplete response record)")
+            } else {
+                "no response recorded".to_string()
+            };
             return g;
         };
         let mut o = grade_turn(suite, exp, turn);
@@ -117,29 +133,36 @@ pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> 
     let mut index: BTreeMap<(&str, &str), (&Suite, &Case)> = BTreeMap::new();
     for s in suites {
         for c in &s.cases {
-            index.entry((s.name.as_str(), c.id.as_str())).or_insert((s, c));
+            index
+                .entry((s.name.as_str(), c.id.as_str()))
+                .or_insert((s, c));
         }
     }
     recs.par_iter()
-        .map(|r| match index.get(&(r.key.suite.as_str(), r.key.case.as_str())) {
-            Some((s, c)) => grade(s, c, r),
-            None => GradeRecord {
-                key: r.key.clone(),
-                kind: r.kind.clone(),
-                category: r.category.clone(),
-                verdict: Verdict::Error,
-                failure: None,
-                error_kind: None,
-                findings: vec![],
-                diagnosis: format!("case not found in loaded suites: {}/{}", r.key.suite, r.key.case),
-                expected_tools: vec![],
-                actual_tools: vec![],
-                answer: None,
-                scores: None,
-                warmup: r.warmup,
-                grader_version: GRADER_VERSION.to_string(),
+        .map(
+            |r| match index.get(&(r.key.suite.as_str(), r.key.case.as_str())) {
+                Some((s, c)) => grade(s, c, r),
+                None => GradeRecord {
+                    key: r.key.clone(),
+                    kind: r.kind.clone(),
+                    category: r.category.clone(),
+                    verdict: Verdict::Error,
+                    failure: None,
+                    error_kind: None,
+                    findings: vec![],
+                    diagnosis: format!(
+                        "case not found in loaded suites: {}/{}",
+                        r.key.suite, r.key.case
+                    ),
+                    expected_tools: vec![],
+                    actual_tools: vec![],
+                    answer: None,
+                    scores: None,
+                    warmup: r.warmup,
+                    grader_version: GRADER_VERSION.to_string(),
+                },
             },
-        })
+        )
         .collect()
 }
 
@@ -161,7 +184,11 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
     let answer_t = answer.trim();
     let reasoning_text = normalize::reasoning(msg).unwrap_or("");
     let has_reasoning = !reasoning_text.trim().is_empty() || !think_in_content.trim().is_empty();
-    let wants_call = exp.tools.is_some() || matches!(exp.extraction.as_ref().map(|e| &e.output), Some(OutputSource::Tool(_)));
+    let wants_call = exp.tools.is_some()
+        || matches!(
+            exp.extraction.as_ref().map(|e| &e.output),
+            Some(OutputSource::Tool(_))
+        );
 
     // Calls written as text: looked for only where a call could be meant, and only when
     // the server returned no structured call.
@@ -199,7 +226,11 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
                 None,
             )
         } else {
-            gates::finding(FailureKind::EmptyOutput, "no content, no reasoning, no tool calls".into(), None)
+            gates::finding(
+                FailureKind::EmptyOutput,
+                "no content, no reasoning, no tool calls".into(),
+                None,
+            )
         };
         out.diagnosis = f.message.clone();
         out.findings.push(f);
@@ -208,7 +239,9 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         }
         if let Some(t) = &exp.tools {
             out.expected_tools = match t.alternatives.first() {
-                Some(toolgate_core::CallSet::Calls { calls, .. }) => calls.iter().map(|c| c.name.clone()).collect(),
+                Some(toolgate_core::CallSet::Calls { calls, .. }) => {
+                    calls.iter().map(|c| c.name.clone()).collect()
+                }
                 _ => vec![],
             };
         }
@@ -217,7 +250,10 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
 
     let mut tool_desc = None;
     if let Some(t) = &exp.tools {
-        let side = calls::TextSide { text_calls: text_calls.clone(), answer: answer_t };
+        let side = calls::TextSide {
+            text_calls: text_calls.clone(),
+            answer: answer_t,
+        };
         let o = calls::grade(&suite.tools, t, &calls, &side);
         out.findings.extend(o.findings);
         out.expected_tools = o.expected_tools;
@@ -227,7 +263,11 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
             FailureKind::UnexpectedCall,
             format!(
                 "expected a text answer, called {}",
-                calls.iter().map(calls::actual_call).collect::<Vec<_>>().join(", ")
+                calls
+                    .iter()
+                    .map(calls::actual_call)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             None,
         ));
@@ -241,7 +281,15 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
                 let would = extract::grade(x, "", &as_call);
                 o.findings = vec![gates::finding(
                     FailureKind::CallInContent,
-                    format!("{name} written as text in {source} ({} format); would have {}", c.format, if would.findings.is_empty() { "passed" } else { "failed" }),
+                    format!(
+                        "{name} written as text in {source} ({} format); would have {}",
+                        c.format,
+                        if would.findings.is_empty() {
+                            "passed"
+                        } else {
+                            "failed"
+                        }
+                    ),
                     Some(serde_json::json!({
                         "would_pass": would.findings.is_empty(),
                         "format": c.format,
@@ -255,7 +303,9 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         out.findings.extend(o.findings);
         out.scores = o.scores;
     }
-    if !exp.gates.is_empty() && !(answer_t.is_empty() && !calls.is_empty()) {
+    // A call-only answer has no text to gate.
+    let call_only = answer_t.is_empty() && !calls.is_empty();
+    if !exp.gates.is_empty() && !call_only {
         out.findings.extend(gates::check(&exp.gates, raw, &answer));
     }
     if truncated && !out.findings.is_empty() {
@@ -309,11 +359,31 @@ fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
         },
         (Some(p), Some((exp, actual))) => {
             let base = format!("expected {exp}, got {actual}");
+            let ordered = p.detail.as_ref().is_some_and(|d| d.get("order").is_some());
             let obvious = matches!(
                 p.kind,
-                FailureKind::WrongTool | FailureKind::NoCall | FailureKind::UnexpectedCall | FailureKind::MissingCall | FailureKind::ExtraCall
-            );
-            if obvious { base } else { format!("{base} — {}", p.message) }
+                FailureKind::WrongTool
+                    | FailureKind::NoCall
+                    | FailureKind::UnexpectedCall
+                    | FailureKind::MissingCall
+                    | FailureKind::ExtraCall
+            ) && !ordered;
+            match p.detail.as_ref().and_then(|d| d.get("would_pass")).and_then(|w| w.as_bool()) {
+                _ if obvious => base,
+                Some(true) => format!("{base} — no structured tool_calls (server tool parser?); the call would have passed"),
+                Some(false) => {
+                    let k = p.detail.as_ref().and_then(|d| d["would_fail_with"][0]["kind"].as_str()).unwrap_or("a failure");
+                    format!("{base} — no structured tool_calls; the call would have failed anyway ({k})")
+                }
+                None if ordered => format!("{base} — right calls, wrong order (order: exact)"),
+                None => format!("{base} — {}", p.message),
+            }
+        }
+        (Some(p), None) if p.kind == FailureKind::Truncated && o.findings.len() > 1 => {
+            format!(
+                "cut at max_tokens (finish_reason length): {}",
+                o.findings[1].message
+            )
         }
         (Some(p), None) => {
             let more = o.findings.len() - 1;

@@ -40,11 +40,24 @@ fn check_present(m: &Matcher, v: &Value) -> Result<(), Option<String>> {
         Matcher::ContainsAll(items) => items.iter().all(|s| contains(v, s)),
         Matcher::Regex(r) => match v.as_str() {
             Some(s) => r.regex.is_match(s),
-            None => return Err(Some(format!("expected a string matching /{}/, got {} {}", r.source, type_name(v), show(v)))),
+            None => {
+                return Err(Some(format!(
+                    "expected a string matching /{}/, got {} {}",
+                    r.source,
+                    type_name(v),
+                    show(v)
+                )))
+            }
         },
         Matcher::Range(lo, hi) => match v.as_f64() {
             Some(x) if !v.is_boolean() => *lo <= x && x <= *hi,
-            _ => return Err(Some(format!("expected a number in [{lo}, {hi}], got {} {}", type_name(v), show(v)))),
+            _ => {
+                return Err(Some(format!(
+                    "expected a number in [{lo}, {hi}], got {} {}",
+                    type_name(v),
+                    show(v)
+                )))
+            }
         },
         Matcher::Schema(s) => {
             let errs: Vec<String> = s
@@ -52,7 +65,11 @@ fn check_present(m: &Matcher, v: &Value) -> Result<(), Option<String>> {
                 .iter_errors(v)
                 .map(|e| {
                     let p = e.instance_path().to_string();
-                    if p.is_empty() { e.to_string() } else { format!("{p}: {e}") }
+                    if p.is_empty() {
+                        e.to_string()
+                    } else {
+                        format!("{p}: {e}")
+                    }
                 })
                 .collect();
             if errs.is_empty() {
@@ -62,7 +79,11 @@ fn check_present(m: &Matcher, v: &Value) -> Result<(), Option<String>> {
             }
         }
     };
-    if ok { Ok(()) } else { Err(None) }
+    if ok {
+        Ok(())
+    } else {
+        Err(None)
+    }
 }
 
 /// `equals` semantics: same JSON type and value, numbers by value, containers recursively.
@@ -80,7 +101,8 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, p)| y.get(k).is_some_and(|q| values_equal(p, q)))
+                && x.iter()
+                    .all(|(k, p)| y.get(k).is_some_and(|q| values_equal(p, q)))
         }
         _ => a == b,
     }
@@ -135,7 +157,10 @@ pub fn describe(m: &Matcher) -> String {
 /// A value in one short line (long strings clipped).
 pub fn show(v: &Value) -> String {
     match v {
-        Value::String(s) => Value::String(clip(s, 60)).to_string(),
+        Value::String(s) if s.chars().count() > 60 || s.contains(['\n', '\r', '\t']) => {
+            Value::String(clip(s, 60)).to_string()
+        }
+        Value::String(s) => Value::String(s.clone()).to_string(),
         other => clip(&other.to_string(), 60),
     }
 }
@@ -150,16 +175,35 @@ mod tests {
         assert!(values_equal(&json!(2), &json!(2.0)));
         assert!(!values_equal(&json!(true), &json!(1)));
         assert!(!values_equal(&json!("2"), &json!(2)));
-        assert!(values_equal(&json!({"a": [1, 2.0]}), &json!({"a": [1.0, 2]})));
+        assert!(values_equal(
+            &json!({"a": [1, 2.0]}),
+            &json!({"a": [1.0, 2]})
+        ));
         assert!(!values_equal(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 
     #[test]
     fn fuzzy_matchers_fold() {
-        assert!(check(&Matcher::EqualsCi("Arun  Kumar".into()), Some(&json!(" arun kumar"))).is_ok());
-        assert!(check(&Matcher::ContainsAny(vec!["priya".into(), "launch".into()]), Some(&json!("What did PRIYA say"))).is_ok());
-        assert!(check(&Matcher::ContainsAll(vec!["a".into(), "z".into()]), Some(&json!("abc"))).is_err());
-        assert!(check(&Matcher::OneOf(vec![json!("Celsius"), json!(2)]), Some(&json!(2.0))).is_ok());
+        assert!(check(
+            &Matcher::EqualsCi("Arun  Kumar".into()),
+            Some(&json!(" arun kumar"))
+        )
+        .is_ok());
+        assert!(check(
+            &Matcher::ContainsAny(vec!["priya".into(), "launch".into()]),
+            Some(&json!("What did PRIYA say"))
+        )
+        .is_ok());
+        assert!(check(
+            &Matcher::ContainsAll(vec!["a".into(), "z".into()]),
+            Some(&json!("abc"))
+        )
+        .is_err());
+        assert!(check(
+            &Matcher::OneOf(vec![json!("Celsius"), json!(2)]),
+            Some(&json!(2.0))
+        )
+        .is_ok());
         assert!(check(&Matcher::Equals(json!("Arun")), Some(&json!("arun"))).is_err());
     }
 
@@ -167,7 +211,9 @@ mod tests {
     fn presence_and_ranges() {
         assert!(check(&Matcher::Absent, None).is_ok());
         assert!(check(&Matcher::Absent, Some(&json!(1))).is_err());
-        assert!(check(&Matcher::Present, None).unwrap_err().contains("missing"));
+        assert!(check(&Matcher::Present, None)
+            .unwrap_err()
+            .contains("missing"));
         assert!(check(&Matcher::Range(1.0, 5.0), Some(&json!(5))).is_ok());
         assert!(check(&Matcher::Range(1.0, 5.0), Some(&json!("3"))).is_err());
         assert!(check(&Matcher::Range(0.0, 5.0), Some(&json!(true))).is_err());

@@ -53,13 +53,15 @@ pub fn decode_arguments(raw: &Value) -> Result<Value, String> {
                 if layer == 2 {
                     return Err("arguments are a JSON string nested more than twice".into());
                 }
-                v = serde_json::from_str(t).map_err(|e| {
-                    format!("arguments are not valid JSON ({e}): {}", clip(t, 80))
-                })?;
+                v = serde_json::from_str(t)
+                    .map_err(|e| format!("arguments are not valid JSON ({e}): {}", clip(t, 80)))?;
             }
             Value::Array(_) => return Err("arguments are a JSON array, not an object".into()),
             Value::Number(_) | Value::Bool(_) => {
-                return Err(format!("arguments are a JSON {}, not an object", type_name(&v)))
+                return Err(format!(
+                    "arguments are a JSON {}, not an object",
+                    type_name(&v)
+                ))
             }
         }
     }
@@ -89,12 +91,14 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// At most `n` characters of `s`, with an ellipsis when cut.
+/// `s` on one line (whitespace runs collapsed) and at most `n` characters, with an ellipsis
+/// when cut: for messages and diagnoses.
 pub fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= n {
+        one
     } else {
-        let mut out: String = s.chars().take(n).collect();
+        let mut out: String = one.chars().take(n).collect();
         out.push('…');
         out
     }
@@ -108,8 +112,14 @@ mod tests {
     #[test]
     fn every_wire_encoding_decodes() {
         let want = json!({"city": "Tokyo"});
-        assert_eq!(decode_arguments(&json!("{\"city\":\"Tokyo\"}")).unwrap(), want);
-        assert_eq!(decode_arguments(&json!("\"{\\\"city\\\":\\\"Tokyo\\\"}\"")).unwrap(), want);
+        assert_eq!(
+            decode_arguments(&json!("{\"city\":\"Tokyo\"}")).unwrap(),
+            want
+        );
+        assert_eq!(
+            decode_arguments(&json!("\"{\\\"city\\\":\\\"Tokyo\\\"}\"")).unwrap(),
+            want
+        );
         assert_eq!(decode_arguments(&want).unwrap(), want);
         assert_eq!(decode_arguments(&json!("")).unwrap(), json!({}));
         assert_eq!(decode_arguments(&Value::Null).unwrap(), json!({}));
@@ -118,7 +128,9 @@ mod tests {
     #[test]
     fn non_objects_and_garbage_are_errors() {
         assert!(decode_arguments(&json!("{\"city\": \"Tok")).is_err());
-        assert!(decode_arguments(&json!("[1]")).unwrap_err().contains("array"));
+        assert!(decode_arguments(&json!("[1]"))
+            .unwrap_err()
+            .contains("array"));
         assert!(decode_arguments(&json!("42")).is_err());
         assert!(decode_arguments(&json!("{'city': 'Tokyo'}")).is_err());
     }

@@ -32,7 +32,11 @@ pub fn passing_message(suite: &Suite, case: &Case, turn: usize) -> AssistantMess
                     arguments: Value::String(call_args(suite.tools.get(&c.name), c).to_string()),
                 })
                 .collect();
-            return AssistantMessage { content: None, tool_calls, ..Default::default() };
+            return AssistantMessage {
+                content: None,
+                tool_calls,
+                ..Default::default()
+            };
         }
         return text(text_answer(&exp.gates));
     }
@@ -42,7 +46,11 @@ pub fn passing_message(suite: &Suite, case: &Case, turn: usize) -> AssistantMess
             OutputSource::Content => text(doc.to_string()),
             OutputSource::Tool(name) => AssistantMessage {
                 content: None,
-                tool_calls: vec![RawToolCall { id: Some("call_0".into()), name: name.clone(), arguments: Value::String(doc.to_string()) }],
+                tool_calls: vec![RawToolCall {
+                    id: Some("call_0".into()),
+                    name: name.clone(),
+                    arguments: Value::String(doc.to_string()),
+                }],
                 ..Default::default()
             },
         };
@@ -51,7 +59,10 @@ pub fn passing_message(suite: &Suite, case: &Case, turn: usize) -> AssistantMess
 }
 
 fn text(s: String) -> AssistantMessage {
-    AssistantMessage { content: Some(s), ..Default::default() }
+    AssistantMessage {
+        content: Some(s),
+        ..Default::default()
+    }
 }
 
 /// Arguments for one expected call.
@@ -88,7 +99,12 @@ fn is_type(schema: Option<&Value>, t: &str) -> bool {
 pub fn matcher_value(m: &Matcher, schema: Option<&Value>) -> Value {
     let strs = |items: Vec<&String>, joined: String| {
         if is_type(schema, "array") {
-            Value::Array(items.into_iter().map(|s| Value::String(s.clone())).collect())
+            Value::Array(
+                items
+                    .into_iter()
+                    .map(|s| Value::String(s.clone()))
+                    .collect(),
+            )
         } else {
             Value::String(joined)
         }
@@ -98,13 +114,22 @@ pub fn matcher_value(m: &Matcher, schema: Option<&Value>) -> Value {
         Matcher::EqualsCi(s) => Value::String(s.clone()),
         Matcher::OneOf(vs) => vs.first().cloned().unwrap_or(Value::Null),
         Matcher::Contains(s) => strs(vec![s], s.clone()),
-        Matcher::ContainsAny(items) => strs(items.iter().take(1).collect(), items.first().cloned().unwrap_or_default()),
+        Matcher::ContainsAny(items) => strs(
+            items.iter().take(1).collect(),
+            items.first().cloned().unwrap_or_default(),
+        ),
         Matcher::ContainsAll(items) => strs(items.iter().collect(), items.join(" ")),
         Matcher::Regex(r) => {
             let lit = regex_literal(&r.source);
             let mut cands = vec![lit];
             cands.extend(["x", "a", "1", "test", "A1", "abc"].map(String::from));
-            Value::String(cands.iter().find(|c| r.regex.is_match(c)).cloned().unwrap_or_else(|| cands[0].clone()))
+            Value::String(
+                cands
+                    .iter()
+                    .find(|c| r.regex.is_match(c))
+                    .cloned()
+                    .unwrap_or_else(|| cands[0].clone()),
+            )
         }
         Matcher::Range(lo, hi) => {
             let mid = (lo + hi) / 2.0;
@@ -124,8 +149,21 @@ pub fn matcher_value(m: &Matcher, schema: Option<&Value>) -> Value {
         Matcher::Present | Matcher::Absent => placeholder(schema),
         Matcher::Schema(sm) => {
             let mut cands = vec![placeholder(Some(&sm.schema)), placeholder(schema)];
-            cands.extend([json!("x"), json!(1), json!(0), json!(true), json!([]), json!({}), json!(1.5), Value::Null]);
-            cands.iter().find(|c| sm.validator.is_valid(c)).cloned().unwrap_or_else(|| cands[0].clone())
+            cands.extend([
+                json!("x"),
+                json!(1),
+                json!(0),
+                json!(true),
+                json!([]),
+                json!({}),
+                json!(1.5),
+                Value::Null,
+            ]);
+            cands
+                .iter()
+                .find(|c| sm.validator.is_valid(c))
+                .cloned()
+                .unwrap_or_else(|| cands[0].clone())
         }
     };
     debug_assert!(!matches!(m, Matcher::Absent) || check(m, None).is_ok());
@@ -134,11 +172,17 @@ pub fn matcher_value(m: &Matcher, schema: Option<&Value>) -> Value {
 
 /// A simple value valid for `schema` (best effort: const, enum, type, bounds, formats).
 pub fn placeholder(schema: Option<&Value>) -> Value {
-    let Some(s) = schema.and_then(Value::as_object) else { return json!("x") };
+    let Some(s) = schema.and_then(Value::as_object) else {
+        return json!("x");
+    };
     if let Some(c) = s.get("const") {
         return c.clone();
     }
-    if let Some(e) = s.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(e) = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return e.clone();
     }
     for key in ["anyOf", "oneOf", "allOf"] {
@@ -148,18 +192,44 @@ pub fn placeholder(schema: Option<&Value>) -> Value {
     }
     let ty = match s.get("type") {
         Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("null"),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
         _ if s.contains_key("properties") => "object",
         _ => "string",
     };
     let num = |int: bool| {
-        let lo = s.get("minimum").and_then(Value::as_f64).or_else(|| s.get("exclusiveMinimum").and_then(Value::as_f64).map(|x| if int { x.floor() + 1.0 } else { x + 0.5 }));
-        let hi = s.get("maximum").and_then(Value::as_f64).or_else(|| s.get("exclusiveMaximum").and_then(Value::as_f64).map(|x| if int { x.ceil() - 1.0 } else { x - 0.5 }));
+        let lo = s.get("minimum").and_then(Value::as_f64).or_else(|| {
+            s.get("exclusiveMinimum").and_then(Value::as_f64).map(|x| {
+                if int {
+                    x.floor() + 1.0
+                } else {
+                    x + 0.5
+                }
+            })
+        });
+        let hi = s.get("maximum").and_then(Value::as_f64).or_else(|| {
+            s.get("exclusiveMaximum").and_then(Value::as_f64).map(|x| {
+                if int {
+                    x.ceil() - 1.0
+                } else {
+                    x - 0.5
+                }
+            })
+        });
         let mut v = lo.unwrap_or(1.0);
         if let Some(h) = hi {
             v = v.min(h);
         }
-        if int { json!(v.ceil() as i64) } else if v.fract() == 0.0 { json!(v as i64) } else { json!(v) }
+        if int {
+            json!(v.ceil() as i64)
+        } else if v.fract() == 0.0 {
+            json!(v as i64)
+        } else {
+            json!(v)
+        }
     };
     match ty {
         "integer" => num(true),
@@ -175,7 +245,10 @@ pub fn placeholder(schema: Option<&Value>) -> Value {
             let mut o = Map::new();
             if let Some(req) = s.get("required").and_then(Value::as_array) {
                 for k in req.iter().filter_map(Value::as_str) {
-                    o.insert(k.to_string(), placeholder(s.get("properties").and_then(|p| p.get(k))));
+                    o.insert(
+                        k.to_string(),
+                        placeholder(s.get("properties").and_then(|p| p.get(k))),
+                    );
                 }
             }
             Value::Object(o)
@@ -199,7 +272,11 @@ pub fn placeholder(schema: Option<&Value>) -> Value {
                     return json!(lit);
                 }
             }
-            let n = s.get("minLength").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
+            let n = s
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1) as usize;
             json!("x".repeat(n))
         }
     }
@@ -212,11 +289,20 @@ pub fn regex_literal(src: &str) -> String {
     let mut s = src;
     while let Some(rest) = s.strip_prefix("(?") {
         match rest.find(')') {
-            Some(end) if rest[..end].chars().all(|c| c.is_ascii_alphabetic() || c == '-') => s = &rest[end + 1..],
+            Some(end)
+                if rest[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-') =>
+            {
+                s = &rest[end + 1..]
+            }
             _ => break,
         }
     }
-    let s = s.strip_prefix('^').or_else(|| s.strip_prefix("\\A")).unwrap_or(s);
+    let s = s
+        .strip_prefix('^')
+        .or_else(|| s.strip_prefix("\\A"))
+        .unwrap_or(s);
     // First top-level alternative.
     let chars: Vec<char> = s.chars().collect();
     let (mut depth, mut cut, mut i) = (0i32, chars.len(), 0);
@@ -292,7 +378,11 @@ pub fn regex_literal(src: &str) -> String {
                         j += 1;
                     }
                     if let Some(&m) = chars.get(j) {
-                        out.push(if chars.get(j - 1) == Some(&'\\') && m == 'd' { '1' } else { m });
+                        out.push(if chars.get(j - 1) == Some(&'\\') && m == 'd' {
+                            '1'
+                        } else {
+                            m
+                        });
                     }
                     while j < chars.len() && chars[j] != ']' {
                         if chars[j] == '\\' {
@@ -320,7 +410,12 @@ pub fn extraction_doc(x: &ExtractExpectation) -> Value {
         .collect();
     let obj = json!({ "entities": items });
     match &x.schema {
-        Some(s) if !s.validator.is_valid(&obj) && s.validator.is_valid(&Value::Array(items.clone())) => Value::Array(items),
+        Some(s)
+            if !s.validator.is_valid(&obj)
+                && s.validator.is_valid(&Value::Array(items.clone())) =>
+        {
+            Value::Array(items)
+        }
         _ => obj,
     }
 }
@@ -330,7 +425,10 @@ pub fn extraction_doc(x: &ExtractExpectation) -> Value {
 pub fn text_answer(g: &Gates) -> String {
     let mut items: Vec<&str> = g.contains.iter().map(String::as_str).collect();
     if let Some(first) = g.contains_any.first() {
-        if !items.iter().any(|i| toolgate_core::text::fold(i).contains(&toolgate_core::text::fold(first))) {
+        if !items
+            .iter()
+            .any(|i| toolgate_core::text::fold(i).contains(&toolgate_core::text::fold(first)))
+        {
             items.push(first);
         }
     }
@@ -340,10 +438,15 @@ pub fn text_answer(g: &Gates) -> String {
         format!("Here is what I found: {}.", items.join(", "))
     };
     let bare = items.join(" ");
-    let over = |s: &str| g.max_words.is_some_and(|m| s.split_whitespace().count() > m as usize);
+    let over = |s: &str| {
+        g.max_words
+            .is_some_and(|m| s.split_whitespace().count() > m as usize)
+    };
     let forbidden = |s: &str| {
         let f = toolgate_core::text::fold(s);
-        g.not_contains.iter().any(|n| f.contains(&toolgate_core::text::fold(n)))
+        g.not_contains
+            .iter()
+            .any(|n| f.contains(&toolgate_core::text::fold(n)))
     };
     if (over(&sentence) || forbidden(&sentence)) && !bare.is_empty() {
         bare
@@ -358,10 +461,17 @@ mod tests {
 
     #[test]
     fn regex_literals() {
-        for (pat, s) in [("(?i)^arun$", "arun"), ("^(tokyo|paris)$", "tokyo"), ("^\\d{4}-\\d{2}$", "1-1"), ("weather in .*", "weather in x")] {
+        for (pat, s) in [
+            ("(?i)^arun$", "arun"),
+            ("^(tokyo|paris)$", "tokyo"),
+            ("^\\d{4}-\\d{2}$", "1-1"),
+            ("weather in .*", "weather in x"),
+        ] {
             assert_eq!(regex_literal(pat), s, "{pat}");
         }
-        assert!(regex::Regex::new("(?i)^(bengaluru|bangalore)$").unwrap().is_match(&regex_literal("(?i)^(bengaluru|bangalore)$")));
+        assert!(regex::Regex::new("(?i)^(bengaluru|bangalore)$")
+            .unwrap()
+            .is_match(&regex_literal("(?i)^(bengaluru|bangalore)$")));
     }
 
     #[test]
@@ -370,7 +480,8 @@ mod tests {
         assert_eq!(placeholder(Some(&s)), json!(3));
         let s = json!({"type": "string", "enum": ["c", "f"]});
         assert_eq!(placeholder(Some(&s)), json!("c"));
-        let s = json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "boolean"}}});
+        let s =
+            json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "boolean"}}});
         assert_eq!(placeholder(Some(&s)), json!({"a": true}));
     }
 }

@@ -52,9 +52,9 @@ impl FromStr for SliceFilter {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         // Split at the first `=` only: variant labels contain one (`thinking=on`).
-        let (field, value) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected FIELD=VALUE (prompt=…, variant=…, target=…), got `{s}`"))?;
+        let (field, value) = s.split_once('=').ok_or_else(|| {
+            format!("expected FIELD=VALUE (prompt=…, variant=…, target=…), got `{s}`")
+        })?;
         let field = match field.trim() {
             "target" => SliceField::Target,
             "prompt" => SliceField::Prompt,
@@ -182,6 +182,9 @@ pub struct Comparison {
     pub notes: Vec<String>,
 }
 
+/// Reads one latency figure from a turn.
+type TurnMetric = fn(&TurnRecord) -> Option<f64>;
+
 type PairKey = (String, String, String, String, String, u32);
 
 fn pair_label(k: &PairKey) -> String {
@@ -298,7 +301,11 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         let (suite, case, prompt, variant, repeat) = k.pair_key();
         let star = || "*".to_string();
         (
-            if keep_target { k.target.clone() } else { star() },
+            if keep_target {
+                k.target.clone()
+            } else {
+                star()
+            },
             suite,
             case,
             if wild_prompt { star() } else { prompt },
@@ -354,7 +361,8 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         .map(pair_label)
         .collect();
 
-    let all_pairs: Vec<(&GradeRecord, &GradeRecord)> = pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
+    let all_pairs: Vec<(&GradeRecord, &GradeRecord)> =
+        pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
     let suite_names: BTreeSet<&str> = bs
         .iter()
         .chain(cs.iter())
@@ -406,7 +414,7 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         .collect();
 
     let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
-    let metrics: [(&str, fn(&TurnRecord) -> Option<f64>); 4] = [
+    let metrics: [(&str, TurnMetric); 4] = [
         ("ttft_ms", |t| t.timing.ttft_ms),
         ("ttft_content_ms", |t| t.timing.ttft_content_ms),
         ("decode_tps", decode_tps),
@@ -526,13 +534,17 @@ pub fn render_compare_text(c: &Comparison) -> String {
             let _ = writeln!(
                 o,
                 "    base: {}{}",
-                f.base_failure.as_deref().map_or(String::new(), |k| format!("[{k}] ")),
+                f.base_failure
+                    .as_deref()
+                    .map_or(String::new(), |k| format!("[{k}] ")),
                 truncate(&f.base_diagnosis, MAX_DIAG)
             );
             let _ = writeln!(
                 o,
                 "    cand: {}{}",
-                f.cand_failure.as_deref().map_or(String::new(), |k| format!("[{k}] ")),
+                f.cand_failure
+                    .as_deref()
+                    .map_or(String::new(), |k| format!("[{k}] ")),
                 truncate(&f.cand_diagnosis, MAX_DIAG)
             );
         }
@@ -544,8 +556,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
                 o,
                 "  {:<24} {} → {}",
                 t.tool,
-                t.base.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value))),
-                t.cand.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
+                t.base
+                    .map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value))),
+                t.cand
+                    .map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
             );
         }
     }
@@ -662,10 +676,18 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
             let f = |p: &Option<Proportion>| {
                 p.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
             };
-            let _ = writeln!(o, "| `{}` | {} | {} |", md_cell(&t.tool), f(&t.base), f(&t.cand));
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} |",
+                md_cell(&t.tool),
+                f(&t.base),
+                f(&t.cand)
+            );
         }
     }
-    o.push_str("\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n");
+    o.push_str(
+        "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
+    );
     for l in &c.latency {
         let _ = writeln!(
             o,
@@ -681,7 +703,12 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
         ("Only in candidate", &c.only_in_cand),
     ] {
         if !items.is_empty() {
-            let _ = writeln!(o, "\n**{title}** ({}): {}", items.len(), md_cell(&items.join(", ")));
+            let _ = writeln!(
+                o,
+                "\n**{title}** ({}): {}",
+                items.len(),
+                md_cell(&items.join(", "))
+            );
         }
     }
     if !c.excluded_errors.is_empty() {

@@ -144,10 +144,7 @@ impl Policy {
     /// Parses policy TOML; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Policy, PolicyError> {
         toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((1, 1));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             PolicyError {
                 path: path.to_path_buf(),
                 line,
@@ -218,7 +215,12 @@ pub fn gate_with(
     decide(compare(base, cand, opts), policy)
 }
 
-fn reason(rule: impl Into<String>, passed: bool, message: String, cases: Vec<String>) -> GateReason {
+fn reason(
+    rule: impl Into<String>,
+    passed: bool,
+    message: String,
+    cases: Vec<String>,
+) -> GateReason {
     GateReason {
         rule: rule.into(),
         passed,
@@ -272,7 +274,11 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
 
     if let Some(min) = policy.min_accuracy {
         let acc = c.cand.counts.accuracy.value;
-        let failed: Vec<String> = c.suites.iter().flat_map(|s| s.cand_failed.clone()).collect();
+        let failed: Vec<String> = c
+            .suites
+            .iter()
+            .flat_map(|s| s.cand_failed.clone())
+            .collect();
         rs.push(reason(
             "min_accuracy",
             acc.is_some_and(|a| a >= min),
@@ -321,16 +327,17 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         rs.push(reason(
             "max_regressions",
             o.regressions <= max,
-            format!(
-                "{} pass→fail flips (allowed: {max})",
-                o.regressions
-            ),
+            format!("{} pass→fail flips (allowed: {max})", o.regressions),
             c.regressions.iter().map(|f| f.cand_id.clone()).collect(),
         ));
     }
 
     // Accuracy drop, overall and per suite; each judged on its own paired trials.
-    let mut drop_rule = |rule: String, scope: &str, st: &crate::compare::PairedStats, max: f64, cases: Vec<String>| {
+    let mut drop_rule = |rule: String,
+                         scope: &str,
+                         st: &crate::compare::PairedStats,
+                         max: f64,
+                         cases: Vec<String>| {
         let Some(delta) = st.delta else { return };
         let drop = -delta;
         let significant = st.p_value < policy.alpha;
@@ -376,7 +383,11 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             // One suite: the overall rule already said it.
             continue;
         }
-        let (rule, max) = match policy.suites.get(&s.suite).and_then(|p| p.max_accuracy_drop) {
+        let (rule, max) = match policy
+            .suites
+            .get(&s.suite)
+            .and_then(|p| p.max_accuracy_drop)
+        {
             Some(m) => (format!("suites.{}.max_accuracy_drop", s.suite), m),
             None => ("max_accuracy_drop".to_string(), policy.max_accuracy_drop),
         };
@@ -391,7 +402,12 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
 
     for (tool, tp) in &policy.tools {
         let rule = format!("tools.{tool}.min_accuracy");
-        match c.tools.iter().find(|t| &t.tool == tool).and_then(|t| t.cand.map(|p| (t, p))) {
+        match c
+            .tools
+            .iter()
+            .find(|t| &t.tool == tool)
+            .and_then(|t| t.cand.map(|p| (t, p)))
+        {
             Some((t, p)) if p.n > 0 => rs.push(reason(
                 rule,
                 p.value.is_some_and(|a| a >= tp.min_accuracy),
@@ -407,7 +423,9 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             _ => rs.push(reason(
                 rule,
                 false,
-                format!("tool {tool}: no judged candidate trial expects it (misspelled tool name?)"),
+                format!(
+                    "tool {tool}: no judged candidate trial expects it (misspelled tool name?)"
+                ),
                 Vec::new(),
             )),
         }
@@ -458,7 +476,12 @@ fn headline(d: &GateDecision) -> &'static str {
 const MAX_CASES: usize = 20;
 
 fn cases_line(cases: &[String]) -> String {
-    let mut s = cases.iter().take(MAX_CASES).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = cases
+        .iter()
+        .take(MAX_CASES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if cases.len() > MAX_CASES {
         let _ = write!(s, " … (+{})", cases.len() - MAX_CASES);
     }
@@ -565,15 +588,12 @@ mod tests {
 
     #[test]
     fn errors_carry_line_and_column() {
-        let e = Policy::from_toml(
-            "alpha = 0.05\nmin_accuracy = 90\n",
-            Path::new("gate.toml"),
-        )
-        .unwrap_err();
+        let e = Policy::from_toml("alpha = 0.05\nmin_accuracy = 90\n", Path::new("gate.toml"))
+            .unwrap_err();
         assert_eq!((e.line, e.column), (2, 16), "{e}");
         assert!(e.to_string().starts_with("gate.toml:2:16: "), "{e}");
-        let e = Policy::from_toml("[suites.x]\nmin_acuracy = 0.5\n", Path::new("g.toml"))
-            .unwrap_err();
+        let e =
+            Policy::from_toml("[suites.x]\nmin_acuracy = 0.5\n", Path::new("g.toml")).unwrap_err();
         assert_eq!(e.line, 2, "{e}");
         assert!(e.message.contains("min_acuracy"), "{e}");
     }

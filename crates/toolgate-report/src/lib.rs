@@ -15,8 +15,8 @@ pub mod summary;
 pub mod text;
 
 pub use compare::{
-    compare, render_compare_markdown, render_compare_text, CompareOptions, Comparison,
-    SliceField, SliceFilter,
+    compare, render_compare_markdown, render_compare_text, CompareOptions, Comparison, SliceField,
+    SliceFilter,
 };
 pub use error::ReportError;
 pub use gate::{

@@ -87,7 +87,9 @@ pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {
         return Some(1.0);
     }
     // C(n−c, k) / C(n, k) = Π_{i<k} (n−c−i) / (n−i): a product of ratios stays in range.
-    let ratio: f64 = (0..k).map(|i| (n - c - i) as f64 / (n - i) as f64).product();
+    let ratio: f64 = (0..k)
+        .map(|i| (n - c - i) as f64 / (n - i) as f64)
+        .product();
     Some(1.0 - ratio)
 }
 

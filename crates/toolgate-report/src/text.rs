@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn xml_escapes_and_replaces_controls() {
-        assert_eq!(xml("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\u{FFFD}");
+        assert_eq!(
+            xml("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
+        );
     }
 
     #[test]

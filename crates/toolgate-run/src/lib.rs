@@ -523,7 +523,6 @@ pub fn write_reports(
     let opts = toolgate_report::RenderOptions {
         stable,
         csv_bom,
-        ..Default::default()
     };
     toolgate_report::write_reports(&data, dir, formats, &opts)
         .with_context(|| format!("cannot write reports in {}", dir.display()))?;

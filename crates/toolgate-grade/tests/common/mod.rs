@@ -69,15 +69,26 @@ pub fn case(id: &str, kind: CaseKind, expect: Expectation) -> Case {
 }
 
 pub fn call(name: &str, args: Vec<(&str, Matcher)>) -> CallExpect {
-    CallExpect { name: name.into(), args: args.into_iter().map(|(k, m)| (k.to_string(), m)).collect(), strict_args: false }
+    CallExpect {
+        name: name.into(),
+        args: args.into_iter().map(|(k, m)| (k.to_string(), m)).collect(),
+        strict_args: false,
+    }
 }
 
 pub fn calls(cs: Vec<CallExpect>) -> CallSet {
-    CallSet::Calls { calls: cs, order: Order::Any, extra_calls: ExtraCalls::Forbid }
+    CallSet::Calls {
+        calls: cs,
+        order: Order::Any,
+        extra_calls: ExtraCalls::Forbid,
+    }
 }
 
 pub fn expect_alts(alts: Vec<CallSet>) -> Expectation {
-    Expectation { tools: Some(ToolExpectation { alternatives: alts }), ..Default::default() }
+    Expectation {
+        tools: Some(ToolExpectation { alternatives: alts }),
+        ..Default::default()
+    }
 }
 
 pub fn expect_calls(cs: Vec<CallExpect>) -> Expectation {
@@ -85,15 +96,25 @@ pub fn expect_calls(cs: Vec<CallExpect>) -> Expectation {
 }
 
 pub fn regex(src: &str) -> Matcher {
-    Matcher::Regex(RegexMatcher { source: src.into(), regex: regex::Regex::new(src).unwrap() })
+    Matcher::Regex(RegexMatcher {
+        source: src.into(),
+        regex: regex::Regex::new(src).unwrap(),
+    })
 }
 
 pub fn schema_matcher(v: Value) -> SchemaMatcher {
-    SchemaMatcher { validator: Arc::new(compile_schema(&v).unwrap()), schema: v }
+    SchemaMatcher {
+        validator: Arc::new(compile_schema(&v).unwrap()),
+        schema: v,
+    }
 }
 
 pub fn entity(name: &str, ty: &str, aliases: &[&str]) -> EntityExpect {
-    EntityExpect { name: name.into(), entity_type: Some(ty.into()), aliases: aliases.iter().map(|s| s.to_string()).collect() }
+    EntityExpect {
+        name: name.into(),
+        entity_type: Some(ty.into()),
+        aliases: aliases.iter().map(|s| s.to_string()).collect(),
+    }
 }
 
 pub fn entities_schema() -> SchemaMatcher {
@@ -126,27 +147,45 @@ pub fn extraction(output: OutputSource) -> Expectation {
 }
 
 pub fn gates(g: Gates) -> Expectation {
-    Expectation { gates: g, ..Default::default() }
+    Expectation {
+        gates: g,
+        ..Default::default()
+    }
 }
 
 // --- recorded messages -----------------------------------------------------------------
 
 /// OpenAI/vLLM/llama.cpp shape: arguments as a JSON string.
 pub fn tc(name: &str, args: &str) -> RawToolCall {
-    RawToolCall { id: Some(format!("chatcmpl-tool-{name}")), name: name.into(), arguments: Value::String(args.into()) }
+    RawToolCall {
+        id: Some(format!("chatcmpl-tool-{name}")),
+        name: name.into(),
+        arguments: Value::String(args.into()),
+    }
 }
 
 /// Ollama native shape: arguments as an object.
 pub fn tc_obj(name: &str, args: Value) -> RawToolCall {
-    RawToolCall { id: Some("call_k3j9x0qa".into()), name: name.into(), arguments: args }
+    RawToolCall {
+        id: Some("call_k3j9x0qa".into()),
+        name: name.into(),
+        arguments: args,
+    }
 }
 
 pub fn msg_calls(content: Option<&str>, calls: Vec<RawToolCall>) -> AssistantMessage {
-    AssistantMessage { content: content.map(String::from), tool_calls: calls, ..Default::default() }
+    AssistantMessage {
+        content: content.map(String::from),
+        tool_calls: calls,
+        ..Default::default()
+    }
 }
 
 pub fn msg_text(content: &str) -> AssistantMessage {
-    AssistantMessage { content: Some(content.into()), ..Default::default() }
+    AssistantMessage {
+        content: Some(content.into()),
+        ..Default::default()
+    }
 }
 
 pub fn with_reasoning(mut m: AssistantMessage, field: &str, r: &str) -> AssistantMessage {
@@ -185,8 +224,20 @@ pub fn record(suite: &Suite, case: &Case, turns: Vec<(AssistantMessage, &str)>) 
     }
 }
 
-pub fn error_record(suite: &Suite, case: &Case, kind: ErrorKind, message: &str, turn: u32) -> ResponseRecord {
+pub fn error_record(
+    suite: &Suite,
+    case: &Case,
+    kind: ErrorKind,
+    message: &str,
+    turn: u32,
+) -> ResponseRecord {
     let mut r = record(suite, case, vec![]);
-    r.error = Some(InfraError { kind, message: message.into(), status: None, body: None, turn });
+    r.error = Some(InfraError {
+        kind,
+        message: message.into(),
+        status: None,
+        body: None,
+        turn,
+    });
     r
 }

@@ -95,7 +95,7 @@ pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
     let t = &s.totals;
     let _ = writeln!(
         o,
-        "<p><strong>{} passed / {} judged — {}</strong> · {} failed · {} infra errors (not counted)</p>",
+        "<p><strong>{} passed / {} judged — {}</strong> · {} failed · infra errors (not counted): {}</p>",
         t.passed,
         t.judged,
         html(&pct_ci(&t.accuracy)),
@@ -333,30 +333,21 @@ fn latency(o: &mut String, s: &Summary) {
         "<h2>Latency</h2>\n<p>Measured requests only: {} warmup and {} infra-error trials excluded.</p>",
         l.excluded_warmup, l.excluded_errors
     );
-    o.push_str(&chart_for(
-        "TTFT by variant",
-        "ms",
-        &l.by_variant,
-        |r| &r.ttft_ms,
-    ));
+    o.push_str(&chart_for("TTFT by variant", "ms", &l.by_variant, |r| {
+        &r.ttft_ms
+    }));
     o.push_str(&chart_for(
         "Decode rate by variant",
         "tok/s",
         &l.by_variant,
         |r| &r.decode_tps,
     ));
-    o.push_str(&chart_for(
-        "E2E by variant",
-        "ms",
-        &l.by_variant,
-        |r| &r.e2e_ms,
-    ));
-    o.push_str(&chart_for(
-        "TTFT by category",
-        "ms",
-        &l.by_category,
-        |r| &r.ttft_ms,
-    ));
+    o.push_str(&chart_for("E2E by variant", "ms", &l.by_variant, |r| {
+        &r.e2e_ms
+    }));
+    o.push_str(&chart_for("TTFT by category", "ms", &l.by_category, |r| {
+        &r.ttft_ms
+    }));
     let turns: Vec<(String, Dist)> = l
         .by_turn
         .iter()
@@ -398,8 +389,18 @@ fn cases(o: &mut String, s: &Summary, responses: &BTreeMap<&TrialKey, &ResponseR
     o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
     o.push_str("<table id=\"cases\">\n<thead><tr>");
     for h in [
-        "target", "suite", "case", "prompt", "variant", "repeat", "verdict", "kind", "diagnosis",
-        "expected", "actual", "TTFT ms",
+        "target",
+        "suite",
+        "case",
+        "prompt",
+        "variant",
+        "repeat",
+        "verdict",
+        "kind",
+        "diagnosis",
+        "expected",
+        "actual",
+        "TTFT ms",
     ] {
         let _ = write!(o, "<th class=\"sortable\">{h}</th>");
     }
@@ -471,7 +472,11 @@ fn facts(o: &mut String, s: &Summary) {
     let _ = writeln!(
         o,
         "<li>complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}</li>",
-        if r.complete { "yes" } else { "<strong>no</strong>" },
+        if r.complete {
+            "yes"
+        } else {
+            "<strong>no</strong>"
+        },
         r.planned_trials,
         r.recorded_trials,
         r.graded_trials,
@@ -518,5 +523,38 @@ fn facts(o: &mut String, s: &Summary) {
             );
         }
         o.push_str("</tbody>\n</table>\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_lengths_scale_to_the_largest_p90() {
+        let d = |p50, p90| Dist {
+            n: 3,
+            mean: p50,
+            min: p50,
+            max: p90,
+            p50,
+            p90,
+            p95: p90,
+            p99: p90,
+        };
+        let svg = bar_chart(
+            "TTFT",
+            "ms",
+            &[
+                ("a".into(), d(100.0, 200.0)),
+                ("b <x>".into(), d(50.0, 100.0)),
+            ],
+        );
+        // Plot width 360 over a max of 200: p50 100 → 180 px, p50 50 → 90 px.
+        assert!(svg.contains("width=\"180.0\""), "{svg}");
+        assert!(svg.contains("width=\"90.0\""), "{svg}");
+        // Whisker of the first bar ends at 230 + 360.
+        assert!(svg.contains("x2=\"590.0\""), "{svg}");
+        assert!(svg.contains("b &lt;x&gt;"));
     }
 }

@@ -44,7 +44,7 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
     let t = &s.totals;
     let _ = writeln!(
         o,
-        "**{} passed / {} judged — {}** · {} failed · {} infra errors (not counted)",
+        "**{} passed / {} judged — {}** · {} failed · infra errors (not counted): {}",
         t.passed,
         t.judged,
         pct_ci(&t.accuracy),
@@ -105,7 +105,11 @@ fn results(o: &mut String, s: &Summary) {
         let flaky = if g.flaky.is_empty() {
             "–".to_string()
         } else {
-            g.flaky.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(", ")
+            g.flaky
+                .iter()
+                .map(|c| md_cell(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let _ = writeln!(o, " {flaky} |");
     }
@@ -319,7 +323,12 @@ fn short(h: &str) -> &str {
 fn facts(o: &mut String, s: &Summary) {
     let r = &s.run;
     o.push_str("\n## Run facts\n\n");
-    let _ = writeln!(o, "- run: `{}` in `{}`", md_cell(&r.run_id), md_cell(&r.dir));
+    let _ = writeln!(
+        o,
+        "- run: `{}` in `{}`",
+        md_cell(&r.run_id),
+        md_cell(&r.dir)
+    );
     let _ = writeln!(
         o,
         "- toolgate {} · grader {}",

@@ -101,7 +101,8 @@ impl Conn {
         let mut lines = head.split("\r\n");
         let start = lines.next().unwrap_or("");
         let mut parts = start.split_whitespace();
-        let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+        let (Some(method), Some(target), Some(version)) =
+            (parts.next(), parts.next(), parts.next())
         else {
             return Err(ReadError::Status(400, "malformed request line"));
         };

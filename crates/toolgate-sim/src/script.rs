@@ -221,27 +221,55 @@ enum TransformName {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transform {
     Oracle,
-    AnswerInText { text: Option<String> },
-    WrongTool { tool: Option<String> },
-    CallInContent { format: CallFormat },
+    AnswerInText {
+        text: Option<String>,
+    },
+    WrongTool {
+        tool: Option<String>,
+    },
+    CallInContent {
+        format: CallFormat,
+    },
     ReasoningOnly,
     ThinkingLeak,
     Markdown,
     DropCall,
-    ExtraCall { tool: Option<String> },
-    WrongArg { arg: Option<String>, value: Option<Value> },
+    ExtraCall {
+        tool: Option<String>,
+    },
+    WrongArg {
+        arg: Option<String>,
+        value: Option<Value>,
+    },
     ArgsInvalidJson,
-    ArgsSchemaViolation { arg: Option<String> },
-    HallucinateTool { tool: Option<String> },
-    UnexpectedCall { tool: Option<String>, arguments: Option<Value> },
+    ArgsSchemaViolation {
+        arg: Option<String>,
+    },
+    HallucinateTool {
+        tool: Option<String>,
+    },
+    UnexpectedCall {
+        tool: Option<String>,
+        arguments: Option<Value>,
+    },
     Truncate,
     Empty,
-    DropEntity { count: usize },
-    SpuriousEntity { name: Option<String>, entity_type: Option<String> },
-    WrongEntityType { name: Option<String>, entity_type: Option<String> },
+    DropEntity {
+        count: usize,
+    },
+    SpuriousEntity {
+        name: Option<String>,
+        entity_type: Option<String>,
+    },
+    WrongEntityType {
+        name: Option<String>,
+        entity_type: Option<String>,
+    },
     InvalidJsonOutput,
     DropFact,
-    Verbose { words: Option<u32> },
+    Verbose {
+        words: Option<u32>,
+    },
 }
 
 /// An explicit reply (instead of the oracle).
@@ -350,8 +378,7 @@ impl RuleMatch {
         }
         any(&self.suite, f.suite)
             && any(&self.case, f.case)
-            && (self.tag.is_empty()
-                || f.tags.iter().any(|t| self.tag.iter().any(|g| g.matches(t))))
+            && (self.tag.is_empty() || f.tags.iter().any(|t| self.tag.iter().any(|g| g.matches(t))))
             && self.kind.is_none_or(|k| f.kind == Some(k))
             && self
                 .user_contains
@@ -611,7 +638,12 @@ fn compile(spec: ScriptSpec, path: &str) -> Result<Script, String> {
         let user_regex = match m.user_regex {
             Some(s) => Some(regex::Regex::new(&s.value).map_err(|e| {
                 let first = e.to_string();
-                let first = first.lines().last().unwrap_or("invalid regex").trim().to_string();
+                let first = first
+                    .lines()
+                    .last()
+                    .unwrap_or("invalid regex")
+                    .trim()
+                    .to_string();
                 at(
                     s.referenced.line(),
                     s.referenced.column(),
@@ -640,9 +672,7 @@ fn compile(spec: ScriptSpec, path: &str) -> Result<Script, String> {
             return Err(at(
                 line,
                 col,
-                format!(
-                    "a rule needs exactly one of `do:`, `reply:` or `fault:` (found {chosen})"
-                ),
+                format!("a rule needs exactly one of `do:`, `reply:` or `fault:` (found {chosen})"),
             ));
         }
         let action = if let Some(fault) = r.fault {
@@ -687,9 +717,7 @@ fn compile(spec: ScriptSpec, path: &str) -> Result<Script, String> {
                     value: r.value,
                 },
                 TransformName::ArgsInvalidJson => Transform::ArgsInvalidJson,
-                TransformName::ArgsSchemaViolation => {
-                    Transform::ArgsSchemaViolation { arg: r.arg }
-                }
+                TransformName::ArgsSchemaViolation => Transform::ArgsSchemaViolation { arg: r.arg },
                 TransformName::HallucinateTool => Transform::HallucinateTool { tool: r.tool },
                 TransformName::UnexpectedCall => Transform::UnexpectedCall {
                     tool: r.tool,
@@ -793,7 +821,10 @@ rules:
         match &s.rules[1].action {
             Action::Reply(r) => {
                 assert_eq!(r.content.as_deref(), Some("Hi!"));
-                assert_eq!(r.tool_calls, vec![("x".to_string(), "{\"a\":1}".to_string())]);
+                assert_eq!(
+                    r.tool_calls,
+                    vec![("x".to_string(), "{\"a\":1}".to_string())]
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -808,7 +839,10 @@ rules:
         );
         let kn = vec!["kannada".to_string()];
         let mut f = facts("entity-arun", "Tell me about Arun", &kn);
-        assert!(s.rules[0].matcher.matches(&RequestFacts { thinking: true, ..f }));
+        assert!(s.rules[0].matcher.matches(&RequestFacts {
+            thinking: true,
+            ..f
+        }));
         assert!(!s.rules[0].matcher.matches(&f), "thinking: on must hold");
         assert!(s.rules[2].matcher.matches(&facts("flaky-2", "", &[])));
         assert!(!s.rules[2].matcher.matches(&facts("flaky-3", "", &[])));

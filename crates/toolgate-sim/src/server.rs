@@ -80,7 +80,11 @@ impl SimState {
 
     /// The model names served.
     pub fn models(&self) -> Vec<&str> {
-        self.inner.scripts.iter().map(|s| s.model.as_str()).collect()
+        self.inner
+            .scripts
+            .iter()
+            .map(|s| s.model.as_str())
+            .collect()
     }
 }
 
@@ -176,7 +180,9 @@ async fn route(mut conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
         ("POST", "/v1/chat/completions") | ("POST", "/chat/completions") => {
             return chat(conn, req, inner).await;
         }
-        (_, "/health") | (_, "/v1/health") if get => json_reply(200, json!({"status": "ok"}).to_string()),
+        (_, "/health") | (_, "/v1/health") if get => {
+            json_reply(200, json!({"status": "ok"}).to_string())
+        }
         (_, "/v1/models") | (_, "/models") if get => json_reply(200, models_body(inner)),
         (_, "/props") if get => json_reply(200, props_body(inner)),
         (_, "/version") if get => json_reply(
@@ -184,7 +190,10 @@ async fn route(mut conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
             json!({"version": format!("toolgate-sim {}", env!("CARGO_PKG_VERSION"))}).to_string(),
         ),
         (_, "/v1/chat/completions") | (_, "/health") | (_, "/v1/models") | (_, "/props") => {
-            json_reply(405, wire::error_body(Dialect::Openai, 405, "method not allowed"))
+            json_reply(
+                405,
+                wire::error_body(Dialect::Openai, 405, "method not allowed"),
+            )
         }
         _ => json_reply(
             404,
@@ -227,7 +236,11 @@ fn models_body(inner: &Inner) -> String {
 }
 
 fn props_body(inner: &Inner) -> String {
-    let model = inner.scripts.first().map(|s| s.model.as_str()).unwrap_or("sim");
+    let model = inner
+        .scripts
+        .first()
+        .map(|s| s.model.as_str())
+        .unwrap_or("sim");
     json!({
         "default_generation_settings": {"n_ctx": 32768, "params": {}},
         "total_slots": 4,
@@ -287,7 +300,13 @@ fn prompt_tokens(msgs: &[Value]) -> u64 {
     (chars as u64).div_ceil(4).max(1)
 }
 
-async fn respond_json(mut conn: Conn, status: u16, body: String, keep: bool, extra: &[(&str, String)]) -> Option<Conn> {
+async fn respond_json(
+    mut conn: Conn,
+    status: u16,
+    body: String,
+    keep: bool,
+    extra: &[(&str, String)],
+) -> Option<Conn> {
     let h = head(status, "application/json", Some(body.len()), keep, extra);
     conn.write(format!("{h}{body}").as_bytes()).await.ok()?;
     keep.then_some(conn)
@@ -328,7 +347,10 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let thinking = thinking_requested(&body);
     let empty = Vec::new();
-    let msgs = body.get("messages").and_then(Value::as_array).unwrap_or(&empty);
+    let msgs = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let users: Vec<&Value> = msgs
         .iter()
         .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
@@ -437,12 +459,20 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
 }
 
 /// A normal response.
-async fn respond(mut conn: Conn, a: &Answer, rc: &RenderCtx<'_>, stream: bool, keep: bool) -> Option<Conn> {
+async fn respond(
+    mut conn: Conn,
+    a: &Answer,
+    rc: &RenderCtx<'_>,
+    stream: bool,
+    keep: bool,
+) -> Option<Conn> {
     if stream {
         let segs = wire::stream_segments(a, rc, true);
         let h = head(200, "text/event-stream", None, keep, &[]);
         conn.write(h.as_bytes()).await.ok()?;
-        write_segments(&mut conn, &segs, Instant::now()).await.ok()?;
+        write_segments(&mut conn, &segs, Instant::now())
+            .await
+            .ok()?;
         conn.write(LAST_CHUNK).await.ok()?;
         keep.then_some(conn)
     } else {
@@ -516,11 +546,19 @@ async fn respond_fault(
     };
     match f.fault {
         Fault::Http500 => {
-            let b = wire::error_body(d, 500, "EngineCore encountered an issue (toolgate-sim fault http_500)");
+            let b = wire::error_body(
+                d,
+                500,
+                "EngineCore encountered an issue (toolgate-sim fault http_500)",
+            );
             respond_json(conn, 500, b, keep, &[]).await
         }
         Fault::Http503 => {
-            let b = wire::error_body(d, 503, "server busy, please try again (toolgate-sim fault http_503)");
+            let b = wire::error_body(
+                d,
+                503,
+                "server busy, please try again (toolgate-sim fault http_503)",
+            );
             respond_json(conn, 503, b, keep, &retry(&f)).await
         }
         Fault::Http429 => {
@@ -536,7 +574,11 @@ async fn respond_fault(
             respond_json(conn, 400, b, keep, &[]).await
         }
         Fault::HtmlError | Fault::Html200 => {
-            let status = if f.fault == Fault::HtmlError { 502 } else { 200 };
+            let status = if f.fault == Fault::HtmlError {
+                502
+            } else {
+                200
+            };
             let body = format!(
                 "<html>\r\n<head><title>{status} {r}</title></head>\r\n<body>\r\n<center><h1>{status} {r}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
                 r = http::reason(status)
@@ -570,16 +612,25 @@ async fn respond_fault(
             let segs = wire::stream_segments(a, rc, true);
             let keep_n = (token_count(&segs) / 2).max(1);
             let part = cut_after_tokens(&segs, keep_n);
-            conn.write(head(200, "text/event-stream", None, true, &[]).as_bytes()).await.ok()?;
+            conn.write(head(200, "text/event-stream", None, true, &[]).as_bytes())
+                .await
+                .ok()?;
             let _ = write_segments(&mut conn, &part, Instant::now()).await;
             // FIN without the chunked terminator: the client sees the body end early.
             None
         }
         Fault::NoDone | Fault::NoFinish => {
             let segs = wire::stream_segments(a, rc, f.fault == Fault::NoDone);
-            let segs: Vec<Seg> = segs.into_iter().filter(|s| s.kind != SegKind::Done).collect();
-            conn.write(head(200, "text/event-stream", None, false, &[]).as_bytes()).await.ok()?;
-            write_segments(&mut conn, &segs, Instant::now()).await.ok()?;
+            let segs: Vec<Seg> = segs
+                .into_iter()
+                .filter(|s| s.kind != SegKind::Done)
+                .collect();
+            conn.write(head(200, "text/event-stream", None, false, &[]).as_bytes())
+                .await
+                .ok()?;
+            write_segments(&mut conn, &segs, Instant::now())
+                .await
+                .ok()?;
             let _ = conn.write(LAST_CHUNK).await;
             None
         }
@@ -589,15 +640,31 @@ async fn respond_fault(
             let mut part = cut_after_tokens(&segs, keep_n);
             if f.fault == Fault::LlamacppErrorLine {
                 let e = json!({"code": 500, "message": "llama_decode failed (toolgate-sim fault)", "type": "server_error"});
-                part.push(Seg { delay_ms: 0, data: format!("error: {e}\n\n"), kind: SegKind::Finish });
+                part.push(Seg {
+                    delay_ms: 0,
+                    data: format!("error: {e}\n\n"),
+                    kind: SegKind::Finish,
+                });
             } else {
                 let e = json!({"error": {"message": "EngineCore encountered an issue (toolgate-sim fault)",
                                          "type": "InternalServerError", "param": null, "code": 500}});
-                part.push(Seg { delay_ms: 0, data: wire::sse(&e), kind: SegKind::Finish });
-                part.push(Seg { delay_ms: 0, data: wire::DONE.into(), kind: SegKind::Done });
+                part.push(Seg {
+                    delay_ms: 0,
+                    data: wire::sse(&e),
+                    kind: SegKind::Finish,
+                });
+                part.push(Seg {
+                    delay_ms: 0,
+                    data: wire::DONE.into(),
+                    kind: SegKind::Done,
+                });
             }
-            conn.write(head(200, "text/event-stream", None, keep, &[]).as_bytes()).await.ok()?;
-            write_segments(&mut conn, &part, Instant::now()).await.ok()?;
+            conn.write(head(200, "text/event-stream", None, keep, &[]).as_bytes())
+                .await
+                .ok()?;
+            write_segments(&mut conn, &part, Instant::now())
+                .await
+                .ok()?;
             conn.write(LAST_CHUNK).await.ok()?;
             keep.then_some(conn)
         }
@@ -605,8 +672,12 @@ async fn respond_fault(
             if stream {
                 let segs = wire::stream_segments(a, rc, true);
                 let part = cut_after_tokens(&segs, 1);
-                conn.write(head(200, "text/event-stream", None, false, &[]).as_bytes()).await.ok()?;
-                write_segments(&mut conn, &part, Instant::now()).await.ok()?;
+                conn.write(head(200, "text/event-stream", None, false, &[]).as_bytes())
+                    .await
+                    .ok()?;
+                write_segments(&mut conn, &part, Instant::now())
+                    .await
+                    .ok()?;
             } else {
                 let body = wire::non_stream_body(a, rc);
                 let h = head(200, "application/json", Some(body.len()), false, &[]);
@@ -623,13 +694,22 @@ async fn respond_fault(
                     .position(|s| s.kind == SegKind::Token)
                     .map(|p| p + 1)
                     .unwrap_or(segs.len().saturating_sub(1));
-                segs.insert(pos, Seg {
-                    delay_ms: 0,
-                    data: "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"broken\n\n".into(),
-                    kind: SegKind::Token,
-                });
-                conn.write(head(200, "text/event-stream", None, keep, &[]).as_bytes()).await.ok()?;
-                write_segments(&mut conn, &segs, Instant::now()).await.ok()?;
+                segs.insert(
+                    pos,
+                    Seg {
+                        delay_ms: 0,
+                        data:
+                            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"broken\n\n"
+                                .into(),
+                        kind: SegKind::Token,
+                    },
+                );
+                conn.write(head(200, "text/event-stream", None, keep, &[]).as_bytes())
+                    .await
+                    .ok()?;
+                write_segments(&mut conn, &segs, Instant::now())
+                    .await
+                    .ok()?;
                 conn.write(LAST_CHUNK).await.ok()?;
                 keep.then_some(conn)
             } else {
@@ -652,12 +732,18 @@ async fn huge_body(conn: &mut Conn, bytes: u64, rc: &RenderCtx<'_>, stream: bool
     if stream {
         let id = rc.completion_id();
         let ev = |content: &str| {
-            wire::sse(&json!({"id": id, "object": "chat.completion.chunk", "created": rc.created,
-                "model": rc.model, "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]}))
+            wire::sse(
+                &json!({"id": id, "object": "chat.completion.chunk", "created": rc.created,
+                "model": rc.model, "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]}),
+            )
         };
         let mut full = Vec::new();
         frame(ev(&filler).as_bytes(), &mut full);
-        if conn.write(head(200, "text/event-stream", None, false, &[]).as_bytes()).await.is_err() {
+        if conn
+            .write(head(200, "text/event-stream", None, false, &[]).as_bytes())
+            .await
+            .is_err()
+        {
             return;
         }
         let mut sent = 0u64;

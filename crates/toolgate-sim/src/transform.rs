@@ -125,7 +125,10 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
                 // call_in_content, which is a different failure.
                 (_, false) => {
                     let names: Vec<&str> = m.tool_calls.iter().map(|c| c.name.as_str()).collect();
-                    format!("I think the right tool here is {}, so that is what I would use.", names.join(" and then "))
+                    format!(
+                        "I think the right tool here is {}, so that is what I would use.",
+                        names.join(" and then ")
+                    )
                 }
                 (Some(c), true) => c.clone(),
                 (None, true) => GENERIC_TEXT.to_string(),
@@ -209,7 +212,11 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
                     .tool(&c.name)
                     .and_then(|t| t.parameters.get("required"))
                     .and_then(Value::as_array)
-                    .map(|r| r.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|v| v.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 match arg {
                     Some(k) => {
@@ -302,14 +309,20 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
             with_entities(m, cx, |list, keys| {
                 let ty = entity_type
                     .clone()
-                    .or_else(|| list.iter().find_map(|e| e.get(&keys.1)?.as_str().map(String::from)))
+                    .or_else(|| {
+                        list.iter()
+                            .find_map(|e| e.get(&keys.1)?.as_str().map(String::from))
+                    })
                     .unwrap_or_else(|| "person".into());
                 let mut e = list
                     .first()
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
-                e.insert(keys.0.clone(), json!(name.clone().unwrap_or_else(|| "Orlando Vance".into())));
+                e.insert(
+                    keys.0.clone(),
+                    json!(name.clone().unwrap_or_else(|| "Orlando Vance".into())),
+                );
                 e.insert(keys.1.clone(), json!(ty));
                 e.remove("aliases");
                 list.push(Value::Object(e));
@@ -320,7 +333,12 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
             let case_types: Vec<String> = cx
                 .case
                 .and_then(|c| expectation_for(c, cx.turn).extraction.as_ref())
-                .map(|ex| ex.entities.iter().filter_map(|e| e.entity_type.clone()).collect())
+                .map(|ex| {
+                    ex.entities
+                        .iter()
+                        .filter_map(|e| e.entity_type.clone())
+                        .collect()
+                })
                 .unwrap_or_default();
             with_entities(m, cx, |list, keys| {
                 let idx = name
@@ -334,7 +352,11 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
                 let Some(e) = list.get_mut(idx).and_then(Value::as_object_mut) else {
                     return;
                 };
-                let current = e.get(&keys.1).and_then(Value::as_str).unwrap_or("").to_string();
+                let current = e
+                    .get(&keys.1)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let new = entity_type.clone().unwrap_or_else(|| {
                     schema_types
                         .iter()
@@ -353,14 +375,21 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
                     c.arguments = Value::String(break_json(&s));
                 }
             } else {
-                let text = m.content.clone().unwrap_or_else(|| "{\"entities\": []}".into());
-                m.content = Some(break_json(&text));
+                let text = m
+                    .content
+                    .clone()
+                    .unwrap_or_else(|| "{\"entities\": []}".into());
+                m.content = Some(break_json_deep(&text));
             }
         }
         Transform::DropFact => {
             let g = cx.gates();
-            let facts: Vec<String> =
-                g.contains.iter().chain(g.contains_any.iter()).map(|f| fold(f)).collect();
+            let facts: Vec<String> = g
+                .contains
+                .iter()
+                .chain(g.contains_any.iter())
+                .map(|f| fold(f))
+                .collect();
             let candidates = [
                 "I'm not sure about that, sorry.",
                 "I could not find that information right now.",
@@ -371,7 +400,9 @@ pub fn apply(t: &Transform, mut a: Answer, cx: &Context<'_>) -> Answer {
                 .iter()
                 .find(|c| {
                     let fc = fold(c);
-                    !facts.iter().any(|f| !f.is_empty() && fc.contains(f.as_str()))
+                    !facts
+                        .iter()
+                        .any(|f| !f.is_empty() && fc.contains(f.as_str()))
                 })
                 .unwrap_or(&candidates[3]);
             m.content = Some(text.to_string());
@@ -442,7 +473,9 @@ fn args_value(m: Map<String, Value>) -> Value {
 }
 
 fn first_string(c: &RawToolCall) -> Option<String> {
-    args_map(c).values().find_map(|v| v.as_str().map(String::from))
+    args_map(c)
+        .values()
+        .find_map(|v| v.as_str().map(String::from))
 }
 
 /// Schema-valid arguments for `tool`, with the first string property set to `seed`.
@@ -458,7 +491,8 @@ fn args_for_tool(tool: Option<&Tool>, seed: Option<String>) -> Map<String, Value
         let string_prop = props.and_then(|p| {
             p.iter()
                 .filter(|(_, s)| {
-                    s.get("type").and_then(Value::as_str) == Some("string") && s.get("enum").is_none()
+                    s.get("type").and_then(Value::as_str) == Some("string")
+                        && s.get("enum").is_none()
                 })
                 .map(|(k, _)| k.clone())
                 .find(|k| out.contains_key(k))
@@ -488,8 +522,12 @@ fn wrong_value(current: Option<&Value>, schema: Option<&Value>) -> Value {
     match current {
         Some(Value::Bool(b)) => json!(!b),
         Some(Value::Number(n)) => {
-            let max = schema.and_then(|s| s.get("maximum")).and_then(Value::as_f64);
-            let min = schema.and_then(|s| s.get("minimum")).and_then(Value::as_f64);
+            let max = schema
+                .and_then(|s| s.get("maximum"))
+                .and_then(Value::as_f64);
+            let min = schema
+                .and_then(|s| s.get("minimum"))
+                .and_then(Value::as_f64);
             let cur = n.as_f64().unwrap_or(0.0);
             let pick = match (min, max) {
                 (_, Some(hi)) if hi != cur => hi,
@@ -525,10 +563,22 @@ fn break_json(s: &str) -> String {
     format!("{},", cut.trim_end())
 }
 
+/// Not JSON anywhere: every object and array gets a trailing comma (so no inner value
+/// parses on its own either, as graders scan text for embedded JSON), and the outer one
+/// loses its closing bracket.
+fn break_json_deep(s: &str) -> String {
+    let compact = serde_json::from_str::<Value>(s.trim())
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| s.trim().to_string());
+    break_json(&compact.replace('}', ",}").replace(']', ",]"))
+}
+
 fn cut_half(s: &str) -> String {
     let n = s.chars().count();
     // At least one character goes, at least one stays (when there are two).
-    s.chars().take((n / 2).max(1).min(n.saturating_sub(1))).collect()
+    s.chars()
+        .take((n / 2).max(1).min(n.saturating_sub(1)))
+        .collect()
 }
 
 /// Tool calls written as text, in one of the formats models use without a tool parser.
@@ -626,7 +676,10 @@ fn py_literal(v: &Value) -> String {
         Value::Bool(false) => "False".into(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        Value::Array(a) => format!("[{}]", a.iter().map(py_literal).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(py_literal).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
             m.iter()

@@ -162,7 +162,8 @@ fn tokens(a: &Answer, rc: &RenderCtx<'_>) -> Vec<Tok> {
         out.extend(pieces(c, rc.chunk_chars).into_iter().map(Tok::Content));
     }
     for (i, c) in m.tool_calls.iter().enumerate() {
-        let id = c.id.clone().unwrap_or_else(|| rc.call_id(i));
+        // Ids are a wire detail: always in the dialect's style, whatever the oracle set.
+        let id = rc.call_id(i);
         let args = args_string(c);
         match rc.dialect {
             Dialect::Ollama => out.push(Tok::Whole {
@@ -320,7 +321,8 @@ pub fn timings(rc: &RenderCtx<'_>, k: u64) -> Value {
 fn chunk(rc: &RenderCtx<'_>, id: &str, delta: Value, finish: Option<&str>) -> Value {
     match rc.dialect {
         Dialect::Vllm => {
-            let mut choice = json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish});
+            let mut choice =
+                json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish});
             if finish.is_some() {
                 choice["stop_reason"] = Value::Null;
             }
@@ -397,7 +399,12 @@ pub fn stream_segments(a: &Answer, rc: &RenderCtx<'_>, finish: bool) -> Vec<Seg>
     } else if toks.is_empty() {
         segs.push(Seg {
             delay_ms: pending_delay,
-            data: sse(&chunk(rc, &id, json!({"role": "assistant", "content": ""}), None)),
+            data: sse(&chunk(
+                rc,
+                &id,
+                json!({"role": "assistant", "content": ""}),
+                None,
+            )),
             kind: SegKind::Role,
         });
         pending_delay = 0;
@@ -417,7 +424,11 @@ pub fn stream_segments(a: &Answer, rc: &RenderCtx<'_>, finish: bool) -> Vec<Seg>
         }
         let fin = (finish_in_last && n == last).then_some(a.finish_reason.as_str());
         segs.push(Seg {
-            delay_ms: if n == 0 { pending_delay } else { rc.chunk_delay_ms },
+            delay_ms: if n == 0 {
+                pending_delay
+            } else {
+                rc.chunk_delay_ms
+            },
             data: sse(&chunk(rc, &id, d, fin)),
             kind: SegKind::Token,
         });
@@ -466,7 +477,7 @@ pub fn non_stream_body(a: &Answer, rc: &RenderCtx<'_>) -> String {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let id = c.id.clone().unwrap_or_else(|| rc.call_id(i));
+            let id = rc.call_id(i);
             let f = json!({"name": c.name, "arguments": args_string(c)});
             match rc.dialect {
                 Dialect::Ollama => json!({"id": id, "index": i, "type": "function", "function": f}),

@@ -3,7 +3,9 @@
 
 mod common;
 
-use toolgate_core::{FailureKind, RequestSummary, ResponseRecord, Suite, TrialKey, TurnRecord, Verdict};
+use toolgate_core::{
+    FailureKind, RequestSummary, ResponseRecord, Suite, TrialKey, TurnRecord, Verdict,
+};
 use toolgate_grade::grade;
 use toolgate_sim::oracle::passing_message;
 use toolgate_sim::transform::{apply, Answer, Context};
@@ -71,19 +73,34 @@ fn oracle_passes_every_fixture_case() {
 fn tool_call_transforms_are_graded_as_named() {
     let s = common::tool_suite();
     use FailureKind as K;
-    let a = expect_kind(&s, "entity-arun", Transform::AnswerInText { text: None }, K::NoCall);
+    let a = expect_kind(
+        &s,
+        "entity-arun",
+        Transform::AnswerInText { text: None },
+        K::NoCall,
+    );
     assert!(a.message.tool_calls.is_empty() && a.message.content.is_some());
 
     let a = expect_kind(
         &s,
         "entity-arun",
-        Transform::WrongTool { tool: Some("search_memory".into()) },
+        Transform::WrongTool {
+            tool: Some("search_memory".into()),
+        },
         K::WrongTool,
     );
     assert_eq!(a.message.tool_calls[0].name, "search_memory");
     // The wrong tool still gets schema-valid arguments, seeded from the right call.
-    assert_eq!(a.message.tool_calls[0].arguments, serde_json::json!("{\"query\":\"Arun\"}"));
-    expect_kind(&s, "entity-arun", Transform::WrongTool { tool: None }, K::WrongTool);
+    assert_eq!(
+        a.message.tool_calls[0].arguments,
+        serde_json::json!("{\"query\":\"Arun\"}")
+    );
+    expect_kind(
+        &s,
+        "entity-arun",
+        Transform::WrongTool { tool: None },
+        K::WrongTool,
+    );
 
     for format in [
         CallFormat::Hermes,
@@ -93,48 +110,106 @@ fn tool_call_transforms_are_graded_as_named() {
         CallFormat::Pythonic,
         CallFormat::BareJson,
     ] {
-        let a = expect_kind(&s, "memory-and-web", Transform::CallInContent { format }, K::CallInContent);
+        let a = expect_kind(
+            &s,
+            "memory-and-web",
+            Transform::CallInContent { format },
+            K::CallInContent,
+        );
         assert!(a.message.tool_calls.is_empty());
         assert!(a.message.content.unwrap().contains("search_memory"));
     }
 
-    let a = expect_kind(&s, "entity-arun", Transform::ReasoningOnly, K::ReasoningOnly);
+    let a = expect_kind(
+        &s,
+        "entity-arun",
+        Transform::ReasoningOnly,
+        K::ReasoningOnly,
+    );
     assert_eq!(a.message.content.as_deref(), Some(""));
     let a = expect_kind(&s, "memory-and-web", Transform::DropCall, K::MissingCall);
     assert_eq!(a.message.tool_calls.len(), 1);
-    let a = expect_kind(&s, "entity-arun", Transform::ExtraCall { tool: None }, K::ExtraCall);
+    let a = expect_kind(
+        &s,
+        "entity-arun",
+        Transform::ExtraCall { tool: None },
+        K::ExtraCall,
+    );
     assert_eq!(a.message.tool_calls.len(), 2);
     expect_kind(
         &s,
         "entity-arun",
-        Transform::ExtraCall { tool: Some("web_search".into()) },
+        Transform::ExtraCall {
+            tool: Some("web_search".into()),
+        },
         K::ExtraCall,
     );
-    expect_kind(&s, "entity-arun", Transform::WrongArg { arg: None, value: None }, K::ArgsMismatch);
+    expect_kind(
+        &s,
+        "entity-arun",
+        Transform::WrongArg {
+            arg: None,
+            value: None,
+        },
+        K::ArgsMismatch,
+    );
     expect_kind(
         &s,
         "memory-and-web",
-        Transform::WrongArg { arg: Some("query".into()), value: Some(serde_json::json!("football scores")) },
+        Transform::WrongArg {
+            arg: Some("query".into()),
+            value: Some(serde_json::json!("football scores")),
+        },
         K::ArgsMismatch,
     );
-    let a = expect_kind(&s, "entity-arun", Transform::ArgsInvalidJson, K::ArgsInvalidJson);
-    let args = a.message.tool_calls[0].arguments.as_str().unwrap().to_string();
-    assert!(serde_json::from_str::<serde_json::Value>(&args).is_err(), "{args}");
-    // Default: a required argument dropped; with `arg`: the wrong JSON type.
-    expect_kind(&s, "entity-arun", Transform::ArgsSchemaViolation { arg: None }, K::ArgsSchemaViolation);
     let a = expect_kind(
         &s,
         "entity-arun",
-        Transform::ArgsSchemaViolation { arg: Some("name".into()) },
+        Transform::ArgsInvalidJson,
+        K::ArgsInvalidJson,
+    );
+    let args = a.message.tool_calls[0]
+        .arguments
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&args).is_err(),
+        "{args}"
+    );
+    // Default: a required argument dropped; with `arg`: the wrong JSON type.
+    expect_kind(
+        &s,
+        "entity-arun",
+        Transform::ArgsSchemaViolation { arg: None },
         K::ArgsSchemaViolation,
     );
-    assert_eq!(a.message.tool_calls[0].arguments, serde_json::json!("{\"name\":42}"));
-    let a = expect_kind(&s, "entity-arun", Transform::HallucinateTool { tool: None }, K::HallucinatedTool);
+    let a = expect_kind(
+        &s,
+        "entity-arun",
+        Transform::ArgsSchemaViolation {
+            arg: Some("name".into()),
+        },
+        K::ArgsSchemaViolation,
+    );
+    assert_eq!(
+        a.message.tool_calls[0].arguments,
+        serde_json::json!("{\"name\":42}")
+    );
+    let a = expect_kind(
+        &s,
+        "entity-arun",
+        Transform::HallucinateTool { tool: None },
+        K::HallucinatedTool,
+    );
     assert!(s.tools.get(&a.message.tool_calls[0].name).is_none());
     let a = expect_kind(
         &s,
         "greeting",
-        Transform::UnexpectedCall { tool: Some("web_search".into()), arguments: None },
+        Transform::UnexpectedCall {
+            tool: Some("web_search".into()),
+            arguments: None,
+        },
         K::UnexpectedCall,
     );
     assert_eq!(a.finish_reason, "tool_calls");
@@ -148,22 +223,42 @@ fn extraction_transforms_are_graded_as_named() {
     let s = common::extraction_suite();
     use FailureKind as K;
     let c = "transcript-1";
-    expect_kind(&s, c, Transform::DropEntity { count: 1 }, K::EntitiesMissing);
+    expect_kind(
+        &s,
+        c,
+        Transform::DropEntity { count: 1 },
+        K::EntitiesMissing,
+    );
     let a = expect_kind(
         &s,
         c,
-        Transform::SpuriousEntity { name: Some("Mangaluru".into()), entity_type: Some("place".into()) },
+        Transform::SpuriousEntity {
+            name: Some("Mangaluru".into()),
+            entity_type: Some("place".into()),
+        },
         K::EntitiesSpurious,
     );
     assert!(a.message.content.unwrap().contains("Mangaluru"));
-    expect_kind(&s, c, Transform::SpuriousEntity { name: None, entity_type: None }, K::EntitiesSpurious);
+    expect_kind(
+        &s,
+        c,
+        Transform::SpuriousEntity {
+            name: None,
+            entity_type: None,
+        },
+        K::EntitiesSpurious,
+    );
     let a = expect_kind(
         &s,
         c,
-        Transform::WrongEntityType { name: Some("Bengaluru".into()), entity_type: None },
+        Transform::WrongEntityType {
+            name: Some("Bengaluru".into()),
+            entity_type: None,
+        },
         K::EntityTypeMismatch,
     );
-    let doc: serde_json::Value = serde_json::from_str(a.message.content.as_deref().unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(a.message.content.as_deref().unwrap()).unwrap();
     assert_ne!(doc["entities"][1]["type"], "place");
     expect_kind(&s, c, Transform::InvalidJsonOutput, K::OutputInvalidJson);
 }
@@ -181,5 +276,12 @@ fn text_transforms_are_graded_as_named() {
     let a = expect_kind(&s, c, Transform::Verbose { words: None }, K::GateFailed);
     assert!(a.message.content.unwrap().split_whitespace().count() > 30);
     expect_kind(&s, c, Transform::Truncate, K::Truncated);
-    expect_kind(&s, c, Transform::AnswerInText { text: Some("No idea, sorry.".into()) }, K::MissingFact);
+    expect_kind(
+        &s,
+        c,
+        Transform::AnswerInText {
+            text: Some("No idea, sorry.".into()),
+        },
+        K::MissingFact,
+    );
 }

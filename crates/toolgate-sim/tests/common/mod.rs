@@ -1,6 +1,8 @@
 //! Shared fixtures: a small suite set built in code (independent of the golden cases).
 #![allow(dead_code)]
 
+pub mod client;
+
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,7 +65,10 @@ pub fn tool_suite() -> Suite {
             "entity-arun",
             CaseKind::ToolCall,
             "Tell me about Arun",
-            calls(vec![call("get_entity_details", vec![("name", Matcher::EqualsCi("Arun".into()))])]),
+            calls(vec![call(
+                "get_entity_details",
+                vec![("name", Matcher::EqualsCi("Arun".into()))],
+            )]),
             &["entity"],
         ),
         case(
@@ -71,8 +76,14 @@ pub fn tool_suite() -> Suite {
             CaseKind::ToolCall,
             "What did Priya say, and what's the weather in Mysuru?",
             calls(vec![
-                call("search_memory", vec![("query", Matcher::ContainsAny(vec!["priya".into()]))]),
-                call("web_search", vec![("query", Matcher::Contains("Mysuru".into()))]),
+                call(
+                    "search_memory",
+                    vec![("query", Matcher::ContainsAny(vec!["priya".into()]))],
+                ),
+                call(
+                    "web_search",
+                    vec![("query", Matcher::Contains("Mysuru".into()))],
+                ),
             ]),
             &["parallel"],
         ),
@@ -119,7 +130,11 @@ pub fn extraction_suite() -> Suite {
     };
     let expect = Expectation {
         extraction: Some(ExtractExpectation {
-            entities: vec![ent("Priya", "person"), ent("Bengaluru", "place"), ent("Infosys", "org")],
+            entities: vec![
+                ent("Priya", "person"),
+                ent("Bengaluru", "place"),
+                ent("Infosys", "org"),
+            ],
             min_recall: 1.0,
             min_precision: 0.8,
             match_types: true,
@@ -190,4 +205,44 @@ pub fn chat_suite() -> Suite {
 
 pub fn all_suites() -> Vec<Suite> {
     vec![tool_suite(), extraction_suite(), chat_suite()]
+}
+
+pub fn conversation_suite() -> Suite {
+    let turn = |u: &str, fact: &str| Turn {
+        user: u.into(),
+        expect: Expectation {
+            gates: Gates {
+                contains_any: vec![fact.into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    };
+    let c = Case {
+        id: "trip-plan".into(),
+        kind: CaseKind::Conversation,
+        description: None,
+        tags: vec![],
+        category: Some("conversational".into()),
+        input: CaseInput::Turns(vec![
+            turn("Plan a day in Mysuru", "palace"),
+            turn("What should I eat there?", "dosa"),
+        ]),
+        expect: Expectation::default(),
+        params: RequestParams::default(),
+        vars: BTreeMap::new(),
+        line: 1,
+    };
+    Suite {
+        name: "multi-turn".into(),
+        kind: CaseKind::Conversation,
+        description: None,
+        path: PathBuf::from("cases/multi-turn.yaml"),
+        sha256: String::new(),
+        tools: Arc::new(ToolSet::default()),
+        tools_path: None,
+        prompt: None,
+        vars: BTreeMap::new(),
+        cases: vec![c],
+    }
 }

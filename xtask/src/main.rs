@@ -4,14 +4,24 @@ use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf();
     std::env::set_current_dir(&root).expect("cd to repo root");
     let ok = match args.first().map(String::as_str) {
         Some("ci") => sh("bash", &[".ci/run"]),
         Some("schema") => {
             // Regenerates golden/schemas/case-file.schema.json from the Rust types.
             Command::new("cargo")
-                .args(["test", "-q", "-p", "toolgate-core", "--test", "case_file_schema"])
+                .args([
+                    "test",
+                    "-q",
+                    "-p",
+                    "toolgate-core",
+                    "--test",
+                    "case_file_schema",
+                ])
                 .env("TOOLGATE_BLESS", "1")
                 .status()
                 .is_ok_and(|s| s.success())
@@ -31,7 +41,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model>");
+            eprintln!(
+                "usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -44,7 +56,10 @@ fn main() -> ExitCode {
 
 fn sh(cmd: &str, args: &[&str]) -> bool {
     eprintln!("$ {cmd} {}", args.join(" "));
-    Command::new(cmd).args(args).status().is_ok_and(|s| s.success())
+    Command::new(cmd)
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The README demo: strong and weak simulated models on every suite, then compare and gate.
@@ -68,6 +83,9 @@ fn demo() -> bool {
     a.extend(["gate", "runs/demo-strong", "runs/demo-weak"]);
     // The weak model is meant to fail the gate: exit 1 is the expected outcome here.
     let status = Command::new("cargo").args(&a).status();
-    eprintln!("gate exit code: {:?} (1 = the weak model was refused, as intended)", status.ok().and_then(|s| s.code()));
+    eprintln!(
+        "gate exit code: {:?} (1 = the weak model was refused, as intended)",
+        status.ok().and_then(|s| s.code())
+    );
     true
 }

@@ -158,12 +158,18 @@ impl fmt::Debug for Client {
 
 /// What one attempt ended in.
 enum Attempt {
-    Final(Result<TurnRecord, InfraError>),
+    Final(Box<Result<TurnRecord, InfraError>>),
     /// Connect error, 429 or 503: may be retried.
     Retryable {
         error: InfraError,
         retry_after: Option<Duration>,
     },
+}
+
+impl Attempt {
+    fn final_err(e: InfraError) -> Self {
+        Attempt::Final(Box::new(Err(e)))
+    }
 }
 
 impl Client {
@@ -195,7 +201,7 @@ impl Client {
             match self.attempt(ep, req, &url, &body).await {
                 Attempt::Final(result) => {
                     return ChatOutcome {
-                        result,
+                        result: *result,
                         retries,
                         body_sha256,
                     }
@@ -232,13 +238,13 @@ impl Client {
         let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
         match tokio::time::timeout_at(deadline, self.attempt_inner(ep, req, url, body, t0)).await {
             Ok(a) => a,
-            Err(_) => Attempt::Final(Err(infra(
+            Err(_) => Attempt::final_err(infra(
                 ErrorKind::Timeout,
                 format!(
                     "request exceeded the whole-request timeout of {}",
                     fmt_dur(ep.timeout)
                 ),
-            ))),
+            )),
         }
     }
 
@@ -293,7 +299,7 @@ impl Client {
             return if status == 429 || status == 503 {
                 Attempt::Retryable { error, retry_after }
             } else {
-                Attempt::Final(Err(error))
+                Attempt::final_err(error)
             };
         }
 
@@ -337,10 +343,10 @@ impl Client {
                 }
             }
         };
-        Attempt::Final(result.map_err(|mut e| {
+        Attempt::Final(Box::new(result.map_err(|mut e| {
             e.status.get_or_insert(status);
             e
-        }))
+        })))
     }
 
     /// Server metadata for the run manifest: `GET {base}/models`, and at the server root
@@ -351,14 +357,24 @@ impl Client {
         let base = ep.base_url.trim_end_matches('/');
         let root = base.strip_suffix("/v1").unwrap_or(base);
         let probes: Vec<(String, String, usize)> = vec![
-            (path_of(root, &format!("{base}/models")), format!("{base}/models"), 0),
+            (
+                path_of(root, &format!("{base}/models")),
+                format!("{base}/models"),
+                0,
+            ),
             ("/props".into(), format!("{root}/props"), 0),
             ("/version".into(), format!("{root}/version"), 0),
             ("/api/version".into(), format!("{root}/api/version"), 0),
-            ("/metrics".into(), format!("{root}/metrics"), METRICS_TEXT_BYTES),
+            (
+                "/metrics".into(),
+                format!("{root}/metrics"),
+                METRICS_TEXT_BYTES,
+            ),
         ];
         let limit = ep.timeout.min(Duration::from_secs(5));
-        let futs = probes.iter().map(|(_, url, text_cap)| self.probe(ep, url, limit, *text_cap));
+        let futs = probes
+            .iter()
+            .map(|(_, url, text_cap)| self.probe(ep, url, limit, *text_cap));
         let results = futures::future::join_all(futs).await;
         let mut out = Map::new();
         for ((key, _, _), v) in probes.into_iter().zip(results) {
@@ -464,7 +480,10 @@ async fn read_body(
             Err(_) => {
                 let e = infra(
                     ErrorKind::Timeout,
-                    format!("response body stalled: no data for {} (idle timeout)", fmt_dur(idle)),
+                    format!(
+                        "response body stalled: no data for {} (idle timeout)",
+                        fmt_dur(idle)
+                    ),
                 );
                 return Err((e, buf));
             }
@@ -485,10 +504,13 @@ async fn read_body(
 fn send_error(e: reqwest::Error) -> Attempt {
     let msg = error_chain(&e);
     if e.is_timeout() {
-        Attempt::Final(Err(infra(ErrorKind::Timeout, msg)))
+        Attempt::final_err(infra(ErrorKind::Timeout, msg))
     } else if e.is_builder() {
         // A bad URL or header: our input, not the server; retrying cannot help.
-        Attempt::Final(Err(infra(ErrorKind::Protocol, format!("invalid request: {msg}"))))
+        Attempt::final_err(infra(
+            ErrorKind::Protocol,
+            format!("invalid request: {msg}"),
+        ))
     } else {
         // Refused, reset before a response, DNS, TLS handshake: nothing was answered.
         Attempt::Retryable {
@@ -540,7 +562,9 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 fn header_str(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -564,7 +588,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0 && secs < 1e12).then(|| Duration::from_secs_f64(secs));
+        return ((0.0..1e12).contains(&secs)).then(|| Duration::from_secs_f64(secs));
     }
     let at = parse_imf_fixdate(v)?;
     let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
@@ -585,11 +609,18 @@ fn parse_imf_fixdate(s: &str) -> Option<i64> {
     .position(|m| m.eq_ignore_ascii_case(mon))? as i64
         + 1;
     let year: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let [h, m, sec] = hms.as_slice() else {
         return None;
     };
-    if !(1..=31).contains(&day) || !(0..24).contains(h) || !(0..60).contains(m) || !(0..61).contains(sec) {
+    if !(1..=31).contains(&day)
+        || !(0..24).contains(h)
+        || !(0..60).contains(m)
+        || !(0..61).contains(sec)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -624,7 +655,10 @@ mod tests {
     fn retry_after_seconds_and_dates() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("0.25", now), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_retry_after("0.25", now),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(
             parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
             Some(Duration::from_secs(10))
@@ -634,8 +668,19 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_imf_fixdate("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"), Some(1_835_481_599));
-        for bad in ["", "-3", "soon", "Sun, 06 Nov 1994 08:49:37 PST", "NaN", "inf", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+        assert_eq!(
+            parse_imf_fixdate("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        for bad in [
+            "",
+            "-3",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 PST",
+            "NaN",
+            "inf",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
     }

@@ -96,9 +96,10 @@ impl StreamAccumulator {
         }
         match ev {
             SseEvent::ErrorField(raw) => Err(streamed_error("error: line", raw)),
-            SseEvent::Data { event: Some(e), data } if e == "error" => {
-                Err(streamed_error("`event: error`", data))
-            }
+            SseEvent::Data {
+                event: Some(e),
+                data,
+            } if e == "error" => Err(streamed_error("`event: error`", data)),
             SseEvent::Data { data, .. } => self.feed_data(data, t_ms),
         }
     }
@@ -383,19 +384,27 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
         ));
     }
     let v: Value = serde_json::from_slice(body).map_err(|e| {
-        with_body(protocol(format!("response body is not valid JSON: {e}")), body)
+        with_body(
+            protocol(format!("response body is not valid JSON: {e}")),
+            body,
+        )
     })?;
     let Value::Object(obj) = v else {
-        return Err(with_body(protocol("response body is not a JSON object"), body));
+        return Err(with_body(
+            protocol("response body is not a JSON object"),
+            body,
+        ));
     };
     if let Some(msg) = embedded_error(&obj) {
         return Err(with_body(
-            protocol(format!("server returned an error with a success status: {msg}")),
+            protocol(format!(
+                "server returned an error with a success status: {msg}"
+            )),
             body,
         ));
     }
-    let choice = first_choice(&obj)
-        .ok_or_else(|| with_body(protocol("response has no choices"), body))?;
+    let choice =
+        first_choice(&obj).ok_or_else(|| with_body(protocol("response has no choices"), body))?;
     let Some(Value::Object(m)) = choice.get("message") else {
         return Err(with_body(protocol("response choice has no message"), body));
     };
@@ -415,7 +424,10 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
                 let get = |k: &str| func.and_then(|f| f.get(k)).or_else(|| tc.get(k));
                 RawToolCall {
                     id: tc.get("id").and_then(Value::as_str).map(str::to_string),
-                    name: get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+                    name: get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
                     arguments: get("arguments").cloned().unwrap_or(Value::Null),
                 }
             })
@@ -559,7 +571,8 @@ fn first_choice(chunk: &Map<String, Value>) -> Option<&Map<String, Value>> {
         return None;
     };
     choices.iter().filter_map(Value::as_object).find(|c| {
-        matches!(c.get("index"), None | Some(Value::Null)) || c.get("index").and_then(Value::as_i64) == Some(0)
+        matches!(c.get("index"), None | Some(Value::Null))
+            || c.get("index").and_then(Value::as_i64) == Some(0)
     })
 }
 
@@ -574,8 +587,11 @@ fn as_text(v: &Value) -> Option<String> {
 
 fn usage_u64(usage: Option<&Value>, key: &str) -> Option<u64> {
     let v = usage?.get(key)?;
-    v.as_u64()
-        .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64))
+    v.as_u64().or_else(|| {
+        v.as_f64()
+            .filter(|f| *f >= 0.0 && f.is_finite())
+            .map(|f| f as u64)
+    })
 }
 
 fn server_decode_tps(timings: Option<&Value>) -> Option<f64> {
@@ -592,7 +608,9 @@ fn looks_like_html(body: &[u8]) -> bool {
         .take(15)
         .map(u8::to_ascii_lowercase)
         .collect();
-    start.starts_with(b"<!doctype html") || start.starts_with(b"<html") || start.starts_with(b"<head")
+    start.starts_with(b"<!doctype html")
+        || start.starts_with(b"<html")
+        || start.starts_with(b"<head")
         || start.starts_with(b"<body")
 }
 
@@ -602,7 +620,11 @@ fn html_title(body: &[u8]) -> Option<String> {
     let start = lower.find("<title")?;
     let open_end = start + lower[start..].find('>')? + 1;
     let close = open_end + lower[open_end..].find("</title")?;
-    let t = text.get(open_end..close)?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let t = text
+        .get(open_end..close)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     (!t.is_empty()).then(|| t.chars().take(200).collect())
 }
 
@@ -666,11 +688,26 @@ mod tests {
         let openai = sse(
             &[
                 chunk(json!({"role": "assistant", "content": null}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Tokyo\"}"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"city\":\"Paris\"}"}}]}), Value::Null),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"ci"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "ty\":\"Tokyo\"}"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"city\":\"Paris\"}"}}]}),
+                    Value::Null,
+                ),
                 chunk(json!({}), json!("tool_calls")),
                 json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 82, "completion_tokens": 40, "total_tokens": 122}}),
             ],
@@ -682,11 +719,26 @@ mod tests {
             &[
                 chunk(json!({"role": "assistant", "content": ""}), Value::Null),
                 chunk(json!({"reasoning": "The user"}), Value::Null),
-                chunk(json!({"tool_calls": [{"id": "chatcmpl-tool-a", "type": "function", "index": 0, "function": {"name": "get_weather"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": \""}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "Tokyo\"}"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"id": "chatcmpl-tool-b", "type": "function", "index": 1, "function": {"name": "get_weather"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"city\": \"Paris\"}"}}]}), json!("tool_calls")),
+                chunk(
+                    json!({"tool_calls": [{"id": "chatcmpl-tool-a", "type": "function", "index": 0, "function": {"name": "get_weather"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\": \""}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "Tokyo\"}"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"id": "chatcmpl-tool-b", "type": "function", "index": 1, "function": {"name": "get_weather"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 1, "function": {"arguments": "{\"city\": \"Paris\"}"}}]}),
+                    json!("tool_calls"),
+                ),
                 json!({"id": "c", "choices": [], "usage": {"prompt_tokens": 230, "completion_tokens": 71}}),
             ],
             true,
@@ -694,11 +746,17 @@ mod tests {
         // Ollama /v1 (§4.2): whole calls in one delta, content "" alongside reasoning.
         let ollama = sse(
             &[
-                chunk(json!({"role": "assistant", "content": "", "reasoning": "Okay"}), Value::Null),
-                chunk(json!({"content": "", "tool_calls": [
-                    {"id": "call_k3j9x0qa", "index": 0, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Tokyo\"}"}},
-                    {"id": "call_p2m8z7rt", "index": 1, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
-                ]}), Value::Null),
+                chunk(
+                    json!({"role": "assistant", "content": "", "reasoning": "Okay"}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"content": "", "tool_calls": [
+                        {"id": "call_k3j9x0qa", "index": 0, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Tokyo\"}"}},
+                        {"id": "call_p2m8z7rt", "index": 1, "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}
+                    ]}),
+                    Value::Null,
+                ),
                 chunk(json!({}), json!("tool_calls")),
             ],
             true,
@@ -707,13 +765,27 @@ mod tests {
         let proxy = sse(
             &[
                 chunk(json!({"reasoning_content": "hmm"}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "get_weather", "arguments": "{\"city\":"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Tokyo\"}"}}]}), Value::Null),
-                chunk(json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}), json!("tool_calls")),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "get_weather", "arguments": "{\"city\":"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Tokyo\"}"}}]}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}),
+                    json!("tool_calls"),
+                ),
             ],
             true,
         );
-        for (name, body) in [("openai", openai), ("vllm", vllm), ("ollama", ollama), ("proxy", proxy)] {
+        for (name, body) in [
+            ("openai", openai),
+            ("vllm", vllm),
+            ("ollama", ollama),
+            ("proxy", proxy),
+        ] {
             let r = parse_sse_body(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             assert_eq!(calls(&r.message), weather_calls(), "{name}");
             assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"), "{name}");
@@ -753,7 +825,15 @@ mod tests {
         assert_eq!(m.reasoning.as_deref(), Some("r"));
         assert_eq!(m.reasoning_field.as_deref(), Some("reasoning_content"));
         let args: Vec<&Value> = m.tool_calls.iter().map(|c| &c.arguments).collect();
-        assert_eq!(args, vec![&json!("\"{\\\"x\\\":1}\""), &json!({"y": 2}), &json!(""), &Value::Null]);
+        assert_eq!(
+            args,
+            vec![
+                &json!("\"{\\\"x\\\":1}\""),
+                &json!({"y": 2}),
+                &json!(""),
+                &Value::Null
+            ]
+        );
         let t = completion_timing(&c, 12.0);
         assert_eq!(t.server_decode_tps, Some(72.5));
         assert_eq!(t.completion_tokens, Some(9));
@@ -789,7 +869,11 @@ mod tests {
         }
         let r = acc.finish(330.0).unwrap();
         let t = &r.timing;
-        assert_eq!(t.ttft_ms, Some(100.0), "role chunk, ping and progress do not count");
+        assert_eq!(
+            t.ttft_ms,
+            Some(100.0),
+            "role chunk, ping and progress do not count"
+        );
         assert_eq!(t.ttft_content_ms, Some(150.0));
         assert_eq!(t.last_token_ms, Some(300.0));
         assert_eq!(t.e2e_ms, 330.0);
@@ -808,14 +892,24 @@ mod tests {
     #[test]
     fn tokens_estimated_without_usage_and_ttft_missing_without_tokens() {
         let r = parse_sse_body(&sse(
-            &[chunk(json!({"content": "a"}), Value::Null), chunk(json!({"content": "b"}), json!("stop"))],
+            &[
+                chunk(json!({"content": "a"}), Value::Null),
+                chunk(json!({"content": "b"}), json!("stop")),
+            ],
             true,
         ))
         .unwrap();
         assert_eq!(r.timing.completion_tokens, Some(2));
         assert!(r.timing.tokens_estimated);
 
-        let r = parse_sse_body(&sse(&[chunk(json!({"role": "assistant", "content": ""}), json!("length"))], true)).unwrap();
+        let r = parse_sse_body(&sse(
+            &[chunk(
+                json!({"role": "assistant", "content": ""}),
+                json!("length"),
+            )],
+            true,
+        ))
+        .unwrap();
         assert_eq!(r.timing.ttft_ms, None);
         assert!(r.timing.ttft_missing.is_some());
         assert_eq!(r.timing.completion_tokens, None);
@@ -826,8 +920,14 @@ mod tests {
     fn duplicate_reasoning_fields_are_not_doubled() {
         let r = parse_sse_body(&sse(
             &[
-                chunk(json!({"reasoning": "ab", "reasoning_content": "ab"}), Value::Null),
-                chunk(json!({"reasoning": "cd", "reasoning_content": "cd", "content": "x"}), json!("stop")),
+                chunk(
+                    json!({"reasoning": "ab", "reasoning_content": "ab"}),
+                    Value::Null,
+                ),
+                chunk(
+                    json!({"reasoning": "cd", "reasoning_content": "cd", "content": "x"}),
+                    json!("stop"),
+                ),
             ],
             true,
         ))
@@ -843,12 +943,19 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Protocol);
         assert!(e.message.contains("EngineCore died"), "{}", e.message);
         // SGLang flat error object in a data chunk.
-        let e = parse_sse_body(b"data: {\"object\":\"error\",\"message\":\"oom\",\"code\":500}\n\ndata: [DONE]\n\n").unwrap_err();
+        let e = parse_sse_body(
+            b"data: {\"object\":\"error\",\"message\":\"oom\",\"code\":500}\n\ndata: [DONE]\n\n",
+        )
+        .unwrap_err();
         assert!(e.message.contains("oom"));
         // llama.cpp `error:` line.
         let e = parse_sse_body(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\nerror: {\"code\":500,\"message\":\"slot died\",\"type\":\"server_error\"}\n\n").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol);
-        assert!(e.message.contains("slot died") && e.message.contains("error: line"), "{}", e.message);
+        assert!(
+            e.message.contains("slot died") && e.message.contains("error: line"),
+            "{}",
+            e.message
+        );
         assert!(e.body.unwrap().contains("slot died"));
     }
 
@@ -860,9 +967,13 @@ mod tests {
 
         // finish_reason but no [DONE] (Ollama compat, some proxies): accepted.
         let no_done = sse(&[chunk(json!({"content": "a"}), json!("stop"))], false);
-        assert_eq!(parse_sse_body(&no_done).unwrap().message.content.as_deref(), Some("a"));
+        assert_eq!(
+            parse_sse_body(&no_done).unwrap().message.content.as_deref(),
+            Some("a")
+        );
 
-        let e = parse_sse_body(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"\n\n").unwrap_err();
+        let e =
+            parse_sse_body(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"\n\n").unwrap_err();
         assert!(e.message.contains("malformed JSON"), "{}", e.message);
         let e = parse_sse_body(b"data: [1,2]\n\n").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol);
@@ -870,19 +981,34 @@ mod tests {
         assert!(e.message.contains("without any completion chunk"));
         let e = parse_sse_body(b"").unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol);
-        let e = parse_sse_body(b"data: {\"choices\":[{\"delta\":{\"content\":\"\xc3\x28\"}}]}\n\n").unwrap_err();
+        let e = parse_sse_body(b"data: {\"choices\":[{\"delta\":{\"content\":\"\xc3\x28\"}}]}\n\n")
+            .unwrap_err();
         assert!(e.message.contains("UTF-8"));
     }
 
     #[test]
     fn non_streaming_errors() {
-        let e = parse_completion(b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>").unwrap_err();
+        let e = parse_completion(
+            b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>",
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol);
-        assert!(e.message.contains("HTML") && e.message.contains("502 Bad Gateway"), "{}", e.message);
-        let e = parse_completion(br#"{"error":{"message":"boom","type":"x","code":500}}"#).unwrap_err();
+        assert!(
+            e.message.contains("HTML") && e.message.contains("502 Bad Gateway"),
+            "{}",
+            e.message
+        );
+        let e =
+            parse_completion(br#"{"error":{"message":"boom","type":"x","code":500}}"#).unwrap_err();
         assert!(e.message.contains("boom"));
-        assert!(parse_completion(br#"{"choices":[]}"#).unwrap_err().message.contains("no choices"));
-        assert!(parse_completion(br#"{"choices":[{"index":0}]}"#).unwrap_err().message.contains("no message"));
+        assert!(parse_completion(br#"{"choices":[]}"#)
+            .unwrap_err()
+            .message
+            .contains("no choices"));
+        assert!(parse_completion(br#"{"choices":[{"index":0}]}"#)
+            .unwrap_err()
+            .message
+            .contains("no message"));
         assert!(parse_completion(b"{\"choices\":").is_err());
         assert!(parse_completion(b"\xff\xfe").is_err());
     }
@@ -893,7 +1019,12 @@ mod tests {
         let e = classify_http_error(400, Some("application/json"), nested);
         assert_eq!(e.kind, ErrorKind::Http4xx);
         assert_eq!(e.status, Some(400));
-        assert!(e.message.starts_with("HTTP 400: \"auto\" tool choice requires"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("HTTP 400: \"auto\" tool choice requires"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("BadRequestError"));
 
         let flat = br#"{"object":"error","message":"Internal server error: x","type":"InternalServerError","param":null,"code":500}"#;
@@ -901,12 +1032,17 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Http5xx);
         assert!(e.message.contains("Internal server error: x"));
 
-        let e = classify_http_error(503, Some("application/json"), br#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#);
+        let e = classify_http_error(
+            503,
+            Some("application/json"),
+            br#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#,
+        );
         assert!(e.message.contains("server busy"));
         let e = classify_http_error(422, None, br#"{"detail":[{"msg":"field required"}]}"#);
         assert!(e.message.contains("field required"));
 
-        let html = b"<html><head><title>504 Gateway Time-out</title></head><body>nginx</body></html>";
+        let html =
+            b"<html><head><title>504 Gateway Time-out</title></head><body>nginx</body></html>";
         let e = classify_http_error(504, Some("text/html"), html);
         assert_eq!(e.message, "HTTP 504: HTML page: 504 Gateway Time-out");
 

@@ -100,11 +100,19 @@ pub enum ThinkingMapping {
 /// Applies the thinking variant to a request body. `thinking == None` (no variant) leaves
 /// the body untouched. The variant overwrites a value already present (e.g. from
 /// `extra_body`), because a variant that silently did nothing would mislabel the trial.
-pub fn apply_thinking(mapping: &ThinkingMapping, thinking: Option<bool>, body: &mut Map<String, Value>) {
+pub fn apply_thinking(
+    mapping: &ThinkingMapping,
+    thinking: Option<bool>,
+    body: &mut Map<String, Value>,
+) {
     let Some(on) = thinking else { return };
     match mapping {
         ThinkingMapping::TemplateKwarg { key } => {
-            set_path(body, &["chat_template_kwargs", key.as_str()], Value::Bool(on));
+            set_path(
+                body,
+                &["chat_template_kwargs", key.as_str()],
+                Value::Bool(on),
+            );
         }
         ThinkingMapping::OllamaThink => {
             body.insert("think".into(), Value::Bool(on));
@@ -113,7 +121,11 @@ pub fn apply_thinking(mapping: &ThinkingMapping, thinking: Option<bool>, body: &
             let v = if on { on_v } else { off };
             body.insert("reasoning_effort".into(), Value::String(v.clone()));
         }
-        ThinkingMapping::Field { path, on: on_v, off } => {
+        ThinkingMapping::Field {
+            path,
+            on: on_v,
+            off,
+        } => {
             let parts: Vec<&str> = path.split('.').collect();
             set_path(body, &parts, if on { on_v.clone() } else { off.clone() });
         }
@@ -187,7 +199,10 @@ mod tests {
         for p in [Profile::Llamacpp, Profile::Nim] {
             let mut b = Map::new();
             apply_thinking(&p.default_thinking(), Some(true), &mut b);
-            assert_eq!(Value::Object(b), json!({"chat_template_kwargs": {"enable_thinking": true}}));
+            assert_eq!(
+                Value::Object(b),
+                json!({"chat_template_kwargs": {"enable_thinking": true}})
+            );
         }
     }
 
@@ -219,7 +234,12 @@ mod tests {
     fn mapping_serde_shape() {
         let m: ThinkingMapping =
             serde_json::from_value(json!({"kind": "template_kwarg", "key": "thinking"})).unwrap();
-        assert_eq!(m, ThinkingMapping::TemplateKwarg { key: "thinking".into() });
+        assert_eq!(
+            m,
+            ThinkingMapping::TemplateKwarg {
+                key: "thinking".into()
+            }
+        );
         let m: ThinkingMapping = serde_json::from_value(json!({"kind": "none"})).unwrap();
         assert_eq!(m, ThinkingMapping::None);
     }

@@ -163,7 +163,9 @@ mod tests {
     fn surfaces_llamacpp_error_field_and_event_type() {
         let mut d = SseDecoder::new();
         let evs = d
-            .push(b"error: {\"code\":500,\"message\":\"boom\"}\n\nevent: error\ndata: {\"x\":1}\n\n")
+            .push(
+                b"error: {\"code\":500,\"message\":\"boom\"}\n\nevent: error\ndata: {\"x\":1}\n\n",
+            )
             .unwrap();
         assert_eq!(
             evs,
@@ -184,9 +186,14 @@ mod tests {
         assert_eq!(evs, vec![data("{\"a\":\n1}")]);
         // No blank line between two complete payloads, no newline at the very end.
         let mut d = SseDecoder::new();
-        let mut evs = d.push(b"data: {\"a\":1}\ndata: {\"b\":2}\ndata: [DONE]").unwrap();
+        let mut evs = d
+            .push(b"data: {\"a\":1}\ndata: {\"b\":2}\ndata: [DONE]")
+            .unwrap();
         evs.extend(d.finish().unwrap());
-        assert_eq!(evs, vec![data("{\"a\":1}"), data("{\"b\":2}"), data("[DONE]")]);
+        assert_eq!(
+            evs,
+            vec![data("{\"a\":1}"), data("{\"b\":2}"), data("[DONE]")]
+        );
     }
 
     #[test]

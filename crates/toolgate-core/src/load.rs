@@ -57,9 +57,7 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
             let bytes = e.into_bytes();
             let prefix = String::from_utf8_lossy(&bytes[..pos]).into_owned();
             let (l, c) = line_col(&prefix, prefix.len());
-            return Err(
-                Diagnostic::new(path, l, c, "invalid UTF-8").expected("UTF-8 encoded text")
-            );
+            return Err(Diagnostic::new(path, l, c, "invalid UTF-8").expected("UTF-8 encoded text"));
         }
     };
     if text.trim().is_empty() {
@@ -83,7 +81,10 @@ pub fn read_json(path: &Path) -> Result<Value, Diagnostic> {
 }
 
 /// Parse YAML into `T` with serde-saphyr (duplicate keys and unknown fields rejected).
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, Diagnostic> {
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, Diagnostic> {
     serde_saphyr::from_str::<T>(text).map_err(|e| {
         let (line, col) = e
             .location()
@@ -198,7 +199,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn at<T>(&mut self, span: &Spanned<T>, case: Option<&str>, msg: impl Into<String>) -> &mut Diagnostic {
+    fn at<T>(
+        &mut self,
+        span: &Spanned<T>,
+        case: Option<&str>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
         let mut d = Diagnostic::new(
             self.path,
             span.referenced.line(),
@@ -274,8 +280,16 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
     if let (Some(p), Some(prompts)) = (&spec.prompt, lctx.prompts) {
         if !prompts.contains(&p.value) {
             let names: Vec<&str> = prompts.names().collect();
-            cx.at(p, None, format!("no prompt template `{}` in {}", p.value, prompts.dir().display()))
-                .expected = Some(format!("one of: {}", names.join(", ")));
+            cx.at(
+                p,
+                None,
+                format!(
+                    "no prompt template `{}` in {}",
+                    p.value,
+                    prompts.dir().display()
+                ),
+            )
+            .expected = Some(format!("one of: {}", names.join(", ")));
         } else {
             let pctx = PromptContext {
                 tools: Some(&tools),
@@ -284,7 +298,12 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
                 vars: vec![&spec.vars],
             };
             if let Err(d) = prompts.render(&p.value, &pctx) {
-                let msg = format!("prompt `{}` does not render: {} ({})", p.value, d.message, d.location());
+                let msg = format!(
+                    "prompt `{}` does not render: {} ({})",
+                    p.value,
+                    d.message,
+                    d.location()
+                );
                 cx.at(p, None, msg);
             }
         }
@@ -310,8 +329,9 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
     let mut cases = Vec::new();
     let mut ids: BTreeMap<String, u64> = BTreeMap::new();
     if spec.cases.is_empty() {
-        cx.diags
-            .push(Diagnostic::new(path, 1, 1, "suite has no cases").expected("a non-empty `cases:` list"));
+        cx.diags.push(
+            Diagnostic::new(path, 1, 1, "suite has no cases").expected("a non-empty `cases:` list"),
+        );
     }
     for cs in &spec.cases {
         let id = cs.id.value.clone();
@@ -319,12 +339,26 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
             cx.at(&cs.id, None, "case id is empty");
         }
         if let Some(prev) = ids.get(&id) {
-            cx.at(&cs.id, Some(&id), format!("duplicate case id `{id}` (first at line {prev})"))
-                .expected = Some("ids unique within the suite".into());
+            cx.at(
+                &cs.id,
+                Some(&id),
+                format!("duplicate case id `{id}` (first at line {prev})"),
+            )
+            .expected = Some("ids unique within the suite".into());
         } else {
             ids.insert(id.clone(), cs.id.referenced.line());
         }
-        if let Some(case) = build_case(&mut cx, &spec, cs, kind, &tools, base, &suite_schema, &suite_output, lctx) {
+        if let Some(case) = build_case(
+            &mut cx,
+            &spec,
+            cs,
+            kind,
+            &tools,
+            base,
+            &suite_schema,
+            &suite_output,
+            lctx,
+        ) {
             cases.push(case);
         }
     }
@@ -363,12 +397,20 @@ fn load_schema(
                 p,
             )),
             Err(e) => {
-                cx.at(s, case, format!("{} is not a valid JSON Schema: {e}", p.display()));
+                cx.at(
+                    s,
+                    case,
+                    format!("{} is not a valid JSON Schema: {e}", p.display()),
+                );
                 None
             }
         },
         Err(d) => {
-            cx.at(s, case, format!("schema file {}: {}", d.location(), d.message));
+            cx.at(
+                s,
+                case,
+                format!("schema file {}: {}", d.location(), d.message),
+            );
             None
         }
     }
@@ -386,8 +428,12 @@ fn parse_output(
     }
     if let Some(name) = v.strip_prefix("tool:") {
         if tools.get(name).is_none() {
-            cx.at(o, case, format!("output names tool `{name}`, which is not in the tools file"))
-                .expected = Some(format!("one of: {}", tools.names().join(", ")));
+            cx.at(
+                o,
+                case,
+                format!("output names tool `{name}`, which is not in the tools file"),
+            )
+            .expected = Some(format!("one of: {}", tools.names().join(", ")));
             return None;
         }
         return Some(OutputSource::Tool(name.to_string()));
@@ -434,16 +480,17 @@ fn build_case(
         } else {
             format!("case gives its input more than once ({})", given.join(", "))
         };
-        cx.at(&cs.id, Some(id), msg).expected =
-            Some("exactly one of `user`, `messages`, `input` (or `turns` for conversation cases)".into());
+        cx.at(&cs.id, Some(id), msg).expected = Some(
+            "exactly one of `user`, `messages`, `input` (or `turns` for conversation cases)".into(),
+        );
     }
     if kind == CaseKind::Conversation && cs.turns.is_none() {
-        cx.at(&cs.id, Some(id), "conversation case without `turns`").expected =
-            Some("turns: [{user: …}, …]".into());
+        cx.at(&cs.id, Some(id), "conversation case without `turns`")
+            .expected = Some("turns: [{user: …}, …]".into());
     }
     if kind != CaseKind::Conversation && cs.turns.is_some() {
-        cx.at(&cs.id, Some(id), format!("`turns` in a {kind} case")).expected =
-            Some("`turns` only in conversation cases".into());
+        cx.at(&cs.id, Some(id), format!("`turns` in a {kind} case"))
+            .expected = Some("`turns` only in conversation cases".into());
     }
 
     let prefill = cs.prefill.clone().or_else(|| d.prefill.clone());
@@ -454,12 +501,20 @@ fn build_case(
         let mut out = Vec::new();
         for (i, m) in ms.iter().enumerate() {
             if m.role == RoleSpec::Tool && m.tool_call_id.is_none() {
-                cx.at(&cs.id, Some(id), format!("messages[{i}]: tool message without `tool_call_id`"))
-                    .expected = Some("tool_call_id naming an earlier assistant tool call".into());
+                cx.at(
+                    &cs.id,
+                    Some(id),
+                    format!("messages[{i}]: tool message without `tool_call_id`"),
+                )
+                .expected = Some("tool_call_id naming an earlier assistant tool call".into());
             }
             if m.content.is_none() && m.tool_calls.is_none() {
-                cx.at(&cs.id, Some(id), format!("messages[{i}]: message without content"))
-                    .expected = Some("`content` (or `tool_calls` on assistant messages)".into());
+                cx.at(
+                    &cs.id,
+                    Some(id),
+                    format!("messages[{i}]: message without content"),
+                )
+                .expected = Some("`content` (or `tool_calls` on assistant messages)".into());
             }
             out.push(Message {
                 role: match m.role {
@@ -537,7 +592,16 @@ fn build_case(
         let mut turns = Vec::new();
         for (i, t) in cs.turns.iter().flatten().enumerate() {
             let te = merge_expect(&t.expect.clone().unwrap_or_default(), Some(&merged));
-            let e = build_expect(cx, &cs.id, &te, CaseKind::Chat, tools, strict_default, &None, &None);
+            let e = build_expect(
+                cx,
+                &cs.id,
+                &te,
+                CaseKind::Chat,
+                tools,
+                strict_default,
+                &None,
+                &None,
+            );
             if t.user.trim().is_empty() {
                 cx.at(&cs.id, Some(id), format!("turns[{i}].user is empty"));
             }
@@ -563,7 +627,10 @@ fn build_case(
         top_p: d.top_p,
         seed: d.seed,
         parallel_tool_calls: d.parallel_tool_calls,
-        response_format: cs.response_format.clone().or_else(|| d.response_format.clone()),
+        response_format: cs
+            .response_format
+            .clone()
+            .or_else(|| d.response_format.clone()),
         extra_body: d.extra_body.clone(),
         prefill,
     };
@@ -600,17 +667,22 @@ fn check_tool_choice(cx: &mut Ctx<'_>, at: &Spanned<String>, tc: &Value, tools: 
             match name {
                 Some(n) if tools.get(n).is_some() => {}
                 Some(n) => {
-                    cx.at(at, Some(id), format!("tool_choice names `{n}`, which is not in the tools file"))
-                        .expected = Some(format!("one of: {}", tools.names().join(", ")));
+                    cx.at(
+                        at,
+                        Some(id),
+                        format!("tool_choice names `{n}`, which is not in the tools file"),
+                    )
+                    .expected = Some(format!("one of: {}", tools.names().join(", ")));
                 }
                 None => {
-                    cx.at(at, Some(id), "tool_choice object without function.name").expected =
-                        Some("{type: function, function: {name: TOOL}}".into());
+                    cx.at(at, Some(id), "tool_choice object without function.name")
+                        .expected = Some("{type: function, function: {name: TOOL}}".into());
                 }
             }
         }
         other => {
-            cx.at(at, Some(id), format!("invalid tool_choice {other}")).expected =
+            cx.at(at, Some(id), format!("invalid tool_choice {other}"))
+                .expected =
                 Some("auto | none | required | {type: function, function: {name: …}}".into());
         }
     }
@@ -665,17 +737,28 @@ fn build_expect(
         let mut alternatives = Vec::new();
         if let Some(alts) = &e.any_of {
             if e.calls.is_some() || e.no_call.is_some() {
-                cx.at(at, Some(id), "`any_of` together with `calls`/`no_call`").expected =
-                    Some("either `any_of: [...]` or one `calls:`/`no_call:`".into());
+                cx.at(at, Some(id), "`any_of` together with `calls`/`no_call`")
+                    .expected = Some("either `any_of: [...]` or one `calls:`/`no_call:`".into());
             }
             if alts.is_empty() {
                 cx.at(at, Some(id), "`any_of` is empty");
             }
             for (i, alt) in alts.iter().enumerate() {
                 if alt.any_of.is_some() || alt.entities.is_some() {
-                    cx.at(at, Some(id), format!("any_of[{i}]: alternatives hold `calls` or `no_call` only"));
+                    cx.at(
+                        at,
+                        Some(id),
+                        format!("any_of[{i}]: alternatives hold `calls` or `no_call` only"),
+                    );
                 }
-                if let Some(cs) = call_set(cx, at, alt, tools, alt.strict_args.unwrap_or(strict), &format!("any_of[{i}]")) {
+                if let Some(cs) = call_set(
+                    cx,
+                    at,
+                    alt,
+                    tools,
+                    alt.strict_args.unwrap_or(strict),
+                    &format!("any_of[{i}]"),
+                ) {
                     alternatives.push(cs);
                 }
             }
@@ -685,8 +768,8 @@ fn build_expect(
         Some(ToolExpectation { alternatives })
     } else {
         if kind == CaseKind::ToolCall {
-            cx.at(at, Some(id), "tool_call case without a call expectation").expected =
-                Some("expect.calls, expect.no_call: true, or expect.any_of".into());
+            cx.at(at, Some(id), "tool_call case without a call expectation")
+                .expected = Some("expect.calls, expect.no_call: true, or expect.any_of".into());
         }
         None
     };
@@ -694,14 +777,15 @@ fn build_expect(
     // Extraction part.
     let extraction = if kind == CaseKind::Extraction {
         if schema.is_none() {
-            cx.at(at, Some(id), "extraction case without a `schema`").expected =
-                Some("schema: path/to/schema.json on the suite or the case".into());
+            cx.at(at, Some(id), "extraction case without a `schema`")
+                .expected = Some("schema: path/to/schema.json on the suite or the case".into());
         }
         let min_recall = e.min_recall.unwrap_or(1.0);
         let min_precision = e.min_precision.unwrap_or(1.0);
         for (v, n) in [(min_recall, "min_recall"), (min_precision, "min_precision")] {
             if !(0.0..=1.0).contains(&v) {
-                cx.at(at, Some(id), format!("{n} is {v}")).expected = Some("a number from 0 to 1".into());
+                cx.at(at, Some(id), format!("{n} is {v}")).expected =
+                    Some("a number from 0 to 1".into());
             }
         }
         let mut entities = Vec::new();
@@ -727,7 +811,8 @@ fn build_expect(
         })
     } else {
         if e.entities.is_some() {
-            cx.at(at, Some(id), format!("`entities` in a {kind} case")).expected =
+            cx.at(at, Some(id), format!("`entities` in a {kind} case"))
+                .expected =
                 Some("entities only in extraction cases (set `kind: extraction`)".into());
         }
         None
@@ -737,16 +822,32 @@ fn build_expect(
         non_empty: e.non_empty.unwrap_or(false),
         no_markdown: e.no_markdown.unwrap_or(false),
         no_thinking_leak: e.no_thinking_leak.unwrap_or(false),
-        contains: e.contains.clone().map(StringOrList::into_vec).unwrap_or_default(),
-        contains_any: e.contains_any.clone().map(StringOrList::into_vec).unwrap_or_default(),
-        not_contains: e.not_contains.clone().map(StringOrList::into_vec).unwrap_or_default(),
+        contains: e
+            .contains
+            .clone()
+            .map(StringOrList::into_vec)
+            .unwrap_or_default(),
+        contains_any: e
+            .contains_any
+            .clone()
+            .map(StringOrList::into_vec)
+            .unwrap_or_default(),
+        not_contains: e
+            .not_contains
+            .clone()
+            .map(StringOrList::into_vec)
+            .unwrap_or_default(),
         max_words: e.max_words,
     };
     if kind == CaseKind::Chat || kind == CaseKind::Conversation {
         // A text answer must say something; an empty answer is never a pass.
         gates.non_empty = e.non_empty.unwrap_or(true);
     }
-    for (n, list) in [("contains", &gates.contains), ("contains_any", &gates.contains_any), ("not_contains", &gates.not_contains)] {
+    for (n, list) in [
+        ("contains", &gates.contains),
+        ("contains_any", &gates.contains_any),
+        ("not_contains", &gates.not_contains),
+    ] {
         if list.iter().any(|s| s.trim().is_empty()) {
             cx.at(at, Some(id), format!("`{n}` has an empty string"));
         }
@@ -769,23 +870,37 @@ fn call_set(
     let id = at.value.as_str();
     match (&e.calls, e.no_call) {
         (Some(_), Some(true)) => {
-            cx.at(at, Some(id), format!("{where_}: both `calls` and `no_call: true`"));
+            cx.at(
+                at,
+                Some(id),
+                format!("{where_}: both `calls` and `no_call: true`"),
+            );
             None
         }
         (None, Some(true)) => Some(CallSet::NoCall),
         (None, Some(false)) | (None, None) => {
-            cx.at(at, Some(id), format!("{where_}: no `calls` and no `no_call: true`")).expected =
-                Some("calls: [...] or no_call: true".into());
+            cx.at(
+                at,
+                Some(id),
+                format!("{where_}: no `calls` and no `no_call: true`"),
+            )
+            .expected = Some("calls: [...] or no_call: true".into());
             None
         }
         (Some(calls), _) => {
             if calls.is_empty() {
-                cx.at(at, Some(id), format!("{where_}: `calls` is empty")).expected =
-                    Some("at least one call, or `no_call: true`".into());
+                cx.at(at, Some(id), format!("{where_}: `calls` is empty"))
+                    .expected = Some("at least one call, or `no_call: true`".into());
             }
             let mut out = Vec::new();
             for c in calls {
-                out.push(call_expect(cx, id, c, tools, c.strict_args.unwrap_or(strict)));
+                out.push(call_expect(
+                    cx,
+                    id,
+                    c,
+                    tools,
+                    c.strict_args.unwrap_or(strict),
+                ));
             }
             Some(CallSet::Calls {
                 calls: out,
@@ -796,13 +911,23 @@ fn call_set(
     }
 }
 
-fn call_expect(cx: &mut Ctx<'_>, id: &str, c: &CallSpec, tools: &ToolSet, strict: bool) -> CallExpect {
+fn call_expect(
+    cx: &mut Ctx<'_>,
+    id: &str,
+    c: &CallSpec,
+    tools: &ToolSet,
+    strict: bool,
+) -> CallExpect {
     let name = c.name.value.clone();
     let tool = tools.get(&name);
     if tool.is_none() {
         let known = tools.names().join(", ");
-        cx.at(&c.name, Some(id), format!("expected call names tool `{name}`, which is not in the tools file"))
-            .expected = Some(format!("one of: {known}"));
+        cx.at(
+            &c.name,
+            Some(id),
+            format!("expected call names tool `{name}`, which is not in the tools file"),
+        )
+        .expected = Some(format!("one of: {known}"));
     }
     let mut args = Vec::new();
     for (arg, v) in c.args.iter().flatten() {
@@ -846,7 +971,10 @@ pub fn parse_matcher(v: &Value) -> Result<Matcher, String> {
     let Value::Object(o) = v else {
         return Ok(Matcher::Equals(v.clone()));
     };
-    let ops: Vec<&String> = o.keys().filter(|k| OPERATORS.contains(&k.as_str())).collect();
+    let ops: Vec<&String> = o
+        .keys()
+        .filter(|k| OPERATORS.contains(&k.as_str()))
+        .collect();
     if ops.is_empty() {
         return Ok(Matcher::Equals(v.clone()));
     }
@@ -898,7 +1026,12 @@ pub fn parse_matcher(v: &Value) -> Result<Matcher, String> {
                         regex,
                     })
                 })
-                .map_err(|e| format!("regex does not compile: {}", e.to_string().lines().last().unwrap_or("").trim()))
+                .map_err(|e| {
+                    format!(
+                        "regex does not compile: {}",
+                        e.to_string().lines().last().unwrap_or("").trim()
+                    )
+                })
         }
         "range" => match arg.as_array().map(Vec::as_slice) {
             Some([a, b]) => match (a.as_f64(), b.as_f64()) {
@@ -954,8 +1087,13 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
         .parameters
         .get("additionalProperties")
         .is_some_and(|a| a == &Value::Bool(false));
-    if !declared && (closed || props.is_some_and(|p| !p.is_empty())) && !matches!(m, Matcher::Absent) {
-        let names: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+    if !declared
+        && (closed || props.is_some_and(|p| !p.is_empty()))
+        && !matches!(m, Matcher::Absent)
+    {
+        let names: Vec<&str> = props
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
         return Err(format!(
             "tool `{}` has no argument `{arg}` (expected one of: {})",
             tool.name,
@@ -968,7 +1106,10 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
         .and_then(Value::as_array)
         .is_some_and(|r| r.iter().any(|x| x == arg));
     if matches!(m, Matcher::Absent) && required {
-        return Err(format!("`absent` on a required argument of `{}` can never pass", tool.name));
+        return Err(format!(
+            "`absent` on a required argument of `{}` can never pass",
+            tool.name
+        ));
     }
     let Some(types) = tool.property_types(arg) else {
         return Ok(());
@@ -1016,7 +1157,11 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
 
 /// Tool names that appear in a prompt template's source but not in `tools` (from the set
 /// of every tool name known across the loaded tools files).
-pub fn foreign_tool_mentions(source: &str, tools: &ToolSet, known: &BTreeSet<String>) -> Vec<String> {
+pub fn foreign_tool_mentions(
+    source: &str,
+    tools: &ToolSet,
+    known: &BTreeSet<String>,
+) -> Vec<String> {
     known
         .iter()
         .filter(|n| tools.get(n).is_none())

@@ -97,7 +97,10 @@ impl Message {
         m.insert("role".into(), Value::String(self.role.as_str().into()));
         m.insert(
             "content".into(),
-            self.content.clone().map(Value::String).unwrap_or(Value::Null),
+            self.content
+                .clone()
+                .map(Value::String)
+                .unwrap_or(Value::Null),
         );
         if !self.tool_calls.is_empty() {
             let calls: Vec<Value> = self

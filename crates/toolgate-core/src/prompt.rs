@@ -161,8 +161,10 @@ impl Prompts {
             .env
             .get_template(&file)
             .map_err(|e| template_diag(&self.path_of(name), self.source(name).unwrap_or(""), &e))?;
-        tmpl.render(minijinja::Value::from(minijinja::value::Serde(ctx.to_value())))
-            .map_err(|e| template_diag(&self.path_of(name), self.source(name).unwrap_or(""), &e))
+        tmpl.render(minijinja::Value::from(minijinja::value::Serde(
+            ctx.to_value(),
+        )))
+        .map_err(|e| template_diag(&self.path_of(name), self.source(name).unwrap_or(""), &e))
     }
 }
 
@@ -180,15 +182,18 @@ pub fn render_user_template(
         }
     }
     m.insert("input".into(), Value::String(input.to_string()));
-    env.render_str(template, minijinja::Value::from(minijinja::value::Serde(Value::Object(m))))
-        .map_err(|e| {
-            let mut s = e.kind().to_string();
-            if let Some(d) = e.detail() {
-                s.push_str(": ");
-                s.push_str(d);
-            }
-            s
-        })
+    env.render_str(
+        template,
+        minijinja::Value::from(minijinja::value::Serde(Value::Object(m))),
+    )
+    .map_err(|e| {
+        let mut s = e.kind().to_string();
+        if let Some(d) = e.detail() {
+            s.push_str(": ");
+            s.push_str(d);
+        }
+        s
+    })
 }
 
 fn template_diag(path: &Path, text: &str, e: &minijinja::Error) -> Diagnostic {
@@ -226,7 +231,10 @@ mod tests {
             vars: vec![&vars],
             ..ctx
         };
-        assert_eq!(p.render("ok", &ctx).unwrap(), "Today is 2026-11-23 in s; Annie");
+        assert_eq!(
+            p.render("ok", &ctx).unwrap(),
+            "Today is 2026-11-23 in s; Annie"
+        );
     }
 
     #[test]

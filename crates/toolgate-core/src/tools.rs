@@ -218,13 +218,17 @@ fn parse_one(entry: &Value) -> Result<Tool, String> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let mut params = params.unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    let mut params =
+        params.unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
     if let Some(o) = params.as_object_mut() {
         o.remove("$schema");
     } else {
-        return Err(format!("tool `{name}`: parameters must be a JSON Schema object"));
+        return Err(format!(
+            "tool `{name}`: parameters must be a JSON Schema object"
+        ));
     }
-    let validator = compile_schema(&params).map_err(|e| format!("tool `{name}`: invalid parameters schema: {e}"))?;
+    let validator = compile_schema(&params)
+        .map_err(|e| format!("tool `{name}`: invalid parameters schema: {e}"))?;
     Ok(Tool {
         name,
         description,

@@ -60,7 +60,9 @@ pub fn validate(paths: &[PathBuf], prompts_dir: Option<&Path>, today: &str) -> V
             .collect();
         for s in &suites {
             let Some(p) = &s.prompt else { continue };
-            let Some(src) = prompts.source(p) else { continue };
+            let Some(src) = prompts.source(p) else {
+                continue;
+            };
             let foreign = foreign_tool_mentions(src, &s.tools, &known);
             if !foreign.is_empty() {
                 diags.push(

@@ -54,13 +54,20 @@ fn broken_files_each_get_located_diagnostics() {
     // Unknown tool, duplicate id, range on a string, regex on an integer, a bad regex and a
     // missing expectation: all reported in the one pass.
     assert!(semantic.len() >= 5, "{text}");
-    assert!(semantic.iter().all(|d| d.line > 0 && d.case.is_some()), "{text}");
+    assert!(
+        semantic.iter().all(|d| d.line > 0 && d.case.is_some()),
+        "{text}"
+    );
 }
 
 #[test]
 fn clean_suite_loads() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(root().join("golden/broken/tools/two.json"), dir.path().join("t.json")).unwrap();
+    std::fs::copy(
+        root().join("golden/broken/tools/two.json"),
+        dir.path().join("t.json"),
+    )
+    .unwrap();
     let p = dir.path().join("s.yaml");
     std::fs::write(
         &p,
@@ -86,7 +93,10 @@ cases:
     .unwrap();
     let s = load_suite(&p, &ctx()).unwrap();
     assert_eq!(s.cases.len(), 2);
-    assert_eq!(s.cases[1].expect.tools.as_ref().unwrap().alternatives.len(), 2);
+    assert_eq!(
+        s.cases[1].expect.tools.as_ref().unwrap().alternatives.len(),
+        2
+    );
 }
 
 #[test]
@@ -99,7 +109,8 @@ fn huge_and_deep_files_are_refused_cleanly() {
     assert!(e.to_string().contains("larger than"), "{e}");
 
     let deep = dir.path().join("deep.yaml");
-    let mut s = String::from("suite: d\nkind: chat\ncases:\n  - id: a\n    user: x\n    vars:\n      v: ");
+    let mut s =
+        String::from("suite: d\nkind: chat\ncases:\n  - id: a\n    user: x\n    vars:\n      v: ");
     s.push_str(&"[".repeat(5000));
     s.push_str(&"]".repeat(5000));
     std::fs::write(&deep, s).unwrap();
@@ -132,4 +143,3 @@ proptest! {
         load_text(&s);
     }
 }
-

@@ -181,7 +181,9 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
         let mut c: Config = toml::from_str(text).map_err(|e| {
             let (l, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-            Diagnostics(vec![Diagnostic::new(path, l, col, e.message().to_string()).with_source(text)])
+            Diagnostics(vec![
+                Diagnostic::new(path, l, col, e.message().to_string()).with_source(text)
+            ])
         })?;
         // The builtin targets are always there unless the file redefines them.
         for (k, v) in Config::builtin().targets {
@@ -196,7 +198,8 @@ impl Config {
                     .map(|i| i as u64 + 1)
                     .unwrap_or(0);
                 diags.push(
-                    Diagnostic::new(path, line, 1, format!("target `{name}`: {m}")).with_source(text),
+                    Diagnostic::new(path, line, 1, format!("target `{name}`: {m}"))
+                        .with_source(text),
                 );
             }
         }
@@ -236,7 +239,10 @@ impl TargetConfig {
         }
         if let Some(p) = &self.profile {
             if !PROFILES.contains(&p.as_str()) {
-                return Err(format!("unknown profile `{p}` (expected one of: {})", PROFILES.join(", ")));
+                return Err(format!(
+                    "unknown profile `{p}` (expected one of: {})",
+                    PROFILES.join(", ")
+                ));
             }
         }
         Ok(())
@@ -248,7 +254,12 @@ pub fn check_url(u: &str) -> Result<(), String> {
     let rest = u
         .strip_prefix("http://")
         .or_else(|| u.strip_prefix("https://"))
-        .ok_or_else(|| format!("base URL `{}` must start with http:// or https://", redact_url(u)))?;
+        .ok_or_else(|| {
+            format!(
+                "base URL `{}` must start with http:// or https://",
+                redact_url(u)
+            )
+        })?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err(format!(
@@ -293,7 +304,8 @@ mod tests {
         let text = "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodle = \"m\"\n";
         let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
         assert_eq!(d.0[0].line, 3, "{d}");
-        let text = "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nprofile = \"vlm\"\nmodel = \"m\"\n";
+        let text =
+            "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nprofile = \"vlm\"\nmodel = \"m\"\n";
         let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
         assert!(d.to_string().contains("unknown profile"), "{d}");
     }

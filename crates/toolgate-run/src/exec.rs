@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
-use toolgate_client::{apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping};
+use toolgate_client::{
+    apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping,
+};
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
     CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite,
@@ -73,10 +75,7 @@ impl ResolvedTarget {
         Ok(ResolvedTarget {
             name: name.to_string(),
             urls: t.urls(),
-            model: t
-                .model
-                .clone()
-                .unwrap_or_else(|| "sim-strong".to_string()),
+            model: t.model.clone().unwrap_or_else(|| "sim-strong".to_string()),
             profile,
             thinking,
             api_key,
@@ -193,7 +192,10 @@ pub async fn execute(
     let mut per_target: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
     let total = prepared.len() as u64;
     for p in prepared {
-        per_target.entry(p.trial.key.target.clone()).or_default().push(p);
+        per_target
+            .entry(p.trial.key.target.clone())
+            .or_default()
+            .push(p);
     }
     let mut dispatchers = JoinSet::new();
     for ts in &targets {
@@ -215,8 +217,12 @@ pub async fn execute(
                     break;
                 }
                 let picked = Instant::now();
-                let Ok(lp) = local.clone().acquire_owned().await else { break };
-                let Ok(gp) = global.clone().acquire_owned().await else { break };
+                let Ok(lp) = local.clone().acquire_owned().await else {
+                    break;
+                };
+                let Ok(gp) = global.clone().acquire_owned().await else {
+                    break;
+                };
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -280,7 +286,12 @@ pub async fn execute(
     })
 }
 
-fn error_record(p: &Prepared, kind: &str, target: &ResolvedTarget, err: InfraError) -> ResponseRecord {
+fn error_record(
+    p: &Prepared,
+    kind: &str,
+    target: &ResolvedTarget,
+    err: InfraError,
+) -> ResponseRecord {
     ResponseRecord {
         key: p.trial.key.clone(),
         kind: kind.to_string(),

@@ -23,7 +23,9 @@ use std::time::Duration;
 use toolgate_client::RetryPolicy;
 use toolgate_core::load::{load_all, LoadContext};
 use toolgate_core::prompt::Prompts;
-use toolgate_core::{Diagnostics, GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo};
+use toolgate_core::{
+    Diagnostics, GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo,
+};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -102,7 +104,11 @@ pub fn load_inputs(
     if loaded.is_empty() {
         return Err(bad(format!(
             "no suite files found under {}",
-            suites.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            suites
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     Ok((loaded, prompts))
@@ -143,10 +149,18 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         let t = req.config.targets.get(n).ok_or_else(|| {
             bad(format!(
                 "unknown target `{n}` (configured: {})",
-                req.config.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                req.config
+                    .targets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
-        resolved.push(ResolvedTarget::resolve(n, t, &req.config, req.concurrency, req.no_stream).map_err(bad)?);
+        resolved.push(
+            ResolvedTarget::resolve(n, t, &req.config, req.concurrency, req.no_stream)
+                .map_err(bad)?,
+        );
     }
 
     let trials = plan::plan(&plan::PlanInput {
@@ -160,7 +174,9 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         shard: req.shard,
     });
     if trials.is_empty() {
-        return Err(bad("the plan has no trials (check --suite, --tag and --shard)"));
+        return Err(bad(
+            "the plan has no trials (check --suite, --tag and --shard)",
+        ));
     }
     let config_value = effective_config(&req, &target_names);
     let plan_sha = plan::plan_hash(&suites, &trials, &config_value);
@@ -186,7 +202,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
                 dir.display(),
                 kept.len(),
                 dropped,
-                if torn { ", a torn last line dropped" } else { "" }
+                if torn {
+                    ", a torn last line dropped"
+                } else {
+                    ""
+                }
             );
         }
         let done: std::collections::BTreeSet<_> =
@@ -214,7 +234,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
                 dir.display()
             )));
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let m = RunManifest {
             run_id: dir
                 .file_name()
@@ -228,7 +249,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             targets: vec![],
             suites: suites.iter().map(suite_info).collect(),
             prompts: vec![],
-            variants: req.thinking.iter().map(|t| plan::variant_label(*t)).collect(),
+            variants: req
+                .thinking
+                .iter()
+                .map(|t| plan::variant_label(*t))
+                .collect(),
             repeats: req.repeats.max(1),
             planned_trials: trials.len() as u64,
             shard: req.shard.map(|(i, n)| format!("{i}/{n}")),
@@ -278,7 +303,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     manifest.targets = infos;
 
     // Prompts: render once each, record their hashes.
-    let mut cache = plan::PromptCache::new(prompts_ref, req.today.clone(), req.config.defaults.vars.clone());
+    let mut cache = plan::PromptCache::new(
+        prompts_ref,
+        req.today.clone(),
+        req.config.defaults.vars.clone(),
+    );
     let prepared = exec::prepare(pending, &suites, &mut cache);
     let mut prompt_infos: BTreeMap<(String, String), String> = BTreeMap::new();
     for p in &prepared {
@@ -291,7 +320,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     if resume_dir.is_none() {
         manifest.prompts = prompt_infos
             .into_iter()
-            .map(|((name, suite), sha256)| PromptInfo { name, suite, sha256 })
+            .map(|((name, suite), sha256)| PromptInfo {
+                name,
+                suite,
+                sha256,
+            })
             .collect();
     }
     runfolder::write_manifest(&dir, &manifest)?;
@@ -308,7 +341,9 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
 
     let mut per_target_total: BTreeMap<String, u64> = BTreeMap::new();
     for p in &prepared {
-        *per_target_total.entry(p.trial.key.target.clone()).or_default() += 1;
+        *per_target_total
+            .entry(p.trial.key.target.clone())
+            .or_default() += 1;
     }
     let states: Vec<Arc<TargetState>> = resolved
         .iter()
@@ -463,7 +498,11 @@ fn effective_config(req: &RunRequest, targets: &[String]) -> Value {
 
 /// Grade a run folder from its responses.jsonl with already-loaded suites; writes
 /// grades.jsonl (atomically, deterministic bytes) and the reports.
-pub fn grade_run_with(dir: &Path, suites: &[Suite], stable: bool) -> anyhow::Result<Vec<GradeRecord>> {
+pub fn grade_run_with(
+    dir: &Path,
+    suites: &[Suite],
+    stable: bool,
+) -> anyhow::Result<Vec<GradeRecord>> {
     let read = runfolder::read_responses(dir)?;
     let grades = toolgate_grade::grade_all(suites, &read.records);
     let tmp = dir.join("grades.jsonl.tmp");
@@ -520,10 +559,7 @@ pub fn write_reports(
     let data = toolgate_report::RunData::load(dir).map_err(|e| anyhow!("{e}"))?;
     let all = toolgate_report::Format::ALL;
     let formats = formats.unwrap_or(&all);
-    let opts = toolgate_report::RenderOptions {
-        stable,
-        csv_bom,
-    };
+    let opts = toolgate_report::RenderOptions { stable, csv_bom };
     toolgate_report::write_reports(&data, dir, formats, &opts)
         .with_context(|| format!("cannot write reports in {}", dir.display()))?;
     Ok(())

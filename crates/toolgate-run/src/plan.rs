@@ -43,8 +43,14 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     let (i, n) = s
         .split_once('/')
         .ok_or_else(|| format!("--shard {s}: expected I/N, e.g. 2/4"))?;
-    let i: u64 = i.trim().parse().map_err(|_| format!("--shard {s}: I is not a number"))?;
-    let n: u64 = n.trim().parse().map_err(|_| format!("--shard {s}: N is not a number"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: I is not a number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: N is not a number"))?;
     if n == 0 || i == 0 || i > n {
         return Err(format!("--shard {s}: expected 1 ≤ I ≤ N"));
     }
@@ -163,10 +169,7 @@ impl<'a> PromptCache<'a> {
             suite: suite.name.clone(),
             vars: vec![&case.vars, &self.run_vars],
         };
-        let r = self
-            .prompts
-            .render(prompt, &ctx)
-            .map_err(|d| d.to_string());
+        let r = self.prompts.render(prompt, &ctx).map_err(|d| d.to_string());
         self.cache.insert(key, r.clone());
         r
     }

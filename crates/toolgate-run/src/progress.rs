@@ -16,7 +16,10 @@ pub struct Progress {
 enum Mode {
     Quiet,
     // The MultiProgress owns the draw target; keep it alive while the bars draw.
-    Bars(#[allow(dead_code)] MultiProgress, BTreeMap<String, ProgressBar>),
+    Bars(
+        #[allow(dead_code)] MultiProgress,
+        BTreeMap<String, ProgressBar>,
+    ),
     Lines(Arc<Mutex<Instant>>),
 }
 
@@ -27,11 +30,10 @@ impl Progress {
             Mode::Quiet
         } else if std::io::stderr().is_terminal() && !ci {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                "{prefix:>12} [{bar:30}] {pos}/{len} {msg} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style =
+                ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
             let mut bars = BTreeMap::new();
             for s in states {
                 let b = mp.add(ProgressBar::new(s.total));

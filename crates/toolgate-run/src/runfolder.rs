@@ -101,7 +101,11 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> io::Result<JsonlRead<T>> 
         }
         lineno += 1;
         let complete = buf.last() == Some(&b'\n');
-        let body = if complete { &buf[..buf.len() - 1] } else { &buf[..] };
+        let body = if complete {
+            &buf[..buf.len() - 1]
+        } else {
+            &buf[..]
+        };
         if body.iter().all(u8::is_ascii_whitespace) {
             if complete {
                 good_len += n as u64;
@@ -146,7 +150,8 @@ pub fn compact_for_resume(dir: &Path) -> io::Result<(Vec<ResponseRecord>, usize,
     let path = dir.join(RESPONSES);
     let read = read_responses(dir)?;
     let torn = read.torn_tail.is_some();
-    let (keep, dropped): (Vec<_>, Vec<_>) = read.records.into_iter().partition(|r| r.error.is_none());
+    let (keep, dropped): (Vec<_>, Vec<_>) =
+        read.records.into_iter().partition(|r| r.error.is_none());
     // Keep only the first record of a trial should a file ever hold two.
     let mut seen = std::collections::BTreeSet::new();
     let keep: Vec<ResponseRecord> = keep

@@ -18,9 +18,12 @@ fn suites() -> Vec<toolgate_core::Suite> {
 
 async fn sim(script: &str) -> SimServer {
     let s = Script::from_yaml(script, "test.yaml").unwrap();
-    SimServer::start(SimState::new(vec![s], suites()), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    SimServer::start(
+        SimState::new(vec![s], suites()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 fn request(url: &str, out: &Path, key_env: Option<&str>) -> RunRequest {
@@ -63,11 +66,19 @@ async fn server_dying_after_n_responses_is_errors_not_failures_and_resume_comple
     assert!(!r.complete);
     let recs = runfolder::read_responses(&out).unwrap().records;
     let ok = recs.iter().filter(|r| r.error.is_none()).count();
-    assert_eq!(ok, n, "exactly the answered trials are recorded as responses");
-    assert_eq!(recs.len() as u64, total, "every other trial is an error record");
+    assert_eq!(
+        ok, n,
+        "exactly the answered trials are recorded as responses"
+    );
+    assert_eq!(
+        recs.len() as u64,
+        total,
+        "every other trial is an error record"
+    );
     // Errors are never failures.
-    let grades: Vec<toolgate_core::GradeRecord> =
-        runfolder::read_jsonl(&out.join("grades.jsonl")).unwrap().records;
+    let grades: Vec<toolgate_core::GradeRecord> = runfolder::read_jsonl(&out.join("grades.jsonl"))
+        .unwrap()
+        .records;
     assert!(grades
         .iter()
         .all(|g| g.verdict != toolgate_core::Verdict::Fail));
@@ -87,7 +98,11 @@ async fn server_dying_after_n_responses_is_errors_not_failures_and_resume_comple
     let served = healthy.requests_served();
     healthy.shutdown().await;
     assert!(r2.complete, "resumed run is complete");
-    assert_eq!(served, total - n as u64, "only the missing trials were sent");
+    assert_eq!(
+        served,
+        total - n as u64,
+        "only the missing trials were sent"
+    );
     let recs = runfolder::read_responses(&out).unwrap().records;
     assert_eq!(recs.len() as u64, total);
     let mut keys: Vec<String> = recs.iter().map(|r| r.key.id()).collect();
@@ -139,7 +154,10 @@ async fn the_api_key_never_reaches_the_run_folder() {
     }
     assert!(files >= 8);
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
-    assert!(manifest.contains("TOOLGATE_TEST_SECRET_KEY"), "the variable's name is recorded");
+    assert!(
+        manifest.contains("TOOLGATE_TEST_SECRET_KEY"),
+        "the variable's name is recorded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,5 +178,8 @@ async fn ttft_follows_the_injected_delay() {
     ttft.sort_by(f64::total_cmp);
     let p50 = ttft[ttft.len() / 2];
     // Generous bounds: the benchmark reports the precise figure.
-    assert!((58.0..150.0).contains(&p50), "TTFT p50 {p50} ms for 60 ms injected");
+    assert!(
+        (58.0..150.0).contains(&p50),
+        "TTFT p50 {p50} ms for 60 ms injected"
+    );
 }

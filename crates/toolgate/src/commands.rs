@@ -61,8 +61,11 @@ fn build_request(a: &cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<
     } else {
         a.suites.clone()
     };
-    let prompts_dir = toolgate_core::validate::find_prompts_dir(&suites)
-        .or_else(|| Path::new("prompts").is_dir().then(|| PathBuf::from("prompts")));
+    let prompts_dir = toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
+        Path::new("prompts")
+            .is_dir()
+            .then(|| PathBuf::from("prompts"))
+    });
     Ok(RunRequest {
         targets,
         suites,
@@ -76,7 +79,12 @@ fn build_request(a: &cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<
         out: a.out.clone(),
         resume: a.resume.clone(),
         force: a.force,
-        shard: a.shard.as_deref().map(plan::parse_shard).transpose().map_err(bad)?,
+        shard: a
+            .shard
+            .as_deref()
+            .map(plan::parse_shard)
+            .transpose()
+            .map_err(bad)?,
         no_stream: a.no_stream,
         sequential: a.sequential,
         quiet: a.quiet,
@@ -103,7 +111,11 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
     if !quiet || !out.complete {
         eprintln!(
             "{}: {} of {} trials recorded, {} passed of {} judged, {} infra error(s)",
-            if out.complete { "complete" } else { "INCOMPLETE" },
+            if out.complete {
+                "complete"
+            } else {
+                "INCOMPLETE"
+            },
             out.recorded,
             out.planned,
             passed,
@@ -112,13 +124,20 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
         );
     }
     println!("{}", out.dir.join("report.md").display());
-    Ok(if out.complete { exit::OK } else { exit::INCOMPLETE })
+    Ok(if out.complete {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
 }
 
 pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
     let mut run_args = a.run.clone();
     if run_args.suites.is_empty() {
-        run_args.suites = vec![PathBuf::from("cases/quality"), PathBuf::from("cases/conversation")];
+        run_args.suites = vec![
+            PathBuf::from("cases/quality"),
+            PathBuf::from("cases/conversation"),
+        ];
     }
     run(run_args, a.warmup, a.runs)
 }
@@ -132,17 +151,22 @@ pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
         grades.len(),
         a.run.join("grades.jsonl").display()
     );
-    Ok(if m.complete { exit::OK } else { exit::INCOMPLETE })
+    Ok(if m.complete {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
 }
 
 pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
     toolgate_run::ensure_run_dir(&a.run)?;
     let mut formats = Vec::new();
     for f in a.format.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        formats.push(
-            toolgate_report::Format::parse(f)
-                .ok_or_else(|| bad(format!("--format {f}: expected md, json, csv, junit or html")))?,
-        );
+        formats.push(toolgate_report::Format::parse(f).ok_or_else(|| {
+            bad(format!(
+                "--format {f}: expected md, json, csv, junit or html"
+            ))
+        })?);
     }
     if !a.run.join("grades.jsonl").exists() {
         toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
@@ -200,8 +224,10 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
 pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
     let mut scripts = Vec::new();
     for p in &a.script {
-        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-        scripts.push(toolgate_sim::Script::from_yaml(&text, &p.display().to_string()).map_err(bad)?);
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        scripts
+            .push(toolgate_sim::Script::from_yaml(&text, &p.display().to_string()).map_err(bad)?);
     }
     if scripts.is_empty() {
         scripts = vec![toolgate_sim::Script::strong(), toolgate_sim::Script::weak()];
@@ -224,7 +250,10 @@ pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         println!("{}", server.base_url());
-        eprintln!("toolgate mock: serving on {} (Ctrl-C to stop)", server.base_url());
+        eprintln!(
+            "toolgate mock: serving on {} (Ctrl-C to stop)",
+            server.base_url()
+        );
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         Ok::<u8, anyhow::Error>(exit::OK)

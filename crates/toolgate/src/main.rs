@@ -21,7 +21,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -41,7 +45,11 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Mock(a) => outcome(commands::mock(a)),
         other => {
             let name = format!("{other:?}");
-            let name = name.split(['(', ' ', '{']).next().unwrap_or("").to_lowercase();
+            let name = name
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
             eprintln!("toolgate {name}: not built yet");
             exit::BAD_INPUT
         }

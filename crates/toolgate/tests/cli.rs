@@ -29,8 +29,16 @@ fn help_lists_every_design_command() {
 #[test]
 fn validate_exit_codes() {
     let ok = toolgate().args(["validate", "cases"]).output().unwrap();
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = toolgate().args(["validate", "golden/broken"]).output().unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = toolgate()
+        .args(["validate", "golden/broken"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("semantic.yaml:9:17"), "{err}");
@@ -46,15 +54,27 @@ fn unknown_target_and_usage_errors_are_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown target `nope`"));
-    let out = toolgate().args(["run", "--thinking", "maybe"]).output().unwrap();
+    let out = toolgate()
+        .args(["run", "--thinking", "maybe"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = toolgate()
-        .args(["run", "--target", "http://u:p@127.0.0.1:9/v1", "--model", "m"])
+        .args([
+            "run",
+            "--target",
+            "http://u:p@127.0.0.1:9/v1",
+            "--model",
+            "m",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("u:p@"));
-    let out = toolgate().args(["merge", "a", "--out", "b"]).output().unwrap();
+    let out = toolgate()
+        .args(["merge", "a", "--out", "b"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -67,7 +87,12 @@ fn run_writes_the_run_folder_and_regrading_is_byte_identical() {
         .arg(&run)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for f in [
         "manifest.json",
         "responses.jsonl",
@@ -82,7 +107,12 @@ fn run_writes_the_run_folder_and_regrading_is_byte_identical() {
     }
     let first = std::fs::read(run.join("grades.jsonl")).unwrap();
     let g = toolgate().arg("grade").arg(&run).output().unwrap();
-    assert_eq!(g.status.code(), Some(0), "{}", String::from_utf8_lossy(&g.stderr));
+    assert_eq!(
+        g.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&g.stderr)
+    );
     let second = std::fs::read(run.join("grades.jsonl")).unwrap();
     assert_eq!(first, second, "re-grading changed grades.jsonl");
     // Running into a folder that already holds a run is refused.

@@ -49,7 +49,9 @@ impl Drop for Mock {
 
 impl Mock {
     /// `handler(request, n)` gives the script for the n-th request (0-based).
-    pub async fn start(handler: impl Fn(&Request, usize) -> Vec<Step> + Send + Sync + 'static) -> Mock {
+    pub async fn start(
+        handler: impl Fn(&Request, usize) -> Vec<Step> + Send + Sync + 'static,
+    ) -> Mock {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -58,13 +60,19 @@ impl Mock {
         let task = tokio::spawn(async move {
             // Bounded: a test never needs more connections than this.
             for _ in 0..1000 {
-                let Ok((sock, _)) = listener.accept().await else { return };
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let handler = handler.clone();
                 let reqs = reqs.clone();
                 tokio::spawn(async move { serve(sock, handler, reqs).await });
             }
         });
-        Mock { addr, requests, task }
+        Mock {
+            addr,
+            requests,
+            task,
+        }
     }
 
     /// Serves the same script to every request.
@@ -83,7 +91,9 @@ impl Mock {
 
 async fn serve(mut sock: TcpStream, handler: Arc<Handler>, reqs: Arc<Mutex<Vec<Request>>>) {
     sock.set_nodelay(true).ok();
-    let Some(req) = read_request(&mut sock).await else { return };
+    let Some(req) = read_request(&mut sock).await else {
+        return;
+    };
     let n = {
         let mut r = reqs.lock().unwrap();
         r.push(req.clone());
@@ -141,7 +151,12 @@ async fn read_request(sock: &mut TcpStream) -> Option<Request> {
         }
         body.extend_from_slice(&tmp[..n]);
     }
-    Some(Request { method, path, headers, body })
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 /// Response head: status line, the given headers, `Connection: close`, and a close-delimited
@@ -210,21 +225,28 @@ impl Capture {
 
 pub fn captures() -> Vec<Capture> {
     let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(data_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.extension().and_then(|e| e.to_str()) != Some("http") {
             continue;
         }
         let raw = std::fs::read(&p).unwrap();
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("head/body separator");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head/body separator");
         let head = String::from_utf8(raw[..split].to_vec()).unwrap();
         let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
         let content_type = head
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+                k.eq_ignore_ascii_case("content-type")
+                    .then(|| v.trim().to_string())
             })
             .unwrap_or_default();
         out.push(Capture {

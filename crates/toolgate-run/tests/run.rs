@@ -183,3 +183,46 @@ async fn ttft_follows_the_injected_delay() {
         "TTFT p50 {p50} ms for 60 ms injected"
     );
 }
+
+/// The builtin targets over every golden suite: the strong model passes everything, the weak
+/// one fails with every failure kind of DESIGN §6 (issue 4 and 6 acceptance, end to end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtin_strong_passes_everything_and_weak_shows_every_failure_kind() {
+    use toolgate_core::{FailureKind, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let base = |target: &str, out: PathBuf| RunRequest {
+        config: Config::builtin(),
+        targets: vec![target.into()],
+        suites: vec![root().join("cases")],
+        prompts_dir: Some(root().join("prompts")),
+        thinking: vec![Some(false), Some(true)],
+        repeats: 1,
+        out: Some(out),
+        quiet: true,
+        today: "2026-01-01".into(),
+        ..Default::default()
+    };
+    let strong = run(base("sim", dir.path().join("strong"))).await.unwrap();
+    assert!(strong.complete);
+    let not_passed: Vec<String> = strong
+        .grades
+        .iter()
+        .filter(|g| g.verdict != Verdict::Pass)
+        .map(|g| format!("{}: {}", g.key, g.diagnosis))
+        .collect();
+    assert!(not_passed.is_empty(), "strong model failed: {not_passed:#?}");
+
+    let weak = run(base("sim-weak", dir.path().join("weak"))).await.unwrap();
+    assert!(weak.complete);
+    let kinds: std::collections::BTreeSet<FailureKind> =
+        weak.grades.iter().filter_map(|g| g.failure).collect();
+    let missing: Vec<FailureKind> = FailureKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| *k != FailureKind::GateFailed && !kinds.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "weak model never produced {missing:?}");
+    let passed = weak.grades.iter().filter(|g| g.verdict == Verdict::Pass).count();
+    assert!(passed > 0 && passed < weak.grades.len(), "weak passes some, fails some");
+    assert!(weak.grades.iter().all(|g| g.verdict != Verdict::Error));
+}

@@ -210,9 +210,14 @@ async fn builtin_strong_passes_everything_and_weak_shows_every_failure_kind() {
         .filter(|g| g.verdict != Verdict::Pass)
         .map(|g| format!("{}: {}", g.key, g.diagnosis))
         .collect();
-    assert!(not_passed.is_empty(), "strong model failed: {not_passed:#?}");
+    assert!(
+        not_passed.is_empty(),
+        "strong model failed: {not_passed:#?}"
+    );
 
-    let weak = run(base("sim-weak", dir.path().join("weak"))).await.unwrap();
+    let weak = run(base("sim-weak", dir.path().join("weak")))
+        .await
+        .unwrap();
     assert!(weak.complete);
     let kinds: std::collections::BTreeSet<FailureKind> =
         weak.grades.iter().filter_map(|g| g.failure).collect();
@@ -222,7 +227,14 @@ async fn builtin_strong_passes_everything_and_weak_shows_every_failure_kind() {
         .filter(|k| *k != FailureKind::GateFailed && !kinds.contains(k))
         .collect();
     assert!(missing.is_empty(), "weak model never produced {missing:?}");
-    let passed = weak.grades.iter().filter(|g| g.verdict == Verdict::Pass).count();
-    assert!(passed > 0 && passed < weak.grades.len(), "weak passes some, fails some");
+    let passed = weak
+        .grades
+        .iter()
+        .filter(|g| g.verdict == Verdict::Pass)
+        .count();
+    assert!(
+        passed > 0 && passed < weak.grades.len(),
+        "weak passes some, fails some"
+    );
     assert!(weak.grades.iter().all(|g| g.verdict != Verdict::Error));
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 pub struct Validation {
     pub suites: Vec<Suite>,
+    /// The prompt templates, when a prompts folder was given.
+    pub prompts: Option<Prompts>,
     pub diagnostics: Diagnostics,
     pub files_checked: usize,
 }
@@ -82,6 +84,7 @@ pub fn validate(paths: &[PathBuf], prompts_dir: Option<&Path>, today: &str) -> V
     let files_checked = crate::load::discover(paths).map(|f| f.len()).unwrap_or(0);
     Validation {
         suites,
+        prompts,
         diagnostics: diags,
         files_checked,
     }

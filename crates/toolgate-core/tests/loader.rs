@@ -143,3 +143,41 @@ proptest! {
         load_text(&s);
     }
 }
+
+#[test]
+fn prompts_naming_tools_the_suite_lacks_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("prompts")).unwrap();
+    std::fs::create_dir_all(d.join("cases")).unwrap();
+    std::fs::copy(
+        root().join("golden/broken/tools/two.json"),
+        d.join("two.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("one.json"),
+        r#"[{"type":"function","function":{"name":"web_search","parameters":{"type":"object","properties":{"query":{"type":"string"}}}}}]"#,
+    )
+    .unwrap();
+    // Hard-codes search_memory, which suite `one` does not offer.
+    std::fs::write(
+        d.join("prompts/p.md.j2"),
+        "Use search_memory for memories. {% for t in tools %}{{ t.name }}{% endfor %}",
+    )
+    .unwrap();
+    for (name, tools) in [("one", "one.json"), ("two", "two.json")] {
+        std::fs::write(
+            d.join(format!("cases/{name}.yaml")),
+            format!("suite: {name}\nkind: tool_call\ntools: ../{tools}\nprompt: p\ncases:\n  - id: a\n    user: hi\n    expect: {{ no_call: true }}\n"),
+        )
+        .unwrap();
+    }
+    let v = validate(&[d.join("cases")], Some(&d.join("prompts")), "2026-01-01");
+    let text = v.diagnostics.to_string();
+    assert_eq!(v.diagnostics.len(), 1, "{text}");
+    assert!(
+        text.contains("search_memory") && text.contains("suite `one`"),
+        "{text}"
+    );
+}

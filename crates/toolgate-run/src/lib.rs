@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::Arc;
 use std::time::Duration;
 use toolgate_client::RetryPolicy;
-use toolgate_core::load::{load_all, LoadContext};
 use toolgate_core::prompt::Prompts;
 use toolgate_core::{
     Diagnostics, GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo,
@@ -84,20 +83,9 @@ pub fn load_inputs(
     prompts_dir: Option<&Path>,
     today: &str,
 ) -> anyhow::Result<(Vec<Suite>, Option<Prompts>)> {
-    let mut diags = Diagnostics::default();
-    let prompts = prompts_dir.map(|d| {
-        let (p, ds) = Prompts::load(d);
-        for d in ds {
-            diags.push(d);
-        }
-        p
-    });
-    let ctx = LoadContext {
-        prompts: prompts.as_ref(),
-        today: today.to_string(),
-    };
-    let (loaded, ds) = load_all(suites, &ctx);
-    diags.extend(ds);
+    // The same checks as `toolgate validate`: a run never starts on input validate refuses.
+    let v = toolgate_core::validate::validate(suites, prompts_dir, today);
+    let (loaded, prompts, diags) = (v.suites, v.prompts, v.diagnostics);
     if !diags.is_empty() {
         return Err(bad(diags.to_string()));
     }

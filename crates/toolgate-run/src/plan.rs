@@ -93,40 +93,23 @@ pub fn plan(p: &PlanInput<'_>) -> Vec<Trial> {
                 }
                 for prompt in &prompts {
                     for &th in p.thinking {
-                        for w in 0..p.warmup {
-                            out.push(Trial {
-                                key: TrialKey {
-                                    target: target.clone(),
-                                    suite: s.name.clone(),
-                                    case: c.id.clone(),
-                                    prompt: prompt.clone().unwrap_or_else(|| "-".into()),
-                                    variant: variant_label(th),
-                                    repeat: w,
-                                },
-                                suite: si,
-                                case: ci,
-                                prompt: prompt.clone(),
-                                thinking: th,
-                                warmup: true,
-                            });
-                        }
-                        for r in 0..p.repeats {
-                            out.push(Trial {
-                                key: TrialKey {
-                                    target: target.clone(),
-                                    suite: s.name.clone(),
-                                    case: c.id.clone(),
-                                    prompt: prompt.clone().unwrap_or_else(|| "-".into()),
-                                    variant: variant_label(th),
-                                    repeat: r,
-                                },
-                                suite: si,
-                                case: ci,
-                                prompt: prompt.clone(),
-                                thinking: th,
-                                warmup: false,
-                            });
-                        }
+                        let trial = |repeat: u32, warmup: bool| Trial {
+                            key: TrialKey {
+                                target: target.clone(),
+                                suite: s.name.clone(),
+                                case: c.id.clone(),
+                                prompt: prompt.clone().unwrap_or_else(|| "-".into()),
+                                variant: variant_label(th),
+                                repeat,
+                            },
+                            suite: si,
+                            case: ci,
+                            prompt: prompt.clone(),
+                            thinking: th,
+                            warmup,
+                        };
+                        out.extend((0..p.warmup).map(|w| trial(w, true)));
+                        out.extend((0..p.repeats).map(|r| trial(r, false)));
                     }
                 }
             }

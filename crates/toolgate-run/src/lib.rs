@@ -22,9 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use toolgate_client::RetryPolicy;
 use toolgate_core::prompt::Prompts;
-use toolgate_core::{
-    Diagnostics, GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo,
-};
+use toolgate_core::{GradeRecord, PromptInfo, RunManifest, Suite, SuiteInfo, TargetInfo};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -2,6 +2,9 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench;
+mod local_model;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,13 +39,36 @@ fn main() -> ExitCode {
                 .is_ok_and(|s| s.success())
         }
         Some("demo") => demo(),
-        Some(other) if ["bench", "fuzz", "local-model"].contains(&other) => {
+        Some("bench") => match bench::bench(&root) {
+            Ok(ok) => ok,
+            Err(e) => {
+                eprintln!("cargo xtask bench: {e:#}");
+                false
+            }
+        },
+        Some(cmd @ ("local-model" | "bfcl-data")) => {
+            let r = if cmd == "local-model" {
+                local_model::main(&args[1..])
+            } else {
+                local_model::bfcl_data()
+            };
+            if let Err(e) = r {
+                eprintln!("cargo xtask {cmd}: {e:#}");
+                return ExitCode::from(if e.is::<local_model::RegistryUnreachable>() {
+                    local_model::EXIT_REGISTRY_UNREACHABLE
+                } else {
+                    1
+                });
+            }
+            true
+        }
+        Some(other) if ["fuzz"].contains(&other) => {
             eprintln!("cargo xtask {other}: not built yet (see the open issues)");
             return ExitCode::from(2);
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model>"
+                "usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model | bfcl-data>"
             );
             return ExitCode::from(2);
         }

@@ -16,6 +16,9 @@ pub fn check(m: &Matcher, actual: Option<&Value>) -> Result<(), String> {
             None => Ok(()),
             Some(v) => Err(format!("expected absent, got {}", show(v))),
         },
+        // `null` among `one_of`'s options admits an absent argument: an optional argument
+        // with known acceptable values (BFCL's `""` option, DESIGN §3 `one_of`).
+        Matcher::OneOf(opts) if present.is_none() && opts.iter().any(Value::is_null) => Ok(()),
         _ => {
             let Some(v) = present else {
                 return Err(format!("expected {}, argument missing", describe(m)));
@@ -169,6 +172,17 @@ pub fn show(v: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn one_of_with_null_admits_an_absent_argument_only_then() {
+        let opt = Matcher::OneOf(vec![json!("units"), Value::Null]);
+        assert!(check(&opt, None).is_ok());
+        assert!(check(&opt, Some(&Value::Null)).is_ok());
+        assert!(check(&opt, Some(&json!("Units"))).is_ok());
+        assert!(check(&opt, Some(&json!("meters"))).is_err());
+        let req = Matcher::OneOf(vec![json!("units")]);
+        assert!(check(&req, None).is_err());
+    }
 
     #[test]
     fn numbers_by_value_and_bool_is_not_int() {

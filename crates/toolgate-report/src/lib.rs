@@ -7,9 +7,11 @@
 pub mod compare;
 pub mod error;
 pub mod gate;
+pub mod latency;
 pub mod redact;
 pub mod render;
 pub mod run;
+pub mod server;
 pub mod stats;
 pub mod summary;
 pub mod text;

@@ -40,6 +40,9 @@ pub struct Summary {
     pub extraction: Vec<ExtractionSummary>,
     pub latency: LatencySummary,
     pub cases: Vec<CaseRow>,
+    /// Facts about servers toolgate managed (absent for runs without any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<crate::server::ServerSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -250,6 +253,10 @@ pub struct LatencySummary {
     pub by_category: Vec<LatencyRow>,
     /// Multi-turn TTFT per target × variant × turn index (conversation cases).
     pub by_turn: Vec<TurnLatency>,
+    /// Aggregate output tok/s and requests/s per target × variant.
+    pub throughput: Vec<crate::latency::Throughput>,
+    /// Multi-turn TTFT per turn with prompt tokens and the slope per 1k prompt tokens.
+    pub scaling: Vec<crate::latency::ConversationScaling>,
     /// Trials left out: warmup runs and infra errors.
     pub excluded_warmup: u64,
     pub excluded_errors: u64,
@@ -266,6 +273,16 @@ pub struct LatencyRow {
     pub ttft_content_ms: Option<Dist>,
     pub decode_tps: Option<Dist>,
     pub e2e_ms: Option<Dist>,
+    /// Per request: (last token − first token) / (completion_tokens − 1).
+    pub tpot_ms: Option<Dist>,
+    /// Gaps between token-bearing chunks, pooled over requests (chunk level, not token level).
+    pub itl_ms: Option<Dist>,
+    /// The server's own decode rate (llama.cpp `timings.predicted_per_second`).
+    pub server_decode_tps: Option<Dist>,
+    /// The server's own prompt time (llama.cpp `timings.prompt_ms`), beside our TTFT.
+    pub server_prompt_ms: Option<Dist>,
+    /// Requests without a TTFT, by reason (they are not in `ttft_ms`, never counted as 0).
+    pub ttft_missing: Vec<KindCount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -365,6 +382,7 @@ pub fn summarize(run: &RunData) -> Summary {
         ),
         extraction,
         latency: latency_summary(run),
+        servers: crate::server::server_summaries(run),
         cases,
     }
 }
@@ -706,6 +724,11 @@ struct Acc {
     ttft_content: Vec<f64>,
     tps: Vec<f64>,
     e2e: Vec<f64>,
+    tpot: Vec<f64>,
+    itl: Vec<f64>,
+    server_tps: Vec<f64>,
+    server_prompt: Vec<f64>,
+    missing: Vec<String>,
 }
 
 impl Acc {
@@ -715,6 +738,12 @@ impl Acc {
         self.ttft_content.extend(t.timing.ttft_content_ms);
         self.tps.extend(decode_tps(t));
         self.e2e.push(t.timing.e2e_ms);
+        self.tpot.extend(crate::latency::tpot_ms(t));
+        self.itl.extend_from_slice(&t.timing.itl_ms);
+        self.server_tps.extend(crate::latency::server_decode_tps(t));
+        self.server_prompt
+            .extend(crate::latency::server_prompt_ms(t));
+        self.missing.extend(crate::latency::missing_reason(t));
     }
     fn row(&self, target: &str, group: &str) -> LatencyRow {
         LatencyRow {
@@ -725,6 +754,11 @@ impl Acc {
             ttft_content_ms: Dist::from_values(&self.ttft_content),
             decode_tps: Dist::from_values(&self.tps),
             e2e_ms: Dist::from_values(&self.e2e),
+            tpot_ms: Dist::from_values(&self.tpot),
+            itl_ms: Dist::from_values(&self.itl),
+            server_decode_tps: Dist::from_values(&self.server_tps),
+            server_prompt_ms: Dist::from_values(&self.server_prompt),
+            ttft_missing: crate::latency::count(self.missing.clone()),
         }
     }
 }
@@ -771,6 +805,8 @@ fn latency_summary(run: &RunData) -> LatencySummary {
                 ttft_ms: Dist::from_values(&v),
             })
             .collect(),
+        throughput: crate::latency::throughput(run),
+        scaling: crate::latency::scaling(run),
         excluded_warmup: run.responses.iter().filter(|r| r.warmup).count() as u64,
         excluded_errors: run
             .responses

@@ -42,7 +42,7 @@ fn snapshots_cand_and_incomplete() {
 fn snapshot_unredacted_markdown_keeps_latency() {
     let run = load("base");
     let md = render_markdown(&run, &RenderOptions::default());
-    assert!(md.contains("| qwen3-8b | thinking=on | TTFT-content ms |"));
+    assert!(md.contains("| qwen3-8b | thinking=on | TTFT-content | ms |"));
     insta::assert_snapshot!("base_report_md_unredacted", md);
 }
 

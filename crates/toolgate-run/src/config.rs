@@ -139,6 +139,30 @@ pub struct TargetConfig {
     /// Stream responses (default true).
     #[serde(default)]
     pub stream: Option<bool>,
+    // A managed server (see `managed.rs`): toolgate starts, watches, measures and stops it.
+    /// Command line that starts the server; `{port}` and `{model}` are replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// Environment for the server (values may use `{port}` / `{model}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+    /// Path polled until it answers 2xx (default `/v1/models`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_timeout_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<crate::managed::StopConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<crate::managed::ProbeConfig>,
+    /// Restart the server up to N times when it exits mid-run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_on_exit: Option<u32>,
+    /// Fixed port for `{port}` (default: a free port picked at start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -226,6 +250,9 @@ impl TargetConfig {
                 return Err(format!("unknown builtin `{b}` (expected `sim`)"));
             }
             return Ok(());
+        }
+        if self.start.is_some() {
+            return crate::managed::check_target(self);
         }
         let urls = self.urls();
         if urls.is_empty() {

@@ -113,6 +113,8 @@ pub struct TargetState {
     pub done: AtomicU64,
     pub errors: AtomicU64,
     pub total: u64,
+    /// The server toolgate manages for this target, if any.
+    pub server: Option<Arc<crate::managed::ServerHandle>>,
 }
 
 /// Everything a trial needs, prepared before dispatch.
@@ -235,7 +237,10 @@ pub async fn execute(
                 let settings = settings.clone();
                 let progress = progress.clone();
                 inflight.spawn(async move {
-                    let rec = run_trial(&client, &ts, &suites, &p, queued_ms, &settings).await;
+                    let rec = crate::managed::run_trial_managed(
+                        &client, &ts, &suites, &p, queued_ms, &settings,
+                    )
+                    .await;
                     if rec.error.is_some() {
                         ts.errors.fetch_add(1, Ordering::SeqCst);
                     }
@@ -286,7 +291,7 @@ pub async fn execute(
     })
 }
 
-fn error_record(
+pub(crate) fn error_record(
     p: &Prepared,
     kind: &str,
     target: &ResolvedTarget,
@@ -360,8 +365,14 @@ pub async fn run_trial(
         }
     };
 
-    let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
-    let url = target.urls.get(idx).cloned().unwrap_or_default();
+    let url = match &ts.server {
+        // A managed server's port is known only once it has started.
+        Some(s) => s.base_url(),
+        None => {
+            let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
+            target.urls.get(idx).cloned().unwrap_or_default()
+        }
+    };
     let endpoint = target.endpoint(&url, settings.max_body);
 
     let mut messages = initial_messages(system.as_deref(), case);

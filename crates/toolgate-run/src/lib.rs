@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod exec;
+pub mod managed;
+pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod runfolder;
@@ -148,6 +150,16 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
                 .map_err(bad)?,
         );
     }
+    // Managed servers: a start command that is not there is bad input, found before any
+    // run folder exists.
+    let mut specs = BTreeMap::new();
+    for n in &target_names {
+        if let Some(s) =
+            managed::ManagedSpec::from_target(n, &req.config.targets[n]).map_err(bad)?
+        {
+            specs.insert(n.clone(), s);
+        }
+    }
 
     let trials = plan::plan(&plan::PlanInput {
         targets: &target_names,
@@ -273,6 +285,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             name: t.name.clone(),
             base_url: if t.builtin_sim {
                 "builtin:sim".into()
+            } else if let Some(s) = specs.get(&t.name) {
+                s.base_url.clone()
             } else {
                 t.urls.join(",")
             },
@@ -280,6 +294,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             profile: t.profile.as_str().to_string(),
             metadata: if t.builtin_sim {
                 json!({"builtin": "sim"})
+            } else if specs.contains_key(&t.name) {
+                json!({}) // gathered once the server is healthy
             } else {
                 exec::gather_metadata(t, max_body).await
             },
@@ -331,6 +347,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             .entry(p.trial.key.target.clone())
             .or_default() += 1;
     }
+    let handles = managed::handles(specs, &dir);
     let states: Vec<Arc<TargetState>> = resolved
         .iter()
         .map(|t| {
@@ -342,6 +359,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
                 done: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
                 total: per_target_total.get(&t.name).copied().unwrap_or(0),
+                server: handles.get(&t.name).cloned(),
             })
         })
         .collect();
@@ -380,6 +398,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             continue;
         }
         let recorder = runfolder::Recorder::open(&dir.join(runfolder::RESPONSES))?;
+        managed::start_servers(&group, &mut manifest, &dir, &stop, max_body, req.quiet).await?;
+        let servers = group.clone();
         let out = exec::execute(
             now,
             suites_arc.clone(),
@@ -389,7 +409,10 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             stop.clone(),
             progress.callback(),
         )
-        .await?;
+        .await;
+        // Stopped whatever happened to the trials.
+        managed::stop_servers(&servers, &mut manifest, &dir).await?;
+        let out = out?;
         written += out.written;
         errors += out.errors;
         not_sent += out.not_sent;
@@ -423,6 +446,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             ));
         }
     }
+    reasons.extend(managed::incomplete_reasons(&states));
     manifest.complete = reasons.is_empty() && recorded == planned;
     manifest.incomplete_reasons = reasons;
     manifest.finished_at = Some(runfolder::now_rfc3339());

@@ -185,6 +185,12 @@ pub struct MockArgs {
     /// Cases the simulator answers (default: cases/).
     #[arg(long)]
     pub cases: Vec<PathBuf>,
+    /// Exit (with --exit-code) once N chat requests have been answered and another arrives:
+    /// a server that dies mid-run, for testing managed servers.
+    #[arg(long)]
+    pub exit_after: Option<u64>,
+    #[arg(long, default_value_t = 137)]
+    pub exit_code: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,12 +231,16 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct SwapArgs {
+    /// Baseline target (name from the config).
     #[arg(long)]
     pub baseline: String,
+    /// Candidate target (name from the config).
     #[arg(long)]
     pub candidate: String,
+    /// Gate policy file (TOML); defaults apply without one.
     #[arg(long)]
     pub policy: Option<PathBuf>,
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// The run options shared by both runs (--config, --suite, --thinking, --repeat, --out …).
+    #[command(flatten)]
+    pub run: RunArgs,
 }

@@ -11,7 +11,7 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -29,7 +29,11 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
-fn build_request(a: &cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<RunRequest> {
+pub(crate) fn build_request(
+    a: &cli::RunArgs,
+    warmup: u32,
+    repeats: u32,
+) -> anyhow::Result<RunRequest> {
     let mut config = load_config(a.config.as_deref())?;
     // A URL given as --target describes an ad-hoc target.
     let mut targets = Vec::new();
@@ -139,7 +143,23 @@ pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
             PathBuf::from("cases/conversation"),
         ];
     }
-    run(run_args, a.warmup, a.runs)
+    let req = build_request(&run_args, a.warmup, a.runs)?;
+    let out = runtime()?.block_on(toolgate_run::run(req))?;
+    // The terminal table comes from the run folder, like every report: one definition.
+    let data = toolgate_report::RunData::load(&out.dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    print!(
+        "{}",
+        toolgate_report::latency::render_text(&toolgate_report::summarize(&data))
+    );
+    if !out.complete {
+        eprintln!("INCOMPLETE: {} infra error(s)", out.errors);
+    }
+    println!("{}", out.dir.join("report.md").display());
+    Ok(if out.complete {
+        exit::OK
+    } else {
+        exit::INCOMPLETE
+    })
 }
 
 pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
@@ -176,7 +196,7 @@ pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
+pub(crate) fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
     toolgate_run::ensure_run_dir(dir)?;
     toolgate_report::RunData::load(dir).map_err(|e| bad(e.to_string()))
 }
@@ -254,6 +274,20 @@ pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
             "toolgate mock: serving on {} (Ctrl-C to stop)",
             server.base_url()
         );
+        if let Some(n) = a.exit_after {
+            // Die like a crashed server: no shutdown, the process just ends mid-request.
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    while server.requests_served() <= n {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                } => {
+                    eprintln!("toolgate mock: exiting after {n} request(s) (--exit-after)");
+                    std::process::exit(i32::from(a.exit_code));
+                }
+            }
+        }
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         Ok::<u8, anyhow::Error>(exit::OK)

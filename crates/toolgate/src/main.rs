@@ -3,6 +3,9 @@
 
 mod cli;
 mod commands;
+mod interop_cmd;
+mod swap;
+mod tools_cmd;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -43,16 +46,10 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Compare(a) => outcome(commands::compare(a)),
         Command::Gate(a) => outcome(commands::gate(a)),
         Command::Mock(a) => outcome(commands::mock(a)),
-        other => {
-            let name = format!("{other:?}");
-            let name = name
-                .split(['(', ' ', '{'])
-                .next()
-                .unwrap_or("")
-                .to_lowercase();
-            eprintln!("toolgate {name}: not built yet");
-            exit::BAD_INPUT
-        }
+        Command::Swap(a) => outcome(swap::swap(a)),
+        Command::Tools(c) => outcome(tools_cmd::tools(c)),
+        Command::Import(c) => outcome(interop_cmd::import(c)),
+        Command::Merge(a) => outcome(interop_cmd::merge(a)),
     }
 }
 

@@ -109,6 +109,7 @@ pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
     tools(&mut o, &s);
     failures(&mut o, &s);
     latency(&mut o, &s);
+    o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
     cases(&mut o, &s, &responses);
     facts(&mut o, &s);
     let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
@@ -359,30 +360,7 @@ fn latency(o: &mut String, s: &Summary) {
     if !turns.is_empty() {
         o.push_str(&bar_chart("Multi-turn TTFT by turn", "ms", &turns));
     }
-    o.push_str("<table>\n<thead><tr><th>target</th><th>group</th><th>metric</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>mean</th></tr></thead>\n<tbody>\n");
-    for r in l.by_variant.iter().chain(&l.by_category) {
-        let metrics: [(&str, &Option<Dist>); 4] = [
-            ("TTFT ms", &r.ttft_ms),
-            ("TTFT-content ms", &r.ttft_content_ms),
-            ("decode tok/s", &r.decode_tps),
-            ("E2E ms", &r.e2e_ms),
-        ];
-        for (name, d) in metrics {
-            let Some(d) = d else { continue };
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{name}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                html(&r.target),
-                html(&r.group),
-                d.n,
-                num(Some(d.p50)),
-                num(Some(d.p90)),
-                num(Some(d.p99)),
-                num(Some(d.mean))
-            );
-        }
-    }
-    o.push_str("</tbody>\n</table>\n");
+    crate::latency::render_html_tables(o, s);
 }
 
 fn cases(o: &mut String, s: &Summary, responses: &BTreeMap<&TrialKey, &ResponseRecord>) {

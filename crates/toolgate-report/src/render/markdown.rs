@@ -3,9 +3,8 @@
 
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
-use crate::stats::Dist;
-use crate::summary::{summarize, LatencyRow, Summary};
-use crate::text::{md_cell, num, num3, pct_ci, ratio, truncate};
+use crate::summary::{summarize, Summary};
+use crate::text::{md_cell, num3, pct_ci, ratio, truncate};
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
 
@@ -60,6 +59,7 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
     failures(&mut o, s);
     extraction(&mut o, s);
     latency(&mut o, s);
+    o.push_str(&crate::server::servers_markdown(&s.servers, stable));
     facts(&mut o, s);
     o
 }
@@ -255,65 +255,8 @@ fn extraction(o: &mut String, s: &Summary) {
     }
 }
 
-fn latency_rows(o: &mut String, label: &str, rows: &[LatencyRow]) {
-    let _ = writeln!(
-        o,
-        "| target | {label} | metric | n | p50 | p90 | p99 | mean |\n|---|---|---|---:|---:|---:|---:|---:|"
-    );
-    for r in rows {
-        let metrics: [(&str, &Option<Dist>); 4] = [
-            ("TTFT ms", &r.ttft_ms),
-            ("TTFT-content ms", &r.ttft_content_ms),
-            ("decode tok/s", &r.decode_tps),
-            ("E2E ms", &r.e2e_ms),
-        ];
-        for (name, d) in metrics {
-            let Some(d) = d else { continue };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {name} | {} | {} | {} | {} | {} |",
-                md_cell(&r.target),
-                md_cell(&r.group),
-                d.n,
-                num(Some(d.p50)),
-                num(Some(d.p90)),
-                num(Some(d.p99)),
-                num(Some(d.mean))
-            );
-        }
-    }
-}
-
 fn latency(o: &mut String, s: &Summary) {
-    let l = &s.latency;
-    if l.by_variant.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\n## Latency\n\nMeasured requests only: {} warmup and {} infra-error trials excluded. Percentiles interpolate linearly between ranks.\n",
-        l.excluded_warmup, l.excluded_errors
-    );
-    latency_rows(o, "variant", &l.by_variant);
-    o.push('\n');
-    latency_rows(o, "category", &l.by_category);
-    if !l.by_turn.is_empty() {
-        o.push_str("\n**Multi-turn TTFT by turn**\n\n| target | variant | turn | n | p50 ms | p90 ms | mean ms |\n|---|---|---:|---:|---:|---:|---:|\n");
-        for t in &l.by_turn {
-            let d = t.ttft_ms.as_ref();
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md_cell(&t.target),
-                md_cell(&t.variant),
-                t.turn,
-                d.map_or(0, |d| d.n),
-                num(d.map(|d| d.p50)),
-                num(d.map(|d| d.p90)),
-                num(d.map(|d| d.mean))
-            );
-        }
-    }
+    crate::latency::render_markdown(o, s);
 }
 
 fn short(h: &str) -> &str {

@@ -134,5 +134,17 @@ pub fn write_reports(
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
+    // latency.csv rides with the CSV format, and only when the run measured latency.
+    if formats.contains(&Format::Csv) {
+        let s = summarize(&prepared(run, opts));
+        if !s.latency.by_variant.is_empty() {
+            let tmp = dir.join(format!(".{LATENCY_CSV}.tmp"));
+            std::fs::write(&tmp, crate::latency::render_latency_csv(&s))?;
+            std::fs::rename(&tmp, dir.join(LATENCY_CSV))?;
+        }
+    }
     Ok(())
 }
+
+/// The latency table file written beside `results.csv` (see [`crate::latency`]).
+pub const LATENCY_CSV: &str = "latency.csv";

@@ -1,0 +1,929 @@
+//! Latency, as DESIGN §9 and `shared/reference/latency-metrics.md` define it: the parts of the
+//! latency summary beyond plain distributions (throughput windows, multi-turn TTFT scaling
+//! with a least-squares slope, the reasons a TTFT is missing), and the renderers of the
+//! latency section: Markdown, HTML (tables + inline SVG), `latency.csv` and the terminal table
+//! `toolgate latency` prints.
+//!
+//! Rule kept everywhere: a TTFT that could not be measured is a *missing* value with a reason,
+//! never a 0 in a distribution.
+
+use crate::run::RunData;
+use crate::stats::Dist;
+use crate::summary::{measured, KindCount, LatencyRow, Summary};
+use crate::text::{html, md_cell, num};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use toolgate_core::record::{ResponseRecord, TurnRecord};
+
+/// Aggregate rates over the measured requests of one target × variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Throughput {
+    pub target: String,
+    pub variant: String,
+    /// Requests measured (turns of non-warmup, non-error trials).
+    pub requests: u64,
+    /// Σ `usage.completion_tokens` over those requests (requests without usage add nothing).
+    pub output_tokens: u64,
+    /// First trial start → last trial end, seconds. `None` when the start times are missing
+    /// or redacted (stable output), so no rate can be computed.
+    pub window_s: Option<f64>,
+    /// `output_tokens / window_s`.
+    pub output_tok_s: Option<f64>,
+    /// `requests / window_s`.
+    pub requests_s: Option<f64>,
+}
+
+/// TTFT per turn of one multi-turn case, with the prompt size per turn and the least-squares
+/// slope of TTFT against prompt tokens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationScaling {
+    pub target: String,
+    pub variant: String,
+    pub suite: String,
+    pub case: String,
+    /// Number of turns of the case (the longest recorded conversation).
+    pub turns: u32,
+    pub by_turn: Vec<TurnPoint>,
+    /// Milliseconds of TTFT per 1,000 prompt tokens, least squares over every measured
+    /// (prompt tokens, TTFT) point; `None` with fewer than two distinct prompt sizes.
+    pub slope_ms_per_1k_tokens: Option<f64>,
+    /// TTFT at zero prompt tokens on the fitted line, ms.
+    pub intercept_ms: Option<f64>,
+    /// Points in the fit.
+    pub points: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnPoint {
+    pub turn: u32,
+    pub ttft_ms: Option<Dist>,
+    /// `usage.prompt_tokens` of this turn (median over repeats).
+    pub prompt_tokens: Option<f64>,
+    /// Turns whose TTFT could not be measured, by reason.
+    pub missing: Vec<KindCount>,
+}
+
+/// Why a turn has no TTFT: the client's recorded reason, else a generic one.
+pub(crate) fn missing_reason(t: &TurnRecord) -> Option<String> {
+    if t.timing.ttft_ms.is_some() {
+        return None;
+    }
+    Some(
+        t.timing
+            .ttft_missing
+            .clone()
+            .unwrap_or_else(|| "no TTFT recorded".to_string()),
+    )
+}
+
+/// TPOT of one request: (last token − first token) / (completion_tokens − 1), ms. The same
+/// span as the decode rate, so `tpot = 1000 / decode tok/s` per request.
+pub(crate) fn tpot_ms(t: &TurnRecord) -> Option<f64> {
+    let (ct, first, last) = (
+        t.timing.completion_tokens?,
+        t.timing.ttft_ms?,
+        t.timing.last_token_ms?,
+    );
+    (ct > 1 && last >= first).then(|| (last - first) / (ct - 1) as f64)
+}
+
+/// The server's own decode rate: the client's parsed figure, else llama.cpp
+/// `timings.predicted_per_second`.
+pub(crate) fn server_decode_tps(t: &TurnRecord) -> Option<f64> {
+    t.timing.server_decode_tps.or_else(|| {
+        t.server_timings
+            .as_ref()?
+            .get("predicted_per_second")?
+            .as_f64()
+    })
+}
+
+/// The server's own prompt-processing time (llama.cpp `timings.prompt_ms`), to read beside
+/// our TTFT: the difference is queueing, transport and the first decode step.
+pub(crate) fn server_prompt_ms(t: &TurnRecord) -> Option<f64> {
+    t.server_timings.as_ref()?.get("prompt_ms")?.as_f64()
+}
+
+fn ts_ms(s: &str) -> Option<f64> {
+    let t: jiff::Timestamp = s.parse().ok()?;
+    Some(t.as_millisecond() as f64 + f64::from(t.subsec_nanosecond() % 1_000_000) / 1e6)
+}
+
+/// Throughput per target × variant over the measured requests.
+pub(crate) fn throughput(run: &RunData) -> Vec<Throughput> {
+    #[derive(Default)]
+    struct W {
+        requests: u64,
+        tokens: u64,
+        start: Option<f64>,
+        end: Option<f64>,
+        undated: bool,
+    }
+    let mut m: BTreeMap<(String, String), W> = BTreeMap::new();
+    for r in measured(run) {
+        let w = m
+            .entry((r.key.target.clone(), r.key.variant.clone()))
+            .or_default();
+        w.requests += r.turns.len() as u64;
+        w.tokens += r
+            .turns
+            .iter()
+            .filter_map(|t| t.timing.completion_tokens)
+            .sum::<u64>();
+        match ts_ms(&r.started_at) {
+            Some(s) => {
+                let e = s + r.turns.iter().map(|t| t.timing.e2e_ms).sum::<f64>();
+                w.start = Some(w.start.map_or(s, |x: f64| x.min(s)));
+                w.end = Some(w.end.map_or(e, |x: f64| x.max(e)));
+            }
+            None => w.undated = true,
+        }
+    }
+    m.into_iter()
+        .map(|((target, variant), w)| {
+            let window_s = match (w.start, w.end, w.undated) {
+                (Some(s), Some(e), false) if e > s => Some((e - s) / 1000.0),
+                _ => None,
+            };
+            Throughput {
+                target,
+                variant,
+                requests: w.requests,
+                output_tokens: w.tokens,
+                window_s,
+                output_tok_s: window_s.map(|d| w.tokens as f64 / d),
+                requests_s: window_s.map(|d| w.requests as f64 / d),
+            }
+        })
+        .collect()
+}
+
+/// Least squares y = a + b·x; `None` without two distinct x.
+pub fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= f64::EPSILON * n {
+        return None;
+    }
+    let b = sxy / sxx;
+    Some((my - b * mx, b))
+}
+
+/// Multi-turn scaling per target × variant × conversation case.
+pub(crate) fn scaling(run: &RunData) -> Vec<ConversationScaling> {
+    type Key = (String, String, String, String);
+    let mut m: BTreeMap<Key, Vec<&ResponseRecord>> = BTreeMap::new();
+    for r in measured(run).filter(|r| r.kind == "conversation" || r.turns.len() > 1) {
+        let k = &r.key;
+        m.entry((
+            k.target.clone(),
+            k.variant.clone(),
+            k.suite.clone(),
+            k.case.clone(),
+        ))
+        .or_default()
+        .push(r);
+    }
+    m.into_iter()
+        .map(|((target, variant, suite, case), rs)| {
+            // turn → (TTFTs, prompt tokens, missing reasons)
+            type PerTurn = BTreeMap<u32, (Vec<f64>, Vec<f64>, Vec<String>)>;
+            let mut per_turn: PerTurn = BTreeMap::new();
+            let mut points = Vec::new();
+            for t in rs.iter().flat_map(|r| &r.turns) {
+                let e = per_turn.entry(t.turn).or_default();
+                e.0.extend(t.timing.ttft_ms);
+                e.1.extend(t.timing.prompt_tokens.map(|p| p as f64));
+                e.2.extend(missing_reason(t));
+                if let (Some(y), Some(x)) = (t.timing.ttft_ms, t.timing.prompt_tokens) {
+                    if y.is_finite() {
+                        points.push((x as f64, y));
+                    }
+                }
+            }
+            let fit = least_squares(&points);
+            ConversationScaling {
+                target,
+                variant,
+                suite,
+                case,
+                turns: rs.iter().map(|r| r.turns.len() as u32).max().unwrap_or(0),
+                by_turn: per_turn
+                    .into_iter()
+                    .map(|(turn, (ttft, prompt, missing))| TurnPoint {
+                        turn,
+                        ttft_ms: Dist::from_values(&ttft),
+                        prompt_tokens: Dist::from_values(&prompt).map(|d| d.p50),
+                        missing: count(missing),
+                    })
+                    .collect(),
+                slope_ms_per_1k_tokens: fit.map(|(_, b)| b * 1000.0),
+                intercept_ms: fit.map(|(a, _)| a),
+                points: points.len() as u64,
+            }
+        })
+        .collect()
+}
+
+/// Counts, most frequent first, ties by name.
+pub(crate) fn count(items: Vec<String>) -> Vec<KindCount> {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for i in items {
+        *m.entry(i).or_default() += 1;
+    }
+    let mut v: Vec<KindCount> = m
+        .into_iter()
+        .map(|(kind, count)| KindCount { kind, count })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
+    v
+}
+
+/// Every metric of a row, in display order: (name, unit, distribution).
+pub fn row_metrics(r: &LatencyRow) -> [(&'static str, &'static str, &Option<Dist>); 8] {
+    [
+        ("TTFT", "ms", &r.ttft_ms),
+        ("TTFT-content", "ms", &r.ttft_content_ms),
+        ("E2E", "ms", &r.e2e_ms),
+        ("TPOT", "ms", &r.tpot_ms),
+        ("ITL (per chunk)", "ms", &r.itl_ms),
+        ("decode", "tok/s", &r.decode_tps),
+        ("server decode", "tok/s", &r.server_decode_tps),
+        ("server prompt", "ms", &r.server_prompt_ms),
+    ]
+}
+
+fn missing_text(m: &[KindCount]) -> String {
+    m.iter()
+        .map(|k| format!("{} × {}", k.count, k.kind))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+const MD_HEAD: &str = "| target | {label} | metric | unit | n | p50 | p90 | p95 | p99 | mean | min | max |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn md_rows(o: &mut String, label: &str, rows: &[LatencyRow]) {
+    let _ = writeln!(o, "{}", MD_HEAD.replace("{label}", label));
+    for r in rows {
+        for (name, unit, d) in row_metrics(r) {
+            let Some(d) = d else { continue };
+            let _ = writeln!(
+                o,
+                "| {} | {} | {name} | {unit} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                md_cell(&r.target),
+                md_cell(&r.group),
+                d.n,
+                num(Some(d.p50)),
+                num(Some(d.p90)),
+                num(Some(d.p95)),
+                num(Some(d.p99)),
+                num(Some(d.mean)),
+                num(Some(d.min)),
+                num(Some(d.max))
+            );
+        }
+        if !r.ttft_missing.is_empty() {
+            let _ = writeln!(
+                o,
+                "| {} | {} | TTFT missing | requests | {} | – | – | – | – | – | – | – |",
+                md_cell(&r.target),
+                md_cell(&r.group),
+                r.ttft_missing.iter().map(|k| k.count).sum::<u64>(),
+            );
+        }
+    }
+    let missing: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.ttft_missing.is_empty())
+        .map(|r| {
+            format!(
+                "{} · {}: {}",
+                r.target,
+                r.group,
+                missing_text(&r.ttft_missing)
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nTTFT not measured (excluded, never counted as 0 ms): {}",
+            md_cell(&missing.join(" · "))
+        );
+    }
+}
+
+/// The latency section of `report.md`.
+pub fn render_markdown(o: &mut String, s: &Summary) {
+    let l = &s.latency;
+    if l.by_variant.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n## Latency\n\nMeasured requests only: {} warmup and {} infra-error trials excluded. Percentiles interpolate linearly between ranks; n is the number of values behind each row. TTFT counts any generated token (content, reasoning or tool-call delta); TTFT-content the first non-reasoning output. TPOT and decode rate span first to last token with `usage.completion_tokens`; ITL is per chunk gap. Server figures are the server's own (llama.cpp `timings`) where it sent them.\n",
+        l.excluded_warmup, l.excluded_errors
+    );
+    md_rows(o, "variant", &l.by_variant);
+    if !l.throughput.is_empty() {
+        o.push_str("\n**Throughput** (first trial start → last trial end)\n\n| target | variant | requests | output tokens | window s | output tok/s | requests/s |\n|---|---|---:|---:|---:|---:|---:|\n");
+        for t in &l.throughput {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                md_cell(&t.target),
+                md_cell(&t.variant),
+                t.requests,
+                t.output_tokens,
+                opt3(t.window_s),
+                num(t.output_tok_s),
+                opt3(t.requests_s)
+            );
+        }
+    }
+    o.push('\n');
+    md_rows(o, "category", &l.by_category);
+    if !l.scaling.is_empty() {
+        o.push_str("\n**Multi-turn TTFT scaling** (slope: least squares of TTFT on prompt tokens)\n\n| target | variant | case | turns | points | slope ms / 1k prompt tokens | intercept ms |\n|---|---|---|---:|---:|---:|---:|\n");
+        for c in &l.scaling {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                md_cell(&c.target),
+                md_cell(&c.variant),
+                md_cell(&c.case),
+                c.turns,
+                c.points,
+                opt3(c.slope_ms_per_1k_tokens),
+                num(c.intercept_ms)
+            );
+        }
+        o.push_str("\n| target | variant | case | turn | prompt tokens | n | TTFT p50 ms | p90 | mean | missing |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+        for c in &l.scaling {
+            for p in &c.by_turn {
+                let d = p.ttft_ms.as_ref();
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    md_cell(&c.target),
+                    md_cell(&c.variant),
+                    md_cell(&c.case),
+                    p.turn,
+                    p.prompt_tokens.map_or("–".into(), |v| format!("{v:.0}")),
+                    d.map_or(0, |d| d.n),
+                    num(d.map(|d| d.p50)),
+                    num(d.map(|d| d.p90)),
+                    num(d.map(|d| d.mean)),
+                    if p.missing.is_empty() {
+                        "–".to_string()
+                    } else {
+                        md_cell(&missing_text(&p.missing))
+                    }
+                );
+            }
+        }
+    }
+}
+
+fn opt3(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"))
+}
+
+/// The latency tables of `report.html` (the bar charts stay in the HTML renderer).
+pub fn render_html_tables(o: &mut String, s: &Summary) {
+    let l = &s.latency;
+    o.push_str("<table>\n<thead><tr><th>target</th><th>group</th><th>metric</th><th>unit</th><th>n</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>mean</th><th>min</th><th>max</th></tr></thead>\n<tbody>\n");
+    for r in l.by_variant.iter().chain(&l.by_category) {
+        for (name, unit, d) in row_metrics(r) {
+            let Some(d) = d else { continue };
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{name}</td><td>{unit}</td><td class=\"n\">{}</td>",
+                html(&r.target),
+                html(&r.group),
+                d.n
+            );
+            for v in [d.p50, d.p90, d.p95, d.p99, d.mean, d.min, d.max] {
+                let _ = write!(o, "<td class=\"n\">{}</td>", num(Some(v)));
+            }
+            o.push_str("</tr>\n");
+        }
+        if !r.ttft_missing.is_empty() {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>TTFT missing</td><td>requests</td><td class=\"n\">{}</td><td colspan=\"7\">{}</td></tr>",
+                html(&r.target),
+                html(&r.group),
+                r.ttft_missing.iter().map(|k| k.count).sum::<u64>(),
+                html(&missing_text(&r.ttft_missing))
+            );
+        }
+    }
+    o.push_str("</tbody>\n</table>\n");
+    if !l.throughput.is_empty() {
+        o.push_str("<table>\n<thead><tr><th>target</th><th>variant</th><th>requests</th><th>output tokens</th><th>window s</th><th>output tok/s</th><th>requests/s</th></tr></thead>\n<tbody>\n");
+        for t in &l.throughput {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                html(&t.target),
+                html(&t.variant),
+                t.requests,
+                t.output_tokens,
+                opt3(t.window_s),
+                num(t.output_tok_s),
+                opt3(t.requests_s)
+            );
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+    if !l.scaling.is_empty() {
+        o.push_str(&scaling_chart(&l.scaling));
+        o.push_str("<table>\n<thead><tr><th>target</th><th>variant</th><th>case</th><th>turn</th><th>prompt tokens</th><th>n</th><th>TTFT p50 ms</th><th>p90</th><th>missing</th></tr></thead>\n<tbody>\n");
+        for c in &l.scaling {
+            for p in &c.by_turn {
+                let d = p.ttft_ms.as_ref();
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    html(&c.target),
+                    html(&c.variant),
+                    html(&c.case),
+                    p.turn,
+                    p.prompt_tokens.map_or("–".into(), |v| format!("{v:.0}")),
+                    d.map_or(0, |d| d.n),
+                    num(d.map(|d| d.p50)),
+                    num(d.map(|d| d.p90)),
+                    html(&missing_text(&p.missing))
+                );
+            }
+        }
+        o.push_str("</tbody>\n</table>\n");
+    }
+}
+
+const PALETTE: [&str; 6] = [
+    "#0969da", "#cf222e", "#1a7f37", "#9a6700", "#8250df", "#bf3989",
+];
+
+/// TTFT p50 (y) against prompt tokens (x), one polyline per conversation, turns as points.
+/// Missing turns are simply absent from the line (their reasons are in the table).
+pub fn scaling_chart(convs: &[ConversationScaling]) -> String {
+    const W: f64 = 560.0;
+    const H: f64 = 240.0;
+    const L: f64 = 60.0;
+    const B: f64 = 36.0;
+    const T: f64 = 24.0;
+    const LEGEND_W: f64 = 260.0;
+    let series: Vec<(String, Vec<(f64, f64)>)> = convs
+        .iter()
+        .map(|c| {
+            (
+                format!("{} · {} · {}", c.target, c.variant, c.case),
+                c.by_turn
+                    .iter()
+                    .filter_map(|p| Some((p.prompt_tokens?, p.ttft_ms?.p50)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, pts)| !pts.is_empty())
+        .collect();
+    if series.is_empty() {
+        return String::new();
+    }
+    let all = series.iter().flat_map(|(_, p)| p);
+    let (mut xmax, mut ymax) = (0.0f64, 0.0f64);
+    for (x, y) in all {
+        xmax = xmax.max(*x);
+        ymax = ymax.max(*y);
+    }
+    let sx = if xmax > 0.0 {
+        (W - L - 10.0) / xmax
+    } else {
+        0.0
+    };
+    let sy = if ymax > 0.0 { (H - T - B) / ymax } else { 0.0 };
+    let px = |x: f64| L + x * sx;
+    let py = |y: f64| H - B - y * sy;
+    let total_w = W + LEGEND_W;
+    let legend_h = T + 16.0 * series.len() as f64;
+    let total_h = H.max(legend_h);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{total_w:.0}\" height=\"{total_h:.0}\" viewBox=\"0 0 {total_w:.0} {total_h:.0}\" role=\"img\" aria-label=\"Multi-turn TTFT against prompt tokens\">"
+    );
+    o.push_str("<text x=\"0\" y=\"14\" font-weight=\"bold\">Multi-turn TTFT p50 (ms) against prompt tokens</text>\n");
+    let _ = writeln!(
+        o,
+        "<line x1=\"{L}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/>",
+        H - B,
+        W - 10.0,
+        H - B,
+        H - B
+    );
+    let _ = writeln!(
+        o,
+        "<text x=\"{L}\" y=\"{:.1}\">0</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0} tokens</text><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{} ms</text>",
+        H - B + 14.0,
+        W - 10.0,
+        H - B + 14.0,
+        xmax,
+        L - 4.0,
+        T + 8.0,
+        num(Some(ymax))
+    );
+    for (i, (label, pts)) in series.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let path: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{:.1},{:.1}", px(*x), py(*y)))
+            .collect();
+        let _ = writeln!(
+            o,
+            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
+            path.join(" ")
+        );
+        for (x, y) in pts {
+            let _ = writeln!(
+                o,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{color}\"><title>{} · {x:.0} tokens · {} ms</title></circle>",
+                px(*x),
+                py(*y),
+                html(label),
+                num(Some(*y))
+            );
+        }
+        let ly = T + 16.0 * i as f64;
+        let _ = writeln!(
+            o,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+            W + 4.0,
+            ly,
+            W + 18.0,
+            ly + 9.0,
+            html(label)
+        );
+    }
+    o.push_str("</svg>\n");
+    o
+}
+
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    section: &'a str,
+    target: &'a str,
+    group: String,
+    turn: String,
+    metric: &'a str,
+    unit: &'a str,
+    n: String,
+    p50: String,
+    p90: String,
+    p95: String,
+    p99: String,
+    mean: String,
+    min: String,
+    max: String,
+    value: String,
+    note: String,
+}
+
+fn f(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| format!("{v:.3}"))
+}
+
+fn dist_row<'a>(
+    section: &'a str,
+    target: &'a str,
+    group: &str,
+    turn: Option<u32>,
+    metric: &'a str,
+    unit: &'a str,
+    d: &Dist,
+) -> CsvRow<'a> {
+    CsvRow {
+        section,
+        target,
+        group: group.to_string(),
+        turn: turn.map_or_else(String::new, |t| t.to_string()),
+        metric,
+        unit,
+        n: d.n.to_string(),
+        p50: f(Some(d.p50)),
+        p90: f(Some(d.p90)),
+        p95: f(Some(d.p95)),
+        p99: f(Some(d.p99)),
+        mean: f(Some(d.mean)),
+        min: f(Some(d.min)),
+        max: f(Some(d.max)),
+        value: String::new(),
+        note: String::new(),
+    }
+}
+
+// One argument per CSV column keeps the call sites readable as rows.
+#[allow(clippy::too_many_arguments)]
+fn value_row<'a>(
+    section: &'a str,
+    target: &'a str,
+    group: &str,
+    turn: Option<u32>,
+    metric: &'a str,
+    unit: &'a str,
+    value: String,
+    note: String,
+) -> CsvRow<'a> {
+    CsvRow {
+        section,
+        target,
+        group: group.to_string(),
+        turn: turn.map_or_else(String::new, |t| t.to_string()),
+        metric,
+        unit,
+        n: String::new(),
+        p50: String::new(),
+        p90: String::new(),
+        p95: String::new(),
+        p99: String::new(),
+        mean: String::new(),
+        min: String::new(),
+        max: String::new(),
+        value,
+        note,
+    }
+}
+
+/// `latency.csv`: one row per (section, target, group, turn, metric). Sections: `variant`,
+/// `category` (distributions), `throughput`, `turn` (multi-turn TTFT and prompt tokens per
+/// turn) and `scaling` (slope per conversation). Missing TTFTs are rows of their own
+/// (`metric = ttft_missing`, count in `value`, reason in `note`), never zeros.
+pub fn render_latency_csv(s: &Summary) -> Vec<u8> {
+    let l = &s.latency;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut rows: Vec<CsvRow<'_>> = Vec::new();
+    for (section, list) in [("variant", &l.by_variant), ("category", &l.by_category)] {
+        for r in list.iter() {
+            for (name, unit, d) in row_metrics(r) {
+                if let Some(d) = d {
+                    rows.push(dist_row(section, &r.target, &r.group, None, name, unit, d));
+                }
+            }
+            for m in &r.ttft_missing {
+                rows.push(value_row(
+                    section,
+                    &r.target,
+                    &r.group,
+                    None,
+                    "ttft_missing",
+                    "requests",
+                    m.count.to_string(),
+                    m.kind.clone(),
+                ));
+            }
+        }
+    }
+    for t in &l.throughput {
+        rows.push(value_row(
+            "throughput",
+            &t.target,
+            &t.variant,
+            None,
+            "requests",
+            "count",
+            t.requests.to_string(),
+            String::new(),
+        ));
+        rows.push(value_row(
+            "throughput",
+            &t.target,
+            &t.variant,
+            None,
+            "output_tokens",
+            "tokens",
+            t.output_tokens.to_string(),
+            String::new(),
+        ));
+        for (metric, unit, v) in [
+            ("window", "s", t.window_s),
+            ("output_throughput", "tok/s", t.output_tok_s),
+            ("request_throughput", "req/s", t.requests_s),
+        ] {
+            rows.push(value_row(
+                "throughput",
+                &t.target,
+                &t.variant,
+                None,
+                metric,
+                unit,
+                f(v),
+                if v.is_none() {
+                    "no trial start times".into()
+                } else {
+                    String::new()
+                },
+            ));
+        }
+    }
+    for c in &l.scaling {
+        let group = format!("{} {}", c.variant, c.case);
+        let group = group.as_str();
+        rows.push(value_row(
+            "scaling",
+            &c.target,
+            group,
+            None,
+            "ttft_slope",
+            "ms/1k prompt tokens",
+            f(c.slope_ms_per_1k_tokens),
+            format!("{} points, {} turns", c.points, c.turns),
+        ));
+        for p in &c.by_turn {
+            if let Some(d) = &p.ttft_ms {
+                rows.push(dist_row(
+                    "turn",
+                    &c.target,
+                    group,
+                    Some(p.turn),
+                    "TTFT",
+                    "ms",
+                    d,
+                ));
+            }
+            rows.push(value_row(
+                "turn",
+                &c.target,
+                group,
+                Some(p.turn),
+                "prompt_tokens",
+                "tokens",
+                f(p.prompt_tokens),
+                String::new(),
+            ));
+            for m in &p.missing {
+                rows.push(value_row(
+                    "turn",
+                    &c.target,
+                    group,
+                    Some(p.turn),
+                    "ttft_missing",
+                    "requests",
+                    m.count.to_string(),
+                    m.kind.clone(),
+                ));
+            }
+        }
+    }
+    for r in rows {
+        w.serialize(r).expect("in-memory CSV write");
+    }
+    w.into_inner().expect("in-memory CSV flush")
+}
+
+/// The table `toolgate latency` prints at the end: per target × variant, every metric with n.
+pub fn render_text(s: &Summary) -> String {
+    let l = &s.latency;
+    let mut o = String::new();
+    if l.by_variant.is_empty() {
+        o.push_str("no measured requests (every trial was warmup or an infra error)\n");
+        return o;
+    }
+    let _ = writeln!(
+        o,
+        "{:<24} {:<16} {:<20} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "target", "variant", "metric", "n", "p50", "p90", "p95", "p99", "mean", "min", "max"
+    );
+    for r in &l.by_variant {
+        for (name, unit, d) in row_metrics(r) {
+            let Some(d) = d else { continue };
+            let _ = writeln!(
+                o,
+                "{:<24} {:<16} {:<20} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                r.target,
+                r.group,
+                format!("{name} {unit}"),
+                d.n,
+                num(Some(d.p50)),
+                num(Some(d.p90)),
+                num(Some(d.p95)),
+                num(Some(d.p99)),
+                num(Some(d.mean)),
+                num(Some(d.min)),
+                num(Some(d.max))
+            );
+        }
+        if !r.ttft_missing.is_empty() {
+            let _ = writeln!(
+                o,
+                "{:<24} {:<16} TTFT missing: {}",
+                r.target,
+                r.group,
+                missing_text(&r.ttft_missing)
+            );
+        }
+    }
+    for t in &l.throughput {
+        let _ = writeln!(
+            o,
+            "{:<24} {:<16} throughput: {} requests, {} output tokens in {} s = {} tok/s, {} req/s",
+            t.target,
+            t.variant,
+            t.requests,
+            t.output_tokens,
+            opt3(t.window_s),
+            num(t.output_tok_s),
+            opt3(t.requests_s)
+        );
+    }
+    for c in &l.scaling {
+        let turns: Vec<String> = c
+            .by_turn
+            .iter()
+            .map(|p| match &p.ttft_ms {
+                Some(d) => format!(
+                    "{}:{}ms@{}tok",
+                    p.turn,
+                    num(Some(d.p50)),
+                    p.prompt_tokens.map_or("?".into(), |v| format!("{v:.0}"))
+                ),
+                None => format!("{}:missing({})", p.turn, missing_text(&p.missing)),
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<24} {:<16} {} ({} turns): slope {} ms/1k prompt tokens; TTFT p50 by turn {}",
+            c.target,
+            c.variant,
+            c.case,
+            c.turns,
+            opt3(c.slope_ms_per_1k_tokens),
+            turns.join(" ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "excluded: {} warmup, {} infra-error trial(s)",
+        l.excluded_warmup, l.excluded_errors
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_line_and_refuses_one_x() {
+        let pts = [(100.0, 30.0), (1100.0, 80.0), (2100.0, 130.0)];
+        let (a, b) = least_squares(&pts).unwrap();
+        assert!((b * 1000.0 - 50.0).abs() < 1e-9, "slope {b}");
+        assert!((a - 25.0).abs() < 1e-9, "intercept {a}");
+        assert_eq!(least_squares(&[(5.0, 1.0), (5.0, 9.0)]), None);
+        assert_eq!(least_squares(&[(5.0, 1.0)]), None);
+    }
+
+    #[test]
+    fn tpot_and_missing_reason() {
+        let mut t = TurnRecord::default();
+        t.timing.ttft_ms = Some(100.0);
+        t.timing.last_token_ms = Some(200.0);
+        t.timing.completion_tokens = Some(11);
+        assert_eq!(tpot_ms(&t), Some(10.0));
+        assert_eq!(missing_reason(&t), None);
+        t.timing.ttft_ms = None;
+        assert_eq!(tpot_ms(&t), None);
+        assert_eq!(missing_reason(&t).as_deref(), Some("no TTFT recorded"));
+        t.timing.ttft_missing = Some("non-streaming response".into());
+        assert_eq!(
+            missing_reason(&t).as_deref(),
+            Some("non-streaming response")
+        );
+    }
+
+    #[test]
+    fn server_figures_from_llamacpp_timings() {
+        let t = TurnRecord {
+            server_timings: Some(
+                serde_json::json!({"predicted_per_second": 42.5, "prompt_ms": 12.0}),
+            ),
+            ..Default::default()
+        };
+        assert_eq!(server_decode_tps(&t), Some(42.5));
+        assert_eq!(server_prompt_ms(&t), Some(12.0));
+    }
+
+    #[test]
+    fn timestamps_parse_with_sub_millisecond_precision() {
+        let a = ts_ms("2026-01-01T00:00:00.0005Z").unwrap();
+        let b = ts_ms("2026-01-01T00:00:01.25Z").unwrap();
+        assert!((b - a - 1249.5).abs() < 1e-6, "{}", b - a);
+        assert_eq!(ts_ms("[time]"), None);
+    }
+}

@@ -1,0 +1,347 @@
+//! Server facts: what toolgate observed about a server it managed (startup time, restarts, exit
+//! causes, probe readings). The runner writes them into `manifest.json` (`targets[].server`);
+//! the reports show them per target. Every field has a serde default so older or partial
+//! manifests still render.
+
+use crate::run::RunData;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// What the runner records per managed server (`TargetInfo.server`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerFacts {
+    pub managed: bool,
+    /// The command line as spawned (placeholders replaced).
+    pub command: Vec<String>,
+    pub port: Option<u16>,
+    pub base_url: String,
+    /// Log file name inside the run folder.
+    pub log: String,
+    /// Process id of the current (or last) server process; also its process group id.
+    pub pid: Option<u32>,
+    /// Spawn → healthy of the first start, in milliseconds.
+    pub startup_ms: Option<f64>,
+    pub starts: Vec<StartFact>,
+    pub restarts: u32,
+    pub exits: Vec<ExitFact>,
+    pub stop: Option<StopFact>,
+    pub probes: Vec<ProbeSeries>,
+    /// Why the server never came up, when it did not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartFact {
+    pub at: String,
+    pub pid: Option<u32>,
+    pub startup_ms: Option<f64>,
+    pub healthy: bool,
+    pub error: Option<String>,
+}
+
+/// The server process ended while toolgate still needed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExitFact {
+    pub at: String,
+    pub pid: Option<u32>,
+    /// Exit code; for a signal, the shell's convention 128 + signal (so SIGKILL is 137).
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub trials_done: u64,
+    pub trials_total: u64,
+    /// "server exited with code 137 after 6 of 16 trials".
+    pub message: String,
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StopFact {
+    pub signal: String,
+    /// False when the grace period ran out and the group was killed.
+    pub graceful: bool,
+    pub stop_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeSeries {
+    pub name: String,
+    pub command: Vec<String>,
+    pub readings: Vec<ProbeReading>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeReading {
+    /// `before`, `during` or `after`.
+    pub phase: String,
+    pub at: String,
+    /// Milliseconds since the server's first start.
+    pub elapsed_ms: f64,
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    /// Standard output, trimmed and capped.
+    pub output: String,
+    /// The first number in the output, when there is one (e.g. MiB from nvidia-smi).
+    pub value: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// The report's view of one managed server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerSummary {
+    pub target: String,
+    pub startup_ms: Option<f64>,
+    pub restarts: u32,
+    pub exits: Vec<String>,
+    pub error: Option<String>,
+    pub stop: Option<StopFact>,
+    pub probes: Vec<ProbeSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeSummary {
+    pub name: String,
+    pub readings: usize,
+    pub failed: usize,
+    pub first: Option<f64>,
+    pub last: Option<f64>,
+    pub max: Option<f64>,
+    /// Last output, for probes whose output is not a number.
+    pub last_output: Option<String>,
+}
+
+impl ServerFacts {
+    pub fn from_value(v: &serde_json::Value) -> Option<ServerFacts> {
+        serde_json::from_value::<ServerFacts>(v.clone())
+            .ok()
+            .filter(|f| f.managed)
+    }
+}
+
+/// One summary per managed target of the run (none for runs without managed servers).
+pub fn server_summaries(run: &RunData) -> Vec<ServerSummary> {
+    run.manifest
+        .targets
+        .iter()
+        .filter_map(|t| {
+            let f = ServerFacts::from_value(t.server.as_ref()?)?;
+            Some(summarize_facts(&t.name, &f))
+        })
+        .collect()
+}
+
+pub fn summarize_facts(target: &str, f: &ServerFacts) -> ServerSummary {
+    ServerSummary {
+        target: target.to_string(),
+        startup_ms: f.startup_ms,
+        restarts: f.restarts,
+        exits: f.exits.iter().map(|e| e.message.clone()).collect(),
+        error: f.error.clone(),
+        stop: f.stop.clone(),
+        probes: f
+            .probes
+            .iter()
+            .map(|p| {
+                let values: Vec<f64> = p.readings.iter().filter_map(|r| r.value).collect();
+                ProbeSummary {
+                    name: p.name.clone(),
+                    readings: p.readings.len(),
+                    failed: p.readings.iter().filter(|r| !r.ok).count(),
+                    first: values.first().copied(),
+                    last: values.last().copied(),
+                    max: values.iter().copied().reduce(f64::max),
+                    last_output: p
+                        .readings
+                        .iter()
+                        .rev()
+                        .find(|r| r.ok)
+                        .map(|r| r.output.chars().take(120).collect()),
+                }
+            })
+            .collect(),
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) => format!("{x:.2}"),
+        None => "—".into(),
+    }
+}
+
+fn ms(v: Option<f64>, stable: bool) -> String {
+    match v {
+        _ if stable => "<redacted>".into(),
+        Some(x) => format!("{:.1} s", x / 1000.0),
+        None => "—".into(),
+    }
+}
+
+fn probe_cell(p: &ProbeSummary) -> String {
+    let mut s = if p.first.is_some() {
+        format!(
+            "{}: first {} · last {} · max {}",
+            p.name,
+            num(p.first),
+            num(p.last),
+            num(p.max)
+        )
+    } else {
+        format!(
+            "{}: {}",
+            p.name,
+            p.last_output.clone().unwrap_or_else(|| "no output".into())
+        )
+    };
+    let _ = write!(s, " ({} reading(s)", p.readings);
+    if p.failed > 0 {
+        let _ = write!(s, ", {} failed", p.failed);
+    }
+    s.push(')');
+    s
+}
+
+fn exit_cell(s: &ServerSummary) -> String {
+    let mut parts: Vec<String> = vec![];
+    if let Some(e) = &s.error {
+        parts.push(e.lines().next().unwrap_or("").to_string());
+    }
+    parts.extend(s.exits.iter().cloned());
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn stop_cell(s: &ServerSummary) -> String {
+    match &s.stop {
+        Some(st) if st.graceful => format!("SIG{} (graceful)", st.signal),
+        Some(st) => format!("SIG{} then KILL (grace ran out)", st.signal),
+        None => "—".into(),
+    }
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Markdown section "Servers" (empty string when no server was managed).
+pub fn servers_markdown(servers: &[ServerSummary], stable: bool) -> String {
+    if servers.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from(
+        "\n## Servers\n\nServers toolgate started, watched and stopped for this run.\n\n| target | startup | restarts | exit causes | probes (first / last / max) | stopped by |\n|---|---:|---:|---|---|---|\n",
+    );
+    for s in servers {
+        let probes = if s.probes.is_empty() {
+            "—".to_string()
+        } else {
+            s.probes
+                .iter()
+                .map(probe_cell)
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_cell(&s.target),
+            ms(s.startup_ms, stable),
+            s.restarts,
+            md_cell(&exit_cell(s)),
+            md_cell(&probes),
+            stop_cell(s)
+        );
+    }
+    o
+}
+
+fn html_esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// HTML section "Servers" (empty string when no server was managed).
+pub fn servers_html(servers: &[ServerSummary], stable: bool) -> String {
+    if servers.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("<h2>Servers</h2>\n<table>\n<thead><tr><th>target</th><th>startup</th><th>restarts</th><th>exit causes</th><th>probes (first / last / max)</th><th>stopped by</th></tr></thead>\n<tbody>\n");
+    for s in servers {
+        let probes = if s.probes.is_empty() {
+            "—".to_string()
+        } else {
+            s.probes
+                .iter()
+                .map(|p| html_esc(&probe_cell(p)))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html_esc(&s.target),
+            html_esc(&ms(s.startup_ms, stable)),
+            s.restarts,
+            html_esc(&exit_cell(s)),
+            probes,
+            html_esc(&stop_cell(s))
+        );
+    }
+    o.push_str("</tbody>\n</table>\n");
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn facts_summarise_probes_and_exits() {
+        let v = json!({
+            "managed": true,
+            "startup_ms": 1500.0,
+            "restarts": 1,
+            "exits": [{"message": "server exited with code 137 after 6 of 16 trials", "code": 137}],
+            "probes": [{"name": "gpu-mem", "readings": [
+                {"phase": "before", "ok": true, "output": "900 MiB", "value": 900.0},
+                {"phase": "during", "ok": false, "error": "timed out"},
+                {"phase": "during", "ok": true, "output": "2100 MiB", "value": 2100.0},
+                {"phase": "after", "ok": true, "output": "1800 MiB", "value": 1800.0}
+            ]}],
+            "unknown_future_field": 1
+        });
+        let f = ServerFacts::from_value(&v).unwrap();
+        let s = summarize_facts("a", &f);
+        let p = &s.probes[0];
+        assert_eq!(
+            (p.first, p.last, p.max),
+            (Some(900.0), Some(1800.0), Some(2100.0))
+        );
+        assert_eq!((p.readings, p.failed), (4, 1));
+        let md = servers_markdown(std::slice::from_ref(&s), false);
+        assert!(
+            md.contains("| a | 1.5 s | 1 | server exited with code 137 after 6 of 16 trials |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("gpu-mem: first 900 · last 1800 · max 2100 (4 reading(s), 1 failed)"),
+            "{md}"
+        );
+        let html = servers_html(&[s], true);
+        assert!(html.contains("&lt;redacted&gt;"), "{html}");
+        // Not a managed server: no facts.
+        assert!(ServerFacts::from_value(&json!({"builtin": "sim"})).is_none());
+    }
+}

@@ -195,59 +195,10 @@ pub fn pinned_file(c: &Captured, date: &str) -> Value {
 /// Split a command line into words: whitespace separates, single and double quotes group,
 /// backslash escapes the next character outside single quotes. No variables, no globbing.
 pub fn split_command_line(line: &str) -> Result<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => bail!("--mcp: unterminated ' quote in `{line}`"),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x) => cur.push(x),
-                            None => bail!("--mcp: trailing backslash in `{line}`"),
-                        },
-                        Some(x) => cur.push(x),
-                        None => bail!("--mcp: unterminated \" quote in `{line}`"),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(x) => cur.push(x),
-                    None => bail!("--mcp: trailing backslash in `{line}`"),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
+    match shlex::split(line) {
+        Some(words) => Ok(words),
+        None => bail!("--mcp: unclosed quote or trailing backslash in `{line}`"),
     }
-    if in_word {
-        words.push(cur);
-    }
-    Ok(words)
 }
 
 #[cfg(test)]

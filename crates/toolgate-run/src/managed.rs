@@ -106,62 +106,12 @@ fn signal_name(raw: i32) -> String {
 /// quotes group, a backslash escapes the next character. No expansion of any kind: the start
 /// command is run directly, so a missing program is reported as such rather than by a shell.
 pub fn split_command(s: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("unclosed single quote in `{s}`")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(x) => cur.push(x),
-                            None => return Err(format!("trailing backslash in `{s}`")),
-                        },
-                        Some(x) => cur.push(x),
-                        None => return Err(format!("unclosed double quote in `{s}`")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(x) => cur.push(x),
-                    None => return Err(format!("trailing backslash in `{s}`")),
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    if out.is_empty() {
+    let words =
+        shlex::split(s).ok_or_else(|| format!("unclosed quote or trailing backslash in `{s}`"))?;
+    if words.is_empty() {
         return Err("the command is empty".into());
     }
-    Ok(out)
+    Ok(words)
 }
 
 fn fill(s: &str, vars: &[(&str, String)]) -> String {

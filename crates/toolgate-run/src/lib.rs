@@ -515,19 +515,7 @@ pub fn grade_run_with(
 ) -> anyhow::Result<Vec<GradeRecord>> {
     let read = runfolder::read_responses(dir)?;
     let grades = toolgate_grade::grade_all(suites, &read.records);
-    let tmp = dir.join("grades.jsonl.tmp");
-    {
-        let mut rec = runfolder::Recorder::open(&tmp)?;
-        // Recorder appends; start from empty.
-        drop(rec);
-        std::fs::write(&tmp, b"")?;
-        rec = runfolder::Recorder::open(&tmp)?;
-        for g in &grades {
-            rec.append(g)?;
-        }
-        rec.sync()?;
-    }
-    std::fs::rename(&tmp, dir.join(runfolder::GRADES))?;
+    runfolder::write_jsonl_atomic(&dir.join(runfolder::GRADES), &grades)?;
     write_reports(dir, stable, false, None)?;
     Ok(grades)
 }

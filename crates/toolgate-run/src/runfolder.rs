@@ -24,6 +24,24 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()>
     std::fs::rename(tmp, path)
 }
 
+/// Replace a JSONL file atomically: a fresh temp file (truncated, never appended to — a temp
+/// left by a crash must not leak into the result), one line per record, synced, renamed.
+pub fn write_jsonl_atomic<'a, T: Serialize + 'a>(
+    path: &Path,
+    records: impl IntoIterator<Item = &'a T>,
+) -> io::Result<()> {
+    let tmp = path.with_extension("jsonl.tmp");
+    {
+        let mut w = io::BufWriter::new(File::create(&tmp)?);
+        for r in records {
+            serde_json::to_writer(&mut w, r)?;
+            w.write_all(b"\n")?;
+        }
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    std::fs::rename(tmp, path)
+}
+
 pub fn write_manifest(dir: &Path, m: &RunManifest) -> io::Result<()> {
     write_json_atomic(&dir.join(MANIFEST), m)
 }
@@ -159,15 +177,7 @@ pub fn compact_for_resume(dir: &Path) -> io::Result<(Vec<ResponseRecord>, usize,
         .filter(|r| seen.insert((r.key.clone(), r.warmup)))
         .collect();
     if torn || !dropped.is_empty() {
-        let tmp = path.with_extension("jsonl.tmp");
-        {
-            let mut rec = Recorder::open(&tmp)?;
-            for r in &keep {
-                rec.append(r)?;
-            }
-            rec.sync()?;
-        }
-        std::fs::rename(&tmp, &path)?;
+        write_jsonl_atomic(&path, &keep)?;
     }
     Ok((keep, dropped.len(), torn))
 }
@@ -244,6 +254,21 @@ mod tests {
         let again = read_responses(dir.path()).unwrap();
         assert_eq!(again.records.len(), 1);
         assert!(again.torn_tail.is_none());
+    }
+
+    #[test]
+    fn a_temp_file_left_by_a_crash_does_not_leak_into_the_compacted_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("responses.jsonl.tmp"), "stale garbage\n").unwrap();
+        let mut r = Recorder::open(&dir.path().join(RESPONSES)).unwrap();
+        r.append(&rec("a", false)).unwrap();
+        r.append(&rec("b", true)).unwrap();
+        drop(r);
+        let (keep, dropped, _) = compact_for_resume(dir.path()).unwrap();
+        assert_eq!((keep.len(), dropped), (1, 1));
+        let again = read_responses(dir.path()).unwrap();
+        assert_eq!(again.records.len(), 1);
+        assert!(!dir.path().join("responses.jsonl.tmp").exists());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod fuzz;
 mod local_model;
 
 fn main() -> ExitCode {
@@ -62,10 +63,13 @@ fn main() -> ExitCode {
             }
             true
         }
-        Some(other) if ["fuzz"].contains(&other) => {
-            eprintln!("cargo xtask {other}: not built yet (see the open issues)");
-            return ExitCode::from(2);
-        }
+        Some("fuzz") => match fuzz::main(&root, &args[1..]) {
+            Ok(ok) => ok,
+            Err(e) => {
+                eprintln!("cargo xtask fuzz: {e:#}");
+                false
+            }
+        },
         _ => {
             eprintln!(
                 "usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model | bfcl-data>"

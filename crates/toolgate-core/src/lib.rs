@@ -9,11 +9,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod diag;
+pub mod jsonl;
 pub mod load;
 pub mod model;
 pub mod prompt;
 pub mod record;
 pub mod spec;
+pub mod sym;
 pub mod text;
 pub mod tools;
 pub mod validate;
@@ -21,3 +23,4 @@ pub mod validate;
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::*;
 pub use record::*;
+pub use sym::Sym;

@@ -44,8 +44,25 @@ pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
         )
         .expected("a case, tools or schema file of a few megabytes at most"));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| Diagnostic::whole_file(path, format!("cannot read file: {e}")))?;
+    // Bounded read: a device or special file (`tools: /dev/zero`) reports length 0 above
+    // and would otherwise be read without end.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path)
+                .map_err(|e| Diagnostic::whole_file(path, format!("cannot read file: {e}")))?,
+            MAX_FILE_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| Diagnostic::whole_file(path, format!("cannot read file: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Diagnostic::whole_file(
+            path,
+            format!("file is larger than the {MAX_FILE_BYTES} byte limit"),
+        )
+        .expected("a case, tools or schema file of a few megabytes at most"));
+    }
     if let Some(pos) = bytes.iter().position(|&b| b == 0) {
         let (l, c) = line_col(&String::from_utf8_lossy(&bytes[..pos]), pos);
         return Err(Diagnostic::new(path, l, c, "binary file (NUL byte)").expected("UTF-8 text"));

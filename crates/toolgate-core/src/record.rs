@@ -7,17 +7,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
+pub use crate::sym::Sym;
+
 /// One trial's identity: (target, suite, case, prompt, variant, repeat).
 /// Stable across runs, so two runs can be paired trial by trial.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TrialKey {
-    pub target: String,
-    pub suite: String,
-    pub case: String,
+    pub target: Sym,
+    pub suite: Sym,
+    pub case: Sym,
     /// Prompt name (`prompts/NAME.md.j2`), or `-` for a case that brings its own system message.
-    pub prompt: String,
+    pub prompt: Sym,
     /// Variant label, e.g. `thinking=off`.
-    pub variant: String,
+    pub variant: Sym,
     pub repeat: u32,
 }
 
@@ -31,7 +33,7 @@ impl TrialKey {
     }
 
     /// The pairing key for comparing two runs: everything but the target.
-    pub fn pair_key(&self) -> (String, String, String, String, u32) {
+    pub fn pair_key(&self) -> (Sym, Sym, Sym, Sym, u32) {
         (
             self.suite.clone(),
             self.case.clone(),
@@ -56,7 +58,7 @@ pub struct ResponseRecord {
     /// The case kind (`tool_call`, `extraction`, `chat`, `conversation`), for readers that
     /// do not load the case files.
     #[serde(default)]
-    pub kind: String,
+    pub kind: Sym,
     /// Case category (chat cases), used by latency reports to group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
@@ -449,7 +451,7 @@ pub struct Scores {
 pub struct GradeRecord {
     pub key: TrialKey,
     #[serde(default)]
-    pub kind: String,
+    pub kind: Sym,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub verdict: Verdict,
@@ -462,20 +464,20 @@ pub struct GradeRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
     /// One line a person can read: `expected get_entity_details(name≈"Arun"), got search_memory(query="Arun")`.
-    pub diagnosis: String,
+    pub diagnosis: Sym,
     /// Tools the case expected (first alternative, or the closest one), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expected_tools: Vec<String>,
+    pub expected_tools: Vec<Sym>,
     /// Tools actually called (structured), in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub actual_tools: Vec<String>,
+    pub actual_tools: Vec<Sym>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<AnswerClass>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scores: Option<Scores>,
+    pub scores: Option<Box<Scores>>,
     #[serde(default, skip_serializing_if = "crate::record::is_false")]
     pub warmup: bool,
-    pub grader_version: String,
+    pub grader_version: Sym,
 }
 
 /// `manifest.json`: what ran. Written at start (complete: false) and rewritten at the end.

@@ -135,8 +135,15 @@ pub fn parse_tools(doc: &Value) -> Result<ToolSet, Vec<ToolsError>> {
             )
         }
         Value::Object(o) if o.get("result").and_then(|r| r.get("tools")).is_some() => {
-            // A raw JSON-RPC response to tools/list.
-            return parse_tools(&o["result"]);
+            // A raw JSON-RPC response to tools/list; pointers must stay valid in this file.
+            return parse_tools(&o["result"]).map_err(|errs| {
+                errs.into_iter()
+                    .map(|e| ToolsError {
+                        pointer: format!("/result{}", e.pointer),
+                        message: e.message,
+                    })
+                    .collect()
+            });
         }
         _ => {
             return Err(vec![ToolsError {

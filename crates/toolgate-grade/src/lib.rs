@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use std::collections::BTreeMap;
 use toolgate_core::{
     AnswerClass, AssistantMessage, Case, CaseInput, Expectation, FailureKind, Finding, GradeRecord,
-    OutputSource, ResponseRecord, Scores, Suite, TurnRecord, Verdict,
+    OutputSource, ResponseRecord, Scores, Suite, Sym, TurnRecord, Verdict,
 };
 
 pub use extract::{suite_scores, SuiteScores};
@@ -37,19 +37,19 @@ pub const GRADER_VERSION: &str = "1";
 pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
     let mut g = GradeRecord {
         key: rec.key.clone(),
-        kind: case.kind.as_str().to_string(),
+        kind: case.kind.as_str().to_string().into(),
         category: rec.category.clone().or_else(|| case.category.clone()),
         verdict: Verdict::Pass,
         failure: None,
         error_kind: None,
         findings: vec![],
-        diagnosis: String::new(),
+        diagnosis: String::new().into(),
         expected_tools: vec![],
         actual_tools: vec![],
         answer: None,
         scores: None,
         warmup: rec.warmup,
-        grader_version: GRADER_VERSION.to_string(),
+        grader_version: GRADER_VERSION.to_string().into(),
     };
     if let Some(err) = &rec.error {
         // The server failed: the model was never judged, whatever earlier turns said.
@@ -60,7 +60,7 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         } else {
             String::new()
         };
-        g.diagnosis = format!("{turn}{}: {}", err.kind, normalize::clip(&err.message, 160));
+        g.diagnosis = format!("{turn}{}: {}", err.kind, normalize::clip(&err.message, 160)).into();
         return g;
     }
     let plan: Vec<(&Expectation, Option<&TurnRecord>)> = match &case.input {
@@ -85,9 +85,9 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         let Some(turn) = turn else {
             g.verdict = Verdict::Error;
             g.diagnosis = if n > 1 {
-                format!("turn {i} was not recorded (incomplete response record)")
+                format!("turn {i} was not recorded (incomplete response record)").into()
             } else {
-                "no response recorded".to_string()
+                "no response recorded".to_string().into()
             };
             return g;
         };
@@ -113,57 +113,72 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         g.verdict = Verdict::Fail;
         g.failure = Some(o.findings[0].kind);
     } else if n > 1 {
-        g.diagnosis = format!("ok: all {n} turns passed");
+        g.diagnosis = format!("ok: all {n} turns passed").into();
     }
     if g.diagnosis.is_empty() {
-        g.diagnosis = o.diagnosis;
+        g.diagnosis = o.diagnosis.into();
     }
     g.findings = o.findings;
-    g.expected_tools = o.expected_tools;
-    g.actual_tools = o.actual_tools;
+    g.expected_tools = o.expected_tools.into_iter().map(Sym::from).collect();
+    g.actual_tools = o.actual_tools.into_iter().map(Sym::from).collect();
     g.answer = Some(o.answer);
-    g.scores = o.scores;
+    g.scores = o.scores.map(Box::new);
     g
 }
 
-/// Grade every record, in parallel; output order = input order. A record whose suite or case
-/// is not among `suites` gets verdict `error` (no `error_kind`) with diagnosis
-/// "case not found in loaded suites": it was not judged, so it must count neither way.
-pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> {
-    let mut index: BTreeMap<(&str, &str), (&Suite, &Case)> = BTreeMap::new();
-    for s in suites {
-        for c in &s.cases {
-            index
-                .entry((s.name.as_str(), c.id.as_str()))
-                .or_insert((s, c));
+/// The loaded suites, indexed by (suite, case) once, so records can be graded one at a time
+/// (streamed) or all at once.
+pub struct Grader<'a> {
+    index: BTreeMap<(&'a str, &'a str), (&'a Suite, &'a Case)>,
+}
+
+impl<'a> Grader<'a> {
+    pub fn new(suites: &'a [Suite]) -> Grader<'a> {
+        let mut index = BTreeMap::new();
+        for s in suites {
+            for c in &s.cases {
+                index
+                    .entry((s.name.as_str(), c.id.as_str()))
+                    .or_insert((s, c));
+            }
+        }
+        Grader { index }
+    }
+
+    /// A record whose suite or case is not loaded gets verdict `error` (no `error_kind`)
+    /// with diagnosis "case not found in loaded suites": it was not judged, so it must
+    /// count neither way.
+    pub fn grade(&self, r: &ResponseRecord) -> GradeRecord {
+        match self.index.get(&(r.key.suite.as_str(), r.key.case.as_str())) {
+            Some((s, c)) => grade(s, c, r),
+            None => GradeRecord {
+                key: r.key.clone(),
+                kind: r.kind.clone(),
+                category: r.category.clone(),
+                verdict: Verdict::Error,
+                failure: None,
+                error_kind: None,
+                findings: vec![],
+                diagnosis: format!(
+                    "case not found in loaded suites: {}/{}",
+                    r.key.suite, r.key.case
+                )
+                .into(),
+                expected_tools: vec![],
+                actual_tools: vec![],
+                answer: None,
+                scores: None,
+                warmup: r.warmup,
+                grader_version: GRADER_VERSION.to_string().into(),
+            },
         }
     }
-    recs.par_iter()
-        .map(
-            |r| match index.get(&(r.key.suite.as_str(), r.key.case.as_str())) {
-                Some((s, c)) => grade(s, c, r),
-                None => GradeRecord {
-                    key: r.key.clone(),
-                    kind: r.kind.clone(),
-                    category: r.category.clone(),
-                    verdict: Verdict::Error,
-                    failure: None,
-                    error_kind: None,
-                    findings: vec![],
-                    diagnosis: format!(
-                        "case not found in loaded suites: {}/{}",
-                        r.key.suite, r.key.case
-                    ),
-                    expected_tools: vec![],
-                    actual_tools: vec![],
-                    answer: None,
-                    scores: None,
-                    warmup: r.warmup,
-                    grader_version: GRADER_VERSION.to_string(),
-                },
-            },
-        )
-        .collect()
+}
+
+/// Grade every record, in parallel; output order = input order (see [`Grader::grade`]).
+pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> {
+    let grader = Grader::new(suites);
+    recs.par_iter().map(|r| grader.grade(r)).collect()
 }
 
 struct TurnOutcome {

@@ -2,6 +2,7 @@
 //! deltas, exact McNemar significance, latency ratios.
 
 use crate::run::RunData;
+use crate::run::{ResponseMeta, TurnMeta};
 use crate::stats::{mcnemar_exact, Proportion};
 use crate::summary::{decode_tps, measured, p50_of, tool_accuracy, Counts};
 use crate::text::{md_cell, num, pct, pct_ci, ratio, truncate};
@@ -9,7 +10,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::str::FromStr;
-use toolgate_core::record::{GradeRecord, ResponseRecord, TrialKey, TurnRecord, Verdict};
+use toolgate_core::record::{GradeRecord, TrialKey, Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -183,7 +184,7 @@ pub struct Comparison {
 }
 
 /// Reads one latency figure from a turn.
-type TurnMetric = fn(&TurnRecord) -> Option<f64>;
+type TurnMetric = fn(&TurnMeta) -> Option<f64>;
 
 type PairKey = (String, String, String, String, String, u32);
 
@@ -244,7 +245,7 @@ fn index<'a>(
     m
 }
 
-fn lat<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a ResponseRecord> {
+fn lat<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a ResponseMeta> {
     measured(run)
         .filter(|r| f.as_ref().is_none_or(|f| f.matches(&r.key)))
         .collect()
@@ -293,7 +294,7 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             .any(|o| o.as_ref().is_some_and(|x| x.field == f))
     };
     let targets = |gs: &[&GradeRecord]| -> BTreeSet<String> {
-        gs.iter().map(|g| g.key.target.clone()).collect()
+        gs.iter().map(|g| g.key.target.to_string()).collect()
     };
     let keep_target = !filtered(SliceField::Target) && targets(&bs) == targets(&cs);
     let (wild_prompt, wild_variant) = (filtered(SliceField::Prompt), filtered(SliceField::Variant));
@@ -302,14 +303,22 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         let star = || "*".to_string();
         (
             if keep_target {
-                k.target.clone()
+                k.target.to_string()
             } else {
                 star()
             },
-            suite,
-            case,
-            if wild_prompt { star() } else { prompt },
-            if wild_variant { star() } else { variant },
+            suite.to_string(),
+            case.to_string(),
+            if wild_prompt {
+                star()
+            } else {
+                prompt.to_string()
+            },
+            if wild_variant {
+                star()
+            } else {
+                variant.to_string()
+            },
             repeat,
         )
     };
@@ -339,14 +348,14 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         if b.verdict != c.verdict {
             let flip = Flip {
                 label: pair_label(k),
-                suite: b.key.suite.clone(),
-                case: b.key.case.clone(),
+                suite: b.key.suite.to_string(),
+                case: b.key.case.to_string(),
                 base_id: b.key.id(),
                 cand_id: c.key.id(),
                 base_failure: b.failure.map(|f| f.as_str().to_string()),
-                base_diagnosis: b.diagnosis.clone(),
+                base_diagnosis: b.diagnosis.to_string(),
                 cand_failure: c.failure.map(|f| f.as_str().to_string()),
-                cand_diagnosis: c.diagnosis.clone(),
+                cand_diagnosis: c.diagnosis.to_string(),
             };
             if b.verdict == Verdict::Pass {
                 regressions.push(flip);

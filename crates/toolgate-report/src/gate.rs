@@ -132,11 +132,23 @@ pub struct PolicyError {
 
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+        let bytes = std::fs::read(path).map_err(|e| PolicyError {
             path: path.to_path_buf(),
             line: 0,
             column: 0,
             message: e.to_string(),
+        })?;
+        // Not UTF-8 is bad input like any other: say where (read_to_string would not).
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+            let (line, column) = line_col(&prefix, prefix.len());
+            PolicyError {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: "invalid UTF-8 (expected UTF-8 text)".into(),
+            }
         })?;
         Policy::from_toml(&text, path)
     }

@@ -8,13 +8,13 @@
 //! never a 0 in a distribution.
 
 use crate::run::RunData;
+use crate::run::{ResponseMeta, TurnMeta};
 use crate::stats::Dist;
 use crate::summary::{measured, KindCount, LatencyRow, Summary};
 use crate::text::{html, md_cell, num};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use toolgate_core::record::{ResponseRecord, TurnRecord};
 
 /// Aggregate rates over the measured requests of one target × variant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,7 +65,7 @@ pub struct TurnPoint {
 }
 
 /// Why a turn has no TTFT: the client's recorded reason, else a generic one.
-pub(crate) fn missing_reason(t: &TurnRecord) -> Option<String> {
+pub(crate) fn missing_reason(t: &TurnMeta) -> Option<String> {
     if t.timing.ttft_ms.is_some() {
         return None;
     }
@@ -79,7 +79,7 @@ pub(crate) fn missing_reason(t: &TurnRecord) -> Option<String> {
 
 /// TPOT of one request: (last token − first token) / (completion_tokens − 1), ms. The same
 /// span as the decode rate, so `tpot = 1000 / decode tok/s` per request.
-pub(crate) fn tpot_ms(t: &TurnRecord) -> Option<f64> {
+pub(crate) fn tpot_ms(t: &TurnMeta) -> Option<f64> {
     let (ct, first, last) = (
         t.timing.completion_tokens?,
         t.timing.ttft_ms?,
@@ -90,19 +90,16 @@ pub(crate) fn tpot_ms(t: &TurnRecord) -> Option<f64> {
 
 /// The server's own decode rate: the client's parsed figure, else llama.cpp
 /// `timings.predicted_per_second`.
-pub(crate) fn server_decode_tps(t: &TurnRecord) -> Option<f64> {
-    t.timing.server_decode_tps.or_else(|| {
-        t.server_timings
-            .as_ref()?
-            .get("predicted_per_second")?
-            .as_f64()
-    })
+pub(crate) fn server_decode_tps(t: &TurnMeta) -> Option<f64> {
+    t.timing
+        .server_decode_tps
+        .or_else(|| t.server_timings.as_ref()?.predicted_per_second)
 }
 
 /// The server's own prompt-processing time (llama.cpp `timings.prompt_ms`), to read beside
 /// our TTFT: the difference is queueing, transport and the first decode step.
-pub(crate) fn server_prompt_ms(t: &TurnRecord) -> Option<f64> {
-    t.server_timings.as_ref()?.get("prompt_ms")?.as_f64()
+pub(crate) fn server_prompt_ms(t: &TurnMeta) -> Option<f64> {
+    t.server_timings.as_ref()?.prompt_ms
 }
 
 fn ts_ms(s: &str) -> Option<f64> {
@@ -123,7 +120,7 @@ pub(crate) fn throughput(run: &RunData) -> Vec<Throughput> {
     let mut m: BTreeMap<(String, String), W> = BTreeMap::new();
     for r in measured(run) {
         let w = m
-            .entry((r.key.target.clone(), r.key.variant.clone()))
+            .entry((r.key.target.to_string(), r.key.variant.to_string()))
             .or_default();
         w.requests += r.turns.len() as u64;
         w.tokens += r
@@ -179,14 +176,14 @@ pub fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 /// Multi-turn scaling per target × variant × conversation case.
 pub(crate) fn scaling(run: &RunData) -> Vec<ConversationScaling> {
     type Key = (String, String, String, String);
-    let mut m: BTreeMap<Key, Vec<&ResponseRecord>> = BTreeMap::new();
+    let mut m: BTreeMap<Key, Vec<&ResponseMeta>> = BTreeMap::new();
     for r in measured(run).filter(|r| r.kind == "conversation" || r.turns.len() > 1) {
         let k = &r.key;
         m.entry((
-            k.target.clone(),
-            k.variant.clone(),
-            k.suite.clone(),
-            k.case.clone(),
+            k.target.to_string(),
+            k.variant.to_string(),
+            k.suite.to_string(),
+            k.case.to_string(),
         ))
         .or_default()
         .push(r);
@@ -878,6 +875,7 @@ pub fn render_text(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use toolgate_core::record::TurnRecord;
 
     #[test]
     fn least_squares_recovers_a_line_and_refuses_one_x() {
@@ -891,7 +889,7 @@ mod tests {
 
     #[test]
     fn tpot_and_missing_reason() {
-        let mut t = TurnRecord::default();
+        let mut t = TurnMeta::from_record(&TurnRecord::default());
         t.timing.ttft_ms = Some(100.0);
         t.timing.last_token_ms = Some(200.0);
         t.timing.completion_tokens = Some(11);
@@ -909,12 +907,12 @@ mod tests {
 
     #[test]
     fn server_figures_from_llamacpp_timings() {
-        let t = TurnRecord {
+        let t = TurnMeta::from_record(&TurnRecord {
             server_timings: Some(
-                serde_json::json!({"predicted_per_second": 42.5, "prompt_ms": 12.0}),
+                serde_json::json!({"predicted_per_second": 42.5, "prompt_ms": 12.0, "n": 3}),
             ),
             ..Default::default()
-        };
+        });
         assert_eq!(server_decode_tps(&t), Some(42.5));
         assert_eq!(server_prompt_ms(&t), Some(12.0));
     }

@@ -46,11 +46,9 @@ pub fn redact(run: &RunData) -> RunData {
         for t in &mut resp.turns {
             zero_timing(&mut t.timing);
             if let Some(st) = &mut t.server_timings {
-                zero_numbers(st);
+                zero(&mut st.predicted_per_second);
+                zero(&mut st.prompt_ms);
             }
-        }
-        for retry in &mut resp.retries {
-            retry.wait_ms = 0.0;
         }
     }
     for g in &mut r.grades {

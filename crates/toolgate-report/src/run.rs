@@ -1,20 +1,138 @@
-//! Loading a run folder (DESIGN §5) into memory.
+//! Loading a run folder (DESIGN §5) into memory — only what reports need.
+//!
+//! Reports never hold whole responses: `responses.jsonl` is streamed line by line into
+//! [`ResponseMeta`] (key, timing, error; no messages, no usage objects), each remembering
+//! where its line starts so the few rows a report shows raw can be read again. Memory is
+//! thus a small per-trial index, not the size of the run.
 
 use crate::error::ReportError;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use toolgate_core::record::{GradeRecord, ResponseRecord, RunManifest};
+use toolgate_core::jsonl::{read_line_at, Lines};
+use toolgate_core::record::{
+    GradeRecord, InfraError, ResponseRecord, RunManifest, Sym, Timing, TrialKey, TurnRecord,
+};
+
+/// What reports need of one recorded response.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ResponseMeta {
+    pub key: TrialKey,
+    #[serde(default)]
+    pub kind: Sym,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default)]
+    pub turns: Vec<TurnMeta>,
+    #[serde(default)]
+    pub error: Option<Box<InfraError>>,
+    #[serde(default)]
+    pub started_at: String,
+    #[serde(default)]
+    pub warmup: bool,
+    /// Where the whole record is, for the rows shown raw.
+    #[serde(skip)]
+    pub raw: RawRef,
+}
+
+/// What reports need of one turn.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TurnMeta {
+    pub turn: u32,
+    #[serde(default)]
+    pub finish_reason: Option<Sym>,
+    /// The two server-side figures reports show (llama.cpp `timings`).
+    #[serde(default)]
+    pub server_timings: Option<ServerTimings>,
+    #[serde(default)]
+    pub timing: Timing,
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// llama.cpp's `timings`, reduced to what latency reports read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct ServerTimings {
+    #[serde(default)]
+    pub predicted_per_second: Option<f64>,
+    #[serde(default)]
+    pub prompt_ms: Option<f64>,
+}
+
+/// Where a response's whole record can be found again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RawRef {
+    #[default]
+    None,
+    /// Byte offset of its line in the run's `responses.jsonl`.
+    Line(u64),
+    /// Kept in memory (runs built in memory, e.g. by tests).
+    Inline(Box<ResponseRecord>),
+}
+
+impl ResponseMeta {
+    /// The report view of a whole record, keeping the record itself for raw display.
+    pub fn from_record(r: &ResponseRecord, raw: RawRef) -> ResponseMeta {
+        ResponseMeta {
+            key: r.key.clone(),
+            kind: r.kind.clone(),
+            category: r.category.clone(),
+            turns: r.turns.iter().map(TurnMeta::from_record).collect(),
+            error: r.error.clone().map(Box::new),
+            started_at: r.started_at.clone(),
+            warmup: r.warmup,
+            raw,
+        }
+    }
+
+    /// Drops spare capacity: a deserialised one-element `Vec` holds room for four, which
+    /// at 100,000 trials is most of the memory.
+    pub fn shrink(&mut self) {
+        self.turns.shrink_to_fit();
+        for t in &mut self.turns {
+            t.timing.itl_ms.shrink_to_fit();
+        }
+    }
+
+    pub fn last_turn(&self) -> Option<&TurnMeta> {
+        self.turns.last()
+    }
+}
+
+impl TurnMeta {
+    pub fn from_record(t: &TurnRecord) -> TurnMeta {
+        let num = |k: &str| {
+            t.server_timings
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(|v| v.as_f64())
+        };
+        TurnMeta {
+            turn: t.turn,
+            finish_reason: t.finish_reason.as_deref().map(Sym::from),
+            server_timings: t.server_timings.as_ref().map(|_| ServerTimings {
+                predicted_per_second: num("predicted_per_second"),
+                prompt_ms: num("prompt_ms"),
+            }),
+            timing: t.timing.clone(),
+            status: t.status,
+        }
+    }
+}
 
 /// Everything a report needs from one run folder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunData {
+    /// The folder as shown in reports.
     pub dir: PathBuf,
     pub manifest: RunManifest,
-    pub responses: Vec<ResponseRecord>,
+    pub responses: Vec<ResponseMeta>,
     pub grades: Vec<GradeRecord>,
     /// Things a reader should know about the files themselves (a torn last line, a missing
     /// grades file). Shown in every report's run facts.
     pub notes: Vec<String>,
+    /// The `responses.jsonl` that [`RawRef::Line`] offsets point into.
+    pub responses_file: Option<PathBuf>,
 }
 
 impl RunData {
@@ -24,62 +142,163 @@ impl RunData {
     /// unparsable line is an error naming `file:line:column`. A missing JSONL file reads as
     /// empty and is noted, so a run that died before its first trial still gets a report.
     pub fn load(dir: &Path) -> Result<RunData, ReportError> {
-        let manifest_path = dir.join("manifest.json");
-        if !manifest_path.is_file() {
-            return Err(ReportError::NotARun {
-                path: dir.to_path_buf(),
-            });
-        }
-        let text = read(&manifest_path)?;
-        let manifest: RunManifest =
-            serde_json::from_str(&text).map_err(|e| ReportError::Parse {
-                path: manifest_path.clone(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+        let manifest = read_manifest(dir)?;
         let mut notes = Vec::new();
-        let responses = read_jsonl_opt(&dir.join("responses.jsonl"), &mut notes)?;
-        let grades = read_jsonl_opt(&dir.join("grades.jsonl"), &mut notes)?;
+        let responses_path = dir.join("responses.jsonl");
+        let mut responses: Vec<ResponseMeta> = Vec::new();
+        let found = for_each_line(&responses_path, &mut notes, |line, mut r: ResponseMeta| {
+            r.raw = RawRef::Line(line.offset);
+            r.shrink();
+            responses.push(r);
+        })?;
+        let mut grades = Vec::new();
+        for_each_line(
+            &dir.join("grades.jsonl"),
+            &mut notes,
+            |_, mut g: GradeRecord| {
+                shrink_grade(&mut g);
+                grades.push(g)
+            },
+        )?;
+        responses.shrink_to_fit();
+        grades.shrink_to_fit();
         Ok(RunData {
             dir: dir.to_path_buf(),
             manifest,
             responses,
             grades,
             notes,
+            responses_file: found.then_some(responses_path),
         })
+    }
+
+    /// A run assembled in memory from whole records (tests, merges): every record is kept
+    /// for raw display.
+    pub fn from_records(
+        dir: PathBuf,
+        manifest: RunManifest,
+        responses: &[ResponseRecord],
+        grades: Vec<GradeRecord>,
+    ) -> RunData {
+        RunData {
+            dir,
+            manifest,
+            responses: responses
+                .iter()
+                .map(|r| ResponseMeta::from_record(r, RawRef::Inline(Box::new(r.clone()))))
+                .collect(),
+            grades,
+            notes: Vec::new(),
+            responses_file: None,
+        }
     }
 
     /// True when the run did not finish every planned trial (DESIGN §7 exit code 3).
     pub fn is_incomplete(&self) -> bool {
         !self.manifest.complete
     }
+
+    /// A reader of whole records, one at a time (so a report holds one, not thousands).
+    pub fn raw_reader(&self) -> RawReader<'_> {
+        RawReader {
+            file: self
+                .responses_file
+                .as_ref()
+                .and_then(|p| std::fs::File::open(p).ok()),
+            _run: std::marker::PhantomData,
+        }
+    }
 }
 
-fn read(path: &Path) -> Result<String, ReportError> {
-    std::fs::read_to_string(path).map_err(|source| ReportError::Io {
-        path: path.to_path_buf(),
+/// Reads back the whole record behind a [`ResponseMeta`].
+pub struct RawReader<'a> {
+    file: Option<std::fs::File>,
+    _run: std::marker::PhantomData<&'a RunData>,
+}
+
+impl RawReader<'_> {
+    /// The record, or `None` when it cannot be read back (the file changed since loading).
+    pub fn get(&mut self, m: &ResponseMeta) -> Option<ResponseRecord> {
+        match &m.raw {
+            RawRef::None => None,
+            RawRef::Inline(r) => Some((**r).clone()),
+            RawRef::Line(off) => {
+                let bytes = read_line_at(self.file.as_mut()?, *off).ok()?;
+                serde_json::from_slice::<ResponseRecord>(&bytes)
+                    .ok()
+                    .filter(|r| r.key == m.key)
+            }
+        }
+    }
+}
+
+/// Drops a grade's spare `Vec` capacity (see [`ResponseMeta::shrink`]).
+pub fn shrink_grade(g: &mut GradeRecord) {
+    g.findings.shrink_to_fit();
+    g.expected_tools.shrink_to_fit();
+    g.actual_tools.shrink_to_fit();
+}
+
+/// Reads and parses `manifest.json`.
+pub fn read_manifest(dir: &Path) -> Result<RunManifest, ReportError> {
+    let manifest_path = dir.join("manifest.json");
+    if !manifest_path.is_file() {
+        return Err(ReportError::NotARun {
+            path: dir.to_path_buf(),
+        });
+    }
+    let text = std::fs::read_to_string(&manifest_path).map_err(|source| ReportError::Io {
+        path: manifest_path.clone(),
         source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::Parse {
+        path: manifest_path.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
     })
 }
 
-fn read_jsonl_opt<T: DeserializeOwned>(
+/// Streams a JSONL file into `sink`. A missing file is noted (returns false); a torn last
+/// line is noted and skipped; any other bad line is an error naming file, line and column.
+pub fn for_each_line<T: DeserializeOwned>(
     path: &Path,
     notes: &mut Vec<String>,
-) -> Result<Vec<T>, ReportError> {
-    if !path.exists() {
+    mut sink: impl FnMut(&toolgate_core::jsonl::Line, T),
+) -> Result<bool, ReportError> {
+    let io_err = |source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let Some(mut lines) = Lines::open(path).map_err(io_err)? else {
         notes.push(format!("{} is missing", file_name(path)));
-        return Ok(Vec::new());
+        return Ok(false);
+    };
+    while let Some(line) = lines.next_line().map_err(io_err)? {
+        match serde_json::from_slice::<T>(&line.bytes) {
+            Ok(v) if line.complete => sink(&line, v),
+            Ok(_) => torn_note(path, line.no, notes),
+            Err(e) if line.is_torn(&e) => torn_note(path, line.no, notes),
+            Err(e) => return Err(parse_error(path, line.no, &e)),
+        }
     }
-    let text = read(path)?;
-    let (items, torn) = parse_jsonl(&text, path)?;
-    if let Some(line) = torn {
-        notes.push(format!(
-            "{}:{line}: torn last line skipped (the run was interrupted while writing it)",
-            file_name(path)
-        ));
+    Ok(true)
+}
+
+pub fn torn_note(path: &Path, line: usize, notes: &mut Vec<String>) {
+    notes.push(format!(
+        "{}:{line}: torn last line skipped (the run was interrupted while writing it)",
+        file_name(path)
+    ));
+}
+
+pub fn parse_error(path: &Path, line: usize, e: &serde_json::Error) -> ReportError {
+    ReportError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column: e.column(),
+        message: e.to_string(),
     }
-    Ok(items)
 }
 
 fn file_name(path: &Path) -> String {
@@ -89,38 +308,20 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Parses JSONL text. Returns the records and, when the last line was torn, its 1-based
-/// line number. A line counts as torn only when it is the last non-empty line and either
-/// lacks its newline or ends early (EOF inside the value): the writer appends whole lines, so
-/// only the final one can be cut short.
+/// line number (same rule as [`toolgate_core::jsonl`]).
 pub fn parse_jsonl<T: DeserializeOwned>(
     text: &str,
     path: &Path,
 ) -> Result<(Vec<T>, Option<usize>), ReportError> {
-    let lines: Vec<&str> = text.split('\n').collect();
-    let last_non_empty = lines.iter().rposition(|l| !l.trim().is_empty());
-    let ends_with_newline = text.ends_with('\n');
+    let mut lines = Lines::new(text.as_bytes());
     let mut out = Vec::new();
     let mut torn = None;
-    for (i, line) in lines.iter().enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<T>(line) {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                let is_last = Some(i) == last_non_empty;
-                if is_last && (!ends_with_newline || e.is_eof()) {
-                    torn = Some(i + 1);
-                } else {
-                    return Err(ReportError::Parse {
-                        path: path.to_path_buf(),
-                        line: i + 1,
-                        column: e.column(),
-                        message: e.to_string(),
-                    });
-                }
-            }
+    while let Some(line) = lines.next_line().expect("reading from memory") {
+        match serde_json::from_slice::<T>(&line.bytes) {
+            Ok(v) if line.complete => out.push(v),
+            Ok(_) => torn = Some(line.no),
+            Err(e) if line.is_torn(&e) => torn = Some(line.no),
+            Err(e) => return Err(parse_error(path, line.no, &e)),
         }
     }
     Ok((out, torn))

@@ -1,15 +1,15 @@
 //! Aggregation of one run into a [`Summary`]: the data behind every report, and, serialised,
 //! the `report.json` schema (documented in `docs/report-json.md`).
 
-use crate::run::RunData;
+use crate::run::{ResponseMeta, RunData, TurnMeta};
 use crate::stats::{pass_at_k, pass_hat_k, Dist, Proportion};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use toolgate_core::record::{
-    AnswerClass, GradeRecord, PromptInfo, ResponseRecord, SuiteInfo, TargetInfo, TrialKey,
-    TurnRecord, Verdict,
+    AnswerClass, GradeRecord, PromptInfo, SuiteInfo, TargetInfo, TrialKey, Verdict,
 };
+use toolgate_core::Sym;
 
 /// Version of the `report.json` layout. Bumped on any breaking change (a field removed,
 /// renamed or retyped); adding fields does not bump it.
@@ -39,7 +39,12 @@ pub struct Summary {
     pub error_kinds: Vec<KindCount>,
     pub extraction: Vec<ExtractionSummary>,
     pub latency: LatencySummary,
+    /// Graded trials listed below, key order; at most [`MAX_LISTED_CASES`], fails and
+    /// errors first (every trial is in `results.csv`, `junit.xml` and `grades.jsonl`).
     pub cases: Vec<CaseRow>,
+    /// Graded trials in all, and how many of them `cases` leaves out.
+    pub cases_total: u64,
+    pub cases_omitted: u64,
     /// Facts about servers toolgate managed (absent for runs without any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<crate::server::ServerSummary>,
@@ -293,6 +298,48 @@ pub struct TurnLatency {
     pub ttft_ms: Option<Dist>,
 }
 
+/// Most trial rows a report lists: beyond this a report would grow with the run, so fails
+/// and errors are listed first and the rest is left to `results.csv` and `grades.jsonl`.
+pub const MAX_LISTED_CASES: usize = 5000;
+
+/// The trials a report lists: all of them up to `max`, else every non-pass trial that fits
+/// and then passes, back in key order. `grades` must be in key order.
+pub(crate) fn listed<'a>(grades: &[&'a GradeRecord], max: usize) -> Vec<&'a GradeRecord> {
+    if grades.len() <= max {
+        return grades.to_vec();
+    }
+    let mut keep: Vec<usize> = (0..grades.len())
+        .filter(|&i| grades[i].verdict != Verdict::Pass)
+        .take(max)
+        .collect();
+    let room = max - keep.len();
+    keep.extend(
+        (0..grades.len())
+            .filter(|&i| grades[i].verdict == Verdict::Pass)
+            .take(room),
+    );
+    keep.sort_unstable();
+    keep.into_iter().map(|i| grades[i]).collect()
+}
+
+/// Responses by trial key (not warmup).
+pub(crate) fn response_index(run: &RunData) -> BTreeMap<&TrialKey, &ResponseMeta> {
+    run.responses
+        .iter()
+        .filter(|r| !r.warmup)
+        .map(|r| (&r.key, r))
+        .collect()
+}
+
+/// Every graded trial's row in key order, one at a time (for the per-trial file
+/// `results.csv`, so it never holds them all).
+pub(crate) fn for_each_case_row(run: &RunData, mut f: impl FnMut(CaseRow)) {
+    let responses = response_index(run);
+    for g in judged_grades(run) {
+        f(case_row(g, responses.get(&g.key).copied()));
+    }
+}
+
 /// Graded, non-warmup trials in key order.
 pub(crate) fn judged_grades(run: &RunData) -> Vec<&GradeRecord> {
     let mut v: Vec<&GradeRecord> = run.grades.iter().filter(|g| !g.warmup).collect();
@@ -303,12 +350,7 @@ pub(crate) fn judged_grades(run: &RunData) -> Vec<&GradeRecord> {
 /// Aggregates a run. Pure: the same run gives the same summary.
 pub fn summarize(run: &RunData) -> Summary {
     let grades = judged_grades(run);
-    let responses: BTreeMap<&TrialKey, &ResponseRecord> = run
-        .responses
-        .iter()
-        .filter(|r| !r.warmup)
-        .map(|r| (&r.key, r))
-        .collect();
+    let responses = response_index(run);
 
     type GroupKey = (String, String, String, String);
     let mut by_group: BTreeMap<GroupKey, Vec<&GradeRecord>> = BTreeMap::new();
@@ -316,10 +358,10 @@ pub fn summarize(run: &RunData) -> Summary {
         let k = &g.key;
         by_group
             .entry((
-                k.target.clone(),
-                k.suite.clone(),
-                k.prompt.clone(),
-                k.variant.clone(),
+                k.target.to_string(),
+                k.suite.to_string(),
+                k.prompt.to_string(),
+                k.variant.to_string(),
             ))
             .or_default()
             .push(g);
@@ -338,13 +380,17 @@ pub fn summarize(run: &RunData) -> Summary {
         .filter_map(|((t, s, p, v), gs)| extraction_summary(t, s, p, v, gs))
         .collect();
 
-    let cases = grades
-        .iter()
+    let cases: Vec<CaseRow> = listed(&grades, MAX_LISTED_CASES)
+        .into_iter()
         .map(|g| case_row(g, responses.get(&g.key).copied()))
         .collect();
+    let cases_total = grades.len() as u64;
+    let cases_omitted = cases_total - cases.len() as u64;
 
-    let grader_versions: BTreeSet<String> =
-        grades.iter().map(|g| g.grader_version.clone()).collect();
+    let grader_versions: BTreeSet<String> = grades
+        .iter()
+        .map(|g| g.grader_version.to_string())
+        .collect();
     let m = &run.manifest;
     let facts = RunFacts {
         run_id: m.run_id.clone(),
@@ -384,6 +430,8 @@ pub fn summarize(run: &RunData) -> Summary {
         latency: latency_summary(run),
         servers: crate::server::server_summaries(run),
         cases,
+        cases_total,
+        cases_omitted,
     }
 }
 
@@ -495,9 +543,9 @@ pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolA
         if g.verdict == Verdict::Error {
             continue;
         }
-        let tools: BTreeSet<&String> = g.expected_tools.iter().collect();
+        let tools: BTreeSet<&Sym> = g.expected_tools.iter().collect();
         for t in tools {
-            let e = m.entry(t.clone()).or_default();
+            let e = m.entry(t.to_string()).or_default();
             e.1 += 1;
             if g.verdict == Verdict::Pass {
                 e.0 += 1;
@@ -526,7 +574,8 @@ fn answer_column(g: &GradeRecord) -> String {
             .actual_tools
             .first()
             .cloned()
-            .unwrap_or_else(|| "none".into()),
+            .unwrap_or_else(|| "none".into())
+            .to_string(),
     }
 }
 
@@ -541,8 +590,7 @@ fn confusion<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Confusion {
         let row = g
             .expected_tools
             .first()
-            .cloned()
-            .unwrap_or_else(|| NO_CALL_ROW.to_string());
+            .map_or_else(|| NO_CALL_ROW.to_string(), |t| t.to_string());
         let col = answer_column(g);
         if col == "empty" {
             has_empty = true;
@@ -554,7 +602,7 @@ fn confusion<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Confusion {
             tool_cols.insert(row.clone());
         }
         rows.insert(row.clone());
-        *cells.entry((row, col)).or_default() += 1;
+        *cells.entry((row.to_string(), col)).or_default() += 1;
     }
     let mut columns: Vec<String> = tool_cols.into_iter().collect();
     columns.extend(FIXED_COLUMNS.iter().map(|s| s.to_string()));
@@ -641,8 +689,8 @@ fn extraction_summary(
     })
 }
 
-fn case_row(g: &GradeRecord, resp: Option<&ResponseRecord>) -> CaseRow {
-    let join = |v: &[String]| {
+fn case_row(g: &GradeRecord, resp: Option<&ResponseMeta>) -> CaseRow {
+    let join = |v: &[Sym]| {
         if v.is_empty() {
             "-".to_string()
         } else {
@@ -663,11 +711,11 @@ fn case_row(g: &GradeRecord, resp: Option<&ResponseRecord>) -> CaseRow {
     CaseRow {
         id: g.key.id(),
         key: g.key.clone(),
-        kind: g.kind.clone(),
+        kind: g.kind.to_string(),
         category: g.category.clone(),
         verdict: g.verdict,
         failure,
-        diagnosis: g.diagnosis.clone(),
+        diagnosis: g.diagnosis.to_string(),
         expected: join(&g.expected_tools),
         actual,
         answer: g.answer,
@@ -698,7 +746,7 @@ pub fn answer_label(a: AnswerClass) -> &'static str {
 }
 
 /// Decode rate of one turn: the recorded figure, else (tokens − 1) / (last − first token).
-pub(crate) fn decode_tps(t: &TurnRecord) -> Option<f64> {
+pub(crate) fn decode_tps(t: &TurnMeta) -> Option<f64> {
     if let Some(v) = t.timing.decode_tps {
         return Some(v);
     }
@@ -711,7 +759,7 @@ pub(crate) fn decode_tps(t: &TurnRecord) -> Option<f64> {
 }
 
 /// Responses that count for latency: not warmup, no infra error.
-pub(crate) fn measured(run: &RunData) -> impl Iterator<Item = &ResponseRecord> {
+pub(crate) fn measured(run: &RunData) -> impl Iterator<Item = &ResponseMeta> {
     run.responses
         .iter()
         .filter(|r| !r.warmup && r.error.is_none())
@@ -732,7 +780,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, t: &TurnRecord) {
+    fn add(&mut self, t: &TurnMeta) {
         self.requests += 1;
         self.ttft.extend(t.timing.ttft_ms);
         self.ttft_content.extend(t.timing.ttft_content_ms);
@@ -772,22 +820,22 @@ fn latency_summary(run: &RunData) -> LatencySummary {
             if r.kind.is_empty() {
                 "-".into()
             } else {
-                r.kind.clone()
+                r.kind.to_string()
             }
         });
         let multi = r.kind == "conversation" || r.turns.len() > 1;
         for t in &r.turns {
             by_variant
-                .entry((r.key.target.clone(), r.key.variant.clone()))
+                .entry((r.key.target.to_string(), r.key.variant.to_string()))
                 .or_default()
                 .add(t);
             by_category
-                .entry((r.key.target.clone(), cat.clone()))
+                .entry((r.key.target.to_string(), cat.clone()))
                 .or_default()
                 .add(t);
             if multi {
                 let v = by_turn
-                    .entry((r.key.target.clone(), r.key.variant.clone(), t.turn))
+                    .entry((r.key.target.to_string(), r.key.variant.to_string(), t.turn))
                     .or_default();
                 v.extend(t.timing.ttft_ms);
             }
@@ -818,8 +866,8 @@ fn latency_summary(run: &RunData) -> LatencySummary {
 
 /// p50 of a latency metric over a set of responses, for comparisons.
 pub(crate) fn p50_of<'a>(
-    rs: impl Iterator<Item = &'a ResponseRecord>,
-    metric: fn(&TurnRecord) -> Option<f64>,
+    rs: impl Iterator<Item = &'a ResponseMeta>,
+    metric: fn(&TurnMeta) -> Option<f64>,
 ) -> Option<f64> {
     let v: Vec<f64> = rs.flat_map(|r| r.turns.iter().filter_map(metric)).collect();
     Dist::from_values(&v).map(|d| d.p50)
@@ -828,4 +876,52 @@ pub(crate) fn p50_of<'a>(
 /// Convenience for callers that want a JSON value of the summary.
 pub fn summary_value(s: &Summary) -> Value {
     serde_json::to_value(s).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use toolgate_core::record::TrialKey;
+
+    fn grade(i: u32, verdict: Verdict) -> GradeRecord {
+        GradeRecord {
+            key: TrialKey {
+                target: "t".into(),
+                suite: "s".into(),
+                case: "c".into(),
+                prompt: "-".into(),
+                variant: "default".into(),
+                repeat: i,
+            },
+            kind: "tool_call".into(),
+            category: None,
+            verdict,
+            failure: None,
+            error_kind: None,
+            findings: vec![],
+            diagnosis: "d".into(),
+            expected_tools: vec![],
+            actual_tools: vec![],
+            answer: None,
+            scores: None,
+            warmup: false,
+            grader_version: "1".into(),
+        }
+    }
+
+    #[test]
+    fn listing_is_capped_with_fails_and_errors_first_in_key_order() {
+        let gs: Vec<GradeRecord> = (0..10)
+            .map(|i| match i {
+                7 => grade(i, Verdict::Fail),
+                9 => grade(i, Verdict::Error),
+                _ => grade(i, Verdict::Pass),
+            })
+            .collect();
+        let refs: Vec<&GradeRecord> = gs.iter().collect();
+        let repeats = |v: Vec<&GradeRecord>| v.iter().map(|g| g.key.repeat).collect::<Vec<_>>();
+        assert_eq!(repeats(listed(&refs, 20)).len(), 10);
+        assert_eq!(repeats(listed(&refs, 4)), [0, 1, 7, 9]);
+        assert_eq!(repeats(listed(&refs, 1)), [7]);
+    }
 }

@@ -31,10 +31,10 @@ pub struct RunDefaults {
     /// Requests in flight across all targets.
     #[serde(default = "default_global")]
     pub global_concurrency: usize,
-    #[serde(default = "default_timeout")]
+    #[serde(default = "default_timeout", deserialize_with = "secs")]
     pub timeout_s: f64,
     /// Longest silence allowed inside a streamed response.
-    #[serde(default = "default_idle")]
+    #[serde(default = "default_idle", deserialize_with = "secs")]
     pub idle_timeout_s: f64,
     /// Response size cap.
     #[serde(default = "default_max_bytes")]
@@ -46,7 +46,7 @@ pub struct RunDefaults {
     #[serde(default = "default_down_after")]
     pub down_after: u32,
     /// Seconds in-flight trials get to finish after Ctrl-C.
-    #[serde(default = "default_grace")]
+    #[serde(default = "default_grace", deserialize_with = "secs_or_zero")]
     pub interrupt_grace_s: f64,
     /// Output root for run folders.
     #[serde(default = "default_runs_dir")]
@@ -54,6 +54,38 @@ pub struct RunDefaults {
     /// Extra prompt variables for every suite (the run's `vars`).
     #[serde(default)]
     pub vars: BTreeMap<String, Value>,
+}
+
+/// Longest accepted duration: far beyond any sensible timeout, and far from where
+/// `Duration::from_secs_f64` or `Instant + Duration` would panic.
+const MAX_SECS: f64 = 1e9;
+
+// Range checks run inside deserialisation so toml reports the offending value's span; an
+// unchecked -1, nan or inf used to panic later in `Duration::from_secs_f64`.
+fn secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v <= MAX_SECS {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a number of seconds greater than 0 (at most {MAX_SECS:e}), got {v}"
+        )))
+    }
+}
+
+fn secs_or_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if (0.0..=MAX_SECS).contains(&v) {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "expected a number of seconds ≥ 0 (at most {MAX_SECS:e}), got {v}"
+        )))
+    }
+}
+
+fn opt_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    secs(d).map(Some)
 }
 
 fn default_suites() -> Vec<PathBuf> {
@@ -126,9 +158,9 @@ pub struct TargetConfig {
     pub api_key_env: Option<String>,
     #[serde(default)]
     pub concurrency: Option<usize>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_secs")]
     pub timeout_s: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "opt_secs")]
     pub idle_timeout_s: Option<f64>,
     /// Fields merged into every request body.
     #[serde(default)]
@@ -216,11 +248,20 @@ impl Config {
         let mut diags = Diagnostics::default();
         for (name, t) in &c.targets {
             if let Err(m) = t.check() {
-                let line = text
-                    .lines()
-                    .position(|l| l.trim_start().starts_with(&format!("[targets.{name}]")))
-                    .map(|i| i as u64 + 1)
-                    .unwrap_or(0);
+                // The table header in any of TOML's spellings, else the first line naming
+                // the target (inline tables, dotted keys), else the top of the file: a
+                // diagnostic always has a line.
+                let headers = [
+                    format!("[targets.{name}]"),
+                    format!("[targets.\"{name}\"]"),
+                    format!("[targets.'{name}']"),
+                ];
+                let lines: Vec<&str> = text.lines().collect();
+                let line = lines
+                    .iter()
+                    .position(|l| headers.iter().any(|h| l.trim_start().starts_with(h)))
+                    .or_else(|| lines.iter().position(|l| l.contains(name.as_str())))
+                    .map_or(1, |i| i as u64 + 1);
                 diags.push(
                     Diagnostic::new(path, line, 1, format!("target `{name}`: {m}"))
                         .with_source(text),

@@ -121,7 +121,7 @@ pub struct TargetState {
 pub struct Prepared {
     pub trial: Trial,
     /// Rendered system prompt (or the render error, recorded as the trial's failure to send).
-    pub system: Result<Option<String>, String>,
+    pub system: Result<Option<Arc<str>>, String>,
 }
 
 pub struct ExecSettings {
@@ -195,7 +195,7 @@ pub async fn execute(
     let total = prepared.len() as u64;
     for p in prepared {
         per_target
-            .entry(p.trial.key.target.clone())
+            .entry(p.trial.key.target.to_string())
             .or_default()
             .push(p);
     }
@@ -299,7 +299,7 @@ pub(crate) fn error_record(
 ) -> ResponseRecord {
     ResponseRecord {
         key: p.trial.key.clone(),
-        kind: kind.to_string(),
+        kind: kind.to_string().into(),
         category: None,
         request: RequestSummary {
             model: target.model.clone(),
@@ -383,7 +383,7 @@ pub async fn run_trial(
 
     let mut rec = ResponseRecord {
         key: p.trial.key.clone(),
-        kind: kind.to_string(),
+        kind: kind.to_string().into(),
         category: case.category.clone(),
         request: RequestSummary {
             url: format!("{}/chat/completions", endpoint.base_url),

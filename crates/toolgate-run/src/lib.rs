@@ -315,7 +315,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     for p in &prepared {
         if let (Some(name), Ok(Some(text))) = (&p.trial.prompt, &p.system) {
             prompt_infos
-                .entry((name.clone(), p.trial.key.suite.clone()))
+                .entry((name.clone(), p.trial.key.suite.to_string()))
                 .or_insert_with(|| toolgate_core::text::sha256_hex(text.as_bytes()));
         }
     }
@@ -344,7 +344,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     let mut per_target_total: BTreeMap<String, u64> = BTreeMap::new();
     for p in &prepared {
         *per_target_total
-            .entry(p.trial.key.target.clone())
+            .entry(p.trial.key.target.to_string())
             .or_default() += 1;
     }
     let handles = managed::handles(specs, &dir);
@@ -423,10 +423,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         s.shutdown().await;
     }
 
-    // Completeness is judged from the file, not from counters: the file is the truth.
-    let all = runfolder::read_responses(&dir)?;
-    let error_count = all.records.iter().filter(|r| r.error.is_some()).count() as u64;
-    let recorded = all.records.len() as u64;
+    // Completeness is judged from the file, not from counters: the file is the truth. One
+    // streamed pass grades it and yields the per-trial index the reports are built from.
+    let mut data = grade_stream(&dir, &suites)?;
+    let error_count = data.responses.iter().filter(|r| r.error.is_some()).count() as u64;
+    let recorded = data.responses.len() as u64;
     let planned = trials.len() as u64;
     let mut reasons = Vec::new();
     if interrupted {
@@ -453,7 +454,9 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     runfolder::write_manifest(&dir, &manifest)?;
     let _ = (written, errors);
 
-    let grades = grade_run_with(&dir, &suites, req.stable_output)?;
+    data.manifest = manifest.clone();
+    render_reports(&data, &dir, req.stable_output, false, None)?;
+    let grades = data.grades;
     Ok(RunOutcome {
         dir,
         complete: manifest.complete,
@@ -513,11 +516,104 @@ pub fn grade_run_with(
     suites: &[Suite],
     stable: bool,
 ) -> anyhow::Result<Vec<GradeRecord>> {
-    let read = runfolder::read_responses(dir)?;
-    let grades = toolgate_grade::grade_all(suites, &read.records);
-    runfolder::write_jsonl_atomic(&dir.join(runfolder::GRADES), &grades)?;
-    write_reports(dir, stable, false, None)?;
-    Ok(grades)
+    let data = grade_stream(dir, suites)?;
+    render_reports(&data, dir, stable, false, None)?;
+    Ok(data.grades)
+}
+
+/// Lines graded per parallel batch: big enough to keep both cores busy, small enough that
+/// only one batch of whole responses is in memory at a time.
+const GRADE_BATCH: usize = 2048;
+
+/// Streams `responses.jsonl` through the graders: each batch is parsed, graded and
+/// serialised in parallel, its grades appended to a temp `grades.jsonl` (renamed at the end),
+/// and only the per-trial index ([`toolgate_report::ResponseMeta`]) and the grades are kept.
+/// A torn last line is skipped and noted, as every reader does.
+pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_report::RunData> {
+    use rayon::prelude::*;
+    use toolgate_report::run::{parse_error, RawRef};
+    let manifest = toolgate_report::run::read_manifest(dir).map_err(|e| bad(e.to_string()))?;
+    let path = dir.join(runfolder::RESPONSES);
+    let grader = toolgate_grade::Grader::new(suites);
+    let mut out = runfolder::AtomicFile::create(&dir.join(runfolder::GRADES))
+        .with_context(|| format!("cannot write {}", dir.join(runfolder::GRADES).display()))?;
+    let (mut responses, mut grades, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    let io_err = |e: std::io::Error| anyhow!("{}: {e}", path.display());
+    let found = match toolgate_core::jsonl::Lines::open(&path).map_err(io_err)? {
+        None => {
+            notes.push(format!("{} is missing", runfolder::RESPONSES));
+            false
+        }
+        Some(mut lines) => {
+            loop {
+                let batch = lines.next_batch(GRADE_BATCH).map_err(io_err)?;
+                if batch.is_empty() {
+                    break;
+                }
+                if responses.is_empty() {
+                    // Size the index once from the first lines: doubling a Vec of 100,000
+                    // entries would hold the old and the new buffer at once.
+                    let avg = batch.iter().map(|l| l.bytes.len() + 1).sum::<usize>() / batch.len();
+                    let len = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+                    let estimate = len / avg.max(1) + batch.len();
+                    responses.reserve_exact(estimate);
+                    grades.reserve_exact(estimate);
+                }
+                type Graded = (toolgate_report::ResponseMeta, GradeRecord, Vec<u8>);
+                let done: Vec<Result<Option<Graded>, usize>> = batch
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, line)| {
+                        match serde_json::from_slice::<toolgate_core::ResponseRecord>(&line.bytes) {
+                            Ok(r) if line.complete => {
+                                let g = grader.grade(&r);
+                                let mut bytes = serde_json::to_vec(&g).expect("grade serialises");
+                                bytes.push(b'\n');
+                                let meta = toolgate_report::ResponseMeta::from_record(
+                                    &r,
+                                    RawRef::Line(line.offset),
+                                );
+                                Ok(Some((meta, g, bytes)))
+                            }
+                            Ok(_) => Ok(None),
+                            Err(e) if line.is_torn(&e) => Ok(None),
+                            Err(_) => Err(i),
+                        }
+                    })
+                    .collect();
+                for (line, d) in batch.iter().zip(done) {
+                    match d {
+                        Ok(Some((meta, mut g, bytes))) => {
+                            out.write_all(&bytes)?;
+                            toolgate_report::run::shrink_grade(&mut g);
+                            responses.push(meta);
+                            grades.push(g);
+                        }
+                        Ok(None) => toolgate_report::run::torn_note(&path, line.no, &mut notes),
+                        Err(_) => {
+                            let e = serde_json::from_slice::<toolgate_core::ResponseRecord>(
+                                &line.bytes,
+                            )
+                            .expect_err("failed above");
+                            return Err(bad(parse_error(&path, line.no, &e).to_string()));
+                        }
+                    }
+                }
+            }
+            true
+        }
+    };
+    out.commit()?;
+    responses.shrink_to_fit();
+    grades.shrink_to_fit();
+    Ok(toolgate_report::RunData {
+        dir: dir.to_path_buf(),
+        manifest,
+        responses,
+        grades,
+        notes,
+        responses_file: found.then_some(path),
+    })
 }
 
 /// `toolgate grade RUN`: reload the suites the run used (paths from the manifest) and re-grade.
@@ -555,10 +651,20 @@ pub fn write_reports(
     formats: Option<&[toolgate_report::Format]>,
 ) -> anyhow::Result<()> {
     let data = toolgate_report::RunData::load(dir).map_err(|e| anyhow!("{e}"))?;
+    render_reports(&data, dir, stable, csv_bom, formats)
+}
+
+fn render_reports(
+    data: &toolgate_report::RunData,
+    dir: &Path,
+    stable: bool,
+    csv_bom: bool,
+    formats: Option<&[toolgate_report::Format]>,
+) -> anyhow::Result<()> {
     let all = toolgate_report::Format::ALL;
     let formats = formats.unwrap_or(&all);
     let opts = toolgate_report::RenderOptions { stable, csv_bom };
-    toolgate_report::write_reports(&data, dir, formats, &opts)
+    toolgate_report::write_reports(data, dir, formats, &opts)
         .with_context(|| format!("cannot write reports in {}", dir.display()))?;
     Ok(())
 }

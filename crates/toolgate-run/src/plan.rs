@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use toolgate_core::prompt::{PromptContext, Prompts};
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{Case, CaseInput, Message, Suite, TrialKey};
@@ -95,11 +96,11 @@ pub fn plan(p: &PlanInput<'_>) -> Vec<Trial> {
                     for &th in p.thinking {
                         let trial = |repeat: u32, warmup: bool| Trial {
                             key: TrialKey {
-                                target: target.clone(),
-                                suite: s.name.clone(),
-                                case: c.id.clone(),
-                                prompt: prompt.clone().unwrap_or_else(|| "-".into()),
-                                variant: variant_label(th),
+                                target: target.clone().into(),
+                                suite: s.name.clone().into(),
+                                case: c.id.clone().into(),
+                                prompt: prompt.clone().unwrap_or_else(|| "-".into()).into(),
+                                variant: variant_label(th).into(),
                                 repeat,
                             },
                             suite: si,
@@ -126,7 +127,9 @@ pub struct PromptCache<'a> {
     pub prompts: &'a Prompts,
     pub today: String,
     pub run_vars: BTreeMap<String, Value>,
-    cache: BTreeMap<(String, String, String), Result<String, String>>,
+    /// Shared, not copied: every trial of a prompt holds the same text (a 10k-trial plan
+    /// would otherwise hold 10k copies of a ~4 KB prompt).
+    cache: BTreeMap<(String, String, String), Result<Arc<str>, String>>,
 }
 
 impl<'a> PromptCache<'a> {
@@ -140,7 +143,7 @@ impl<'a> PromptCache<'a> {
     }
 
     /// The rendered system prompt for a trial, or a message naming the template error.
-    pub fn render(&mut self, suite: &Suite, case: &Case, prompt: &str) -> Result<String, String> {
+    pub fn render(&mut self, suite: &Suite, case: &Case, prompt: &str) -> Result<Arc<str>, String> {
         let vars_key = serde_json::to_string(&case.vars).unwrap_or_default();
         let key = (suite.name.clone(), vars_key, prompt.to_string());
         if let Some(v) = self.cache.get(&key) {
@@ -152,7 +155,11 @@ impl<'a> PromptCache<'a> {
             suite: suite.name.clone(),
             vars: vec![&case.vars, &self.run_vars],
         };
-        let r = self.prompts.render(prompt, &ctx).map_err(|d| d.to_string());
+        let r = self
+            .prompts
+            .render(prompt, &ctx)
+            .map(Arc::from)
+            .map_err(|d| d.to_string());
         self.cache.insert(key, r.clone());
         r
     }
@@ -255,7 +262,7 @@ mod tests {
             .map(|i| TrialKey {
                 target: "t".into(),
                 suite: "s".into(),
-                case: format!("c{i}"),
+                case: format!("c{i}").into(),
                 prompt: "-".into(),
                 variant: "thinking=off".into(),
                 repeat: 0,

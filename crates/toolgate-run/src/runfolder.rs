@@ -24,22 +24,56 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()>
     std::fs::rename(tmp, path)
 }
 
-/// Replace a JSONL file atomically: a fresh temp file (truncated, never appended to — a temp
-/// left by a crash must not leak into the result), one line per record, synced, renamed.
+/// A file replaced atomically: written to a fresh temp file (truncated, never appended to —
+/// a temp left by a crash must not leak into the result), synced, then renamed over `path`.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: io::BufWriter<File>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        let ext = path
+            .extension()
+            .map(|e| format!("{}.tmp", e.to_string_lossy()))
+            .unwrap_or_else(|| "tmp".into());
+        let tmp = path.with_extension(ext);
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            w: io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?),
+            tmp,
+        })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.w.write_all(bytes)
+    }
+
+    /// Syncs and renames; until then readers see the old file.
+    pub fn commit(self) -> io::Result<()> {
+        self.w
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        std::fs::rename(self.tmp, self.path)
+    }
+}
+
+/// Replace a JSONL file atomically with one line per record ([`AtomicFile`]).
 pub fn write_jsonl_atomic<'a, T: Serialize + 'a>(
     path: &Path,
     records: impl IntoIterator<Item = &'a T>,
 ) -> io::Result<()> {
-    let tmp = path.with_extension("jsonl.tmp");
-    {
-        let mut w = io::BufWriter::new(File::create(&tmp)?);
-        for r in records {
-            serde_json::to_writer(&mut w, r)?;
-            w.write_all(b"\n")?;
-        }
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let mut f = AtomicFile::create(path)?;
+    let mut line = Vec::new();
+    for r in records {
+        line.clear();
+        serde_json::to_writer(&mut line, r)?;
+        line.push(b'\n');
+        f.write_all(&line)?;
     }
-    std::fs::rename(tmp, path)
+    f.commit()
 }
 
 pub fn write_manifest(dir: &Path, m: &RunManifest) -> io::Result<()> {

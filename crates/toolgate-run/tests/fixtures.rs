@@ -34,7 +34,7 @@ fn recorded_dialect_runs_regrade_to_the_pinned_verdicts() {
                 .failure
                 .map(|k| k.to_string())
                 .unwrap_or_else(|| g.verdict.to_string());
-            *counts.entry((g.key.suite.clone(), what)).or_default() += 1;
+            *counts.entry((g.key.suite.to_string(), what)).or_default() += 1;
         }
         table.push_str(&format!("## {dialect}\n"));
         for ((suite, what), n) in &counts {

@@ -42,8 +42,8 @@ fn oracle_passes_every_golden_case() {
             let rec = ResponseRecord {
                 key: TrialKey {
                     target: "sim".into(),
-                    suite: s.name.clone(),
-                    case: c.id.clone(),
+                    suite: s.name.clone().into(),
+                    case: c.id.clone().into(),
                     prompt: "-".into(),
                     variant: "thinking=off".into(),
                     repeat: 0,
@@ -146,8 +146,8 @@ fn weak_rules_make_their_cases_fail() {
                 let rec = ResponseRecord {
                     key: TrialKey {
                         target: "sim".into(),
-                        suite: s.name.clone(),
-                        case: c.id.clone(),
+                        suite: s.name.clone().into(),
+                        case: c.id.clone().into(),
                         prompt: "-".into(),
                         variant: "thinking=off".into(),
                         repeat: 0,

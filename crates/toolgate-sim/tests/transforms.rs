@@ -23,8 +23,8 @@ fn run(suite: &Suite, case_id: &str, t: &Transform) -> (Verdict, Option<FailureK
     let rec = ResponseRecord {
         key: TrialKey {
             target: "sim".into(),
-            suite: suite.name.clone(),
-            case: case.id.clone(),
+            suite: suite.name.clone().into(),
+            case: case.id.clone().into(),
             prompt: "-".into(),
             variant: "thinking=off".into(),
             repeat: 0,

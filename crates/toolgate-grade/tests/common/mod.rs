@@ -198,8 +198,8 @@ pub fn record(suite: &Suite, case: &Case, turns: Vec<(AssistantMessage, &str)>) 
     ResponseRecord {
         key: TrialKey {
             target: "local".into(),
-            suite: suite.name.clone(),
-            case: case.id.clone(),
+            suite: suite.name.clone().into(),
+            case: case.id.clone().into(),
             prompt: "voice-assistant".into(),
             variant: "thinking=off".into(),
             repeat: 0,

@@ -2,7 +2,7 @@
 
 use super::{prepared, RenderOptions};
 use crate::run::RunData;
-use crate::summary::summarize;
+use crate::summary::{for_each_case_row, CaseRow};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -30,14 +30,19 @@ struct Row<'a> {
 
 /// The CSV bytes; with `opts.csv_bom` they start with a UTF-8 byte-order mark.
 pub fn render_csv(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
-    let run = prepared(run, opts);
-    let s = summarize(&run);
+    csv_prepared(&prepared(run, opts), opts)
+}
+
+/// Every graded trial, not only the rows a summary lists.
+pub(crate) fn csv_prepared(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
     let mut buf = Vec::new();
     if opts.csv_bom {
         buf.extend_from_slice("\u{FEFF}".as_bytes());
     }
     let mut w = csv::Writer::from_writer(buf);
-    for c in &s.cases {
+    let mut rows = 0usize;
+    for_each_case_row(run, |c: CaseRow| {
+        rows += 1;
         let k = &c.key;
         // Writing to a Vec cannot fail; a serialisation error would be a bug in Row.
         w.serialize(Row {
@@ -62,8 +67,8 @@ pub fn render_csv(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
             completion_tokens: c.completion_tokens,
         })
         .expect("csv row serialises");
-    }
-    if s.cases.is_empty() {
+    });
+    if rows == 0 {
         // Still write the header so the file is a valid, empty table.
         w.write_record([
             "target",

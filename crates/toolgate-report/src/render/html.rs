@@ -5,12 +5,12 @@
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
 use crate::stats::Dist;
+use crate::summary::response_index;
 use crate::summary::{summarize, LatencyRow, Summary};
 use crate::text::{html, num, num3, pct_ci, ratio};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use toolgate_core::record::{ResponseRecord, TrialKey, Verdict};
+use toolgate_core::record::Verdict;
 
 const STYLE: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans Kannada",sans-serif;margin:1.5rem;color:#1b1f24;line-height:1.4}
@@ -63,13 +63,10 @@ const SCRIPT: &str = r#"
 
 pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
     let run = prepared(run, opts);
-    let s = summarize(&run);
-    let responses: BTreeMap<&TrialKey, &ResponseRecord> = run
-        .responses
-        .iter()
-        .filter(|r| !r.warmup)
-        .map(|r| (&r.key, r))
-        .collect();
+    html_prepared(&run, &summarize(&run), opts)
+}
+
+pub(crate) fn html_prepared(run: &RunData, s: &Summary, opts: &RenderOptions) -> String {
     let mut o = String::new();
     let title = format!("toolgate report: {}", s.run.run_id);
     let _ = write!(
@@ -105,13 +102,13 @@ pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
     if opts.stable {
         let _ = writeln!(o, "<p><em>{STABLE_NOTE}</em></p>");
     }
-    results(&mut o, &s);
-    tools(&mut o, &s);
-    failures(&mut o, &s);
-    latency(&mut o, &s);
+    results(&mut o, s);
+    tools(&mut o, s);
+    failures(&mut o, s);
+    latency(&mut o, s);
     o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
-    cases(&mut o, &s, &responses);
-    facts(&mut o, &s);
+    cases(&mut o, s, run);
+    facts(&mut o, s);
     let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     o
 }
@@ -363,7 +360,10 @@ fn latency(o: &mut String, s: &Summary) {
     crate::latency::render_html_tables(o, s);
 }
 
-fn cases(o: &mut String, s: &Summary, responses: &BTreeMap<&TrialKey, &ResponseRecord>) {
+fn cases(o: &mut String, s: &Summary, run: &RunData) {
+    // Only the listed rows are read back whole, so the page stays bounded however big the run.
+    let index = response_index(run);
+    let mut reader = run.raw_reader();
     o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
     o.push_str("<table id=\"cases\">\n<thead><tr>");
     for h in [
@@ -383,14 +383,23 @@ fn cases(o: &mut String, s: &Summary, responses: &BTreeMap<&TrialKey, &ResponseR
         let _ = write!(o, "<th class=\"sortable\">{h}</th>");
     }
     o.push_str("<th>raw</th></tr></thead>\n<tbody>\n");
+    if s.cases_omitted > 0 {
+        let _ = writeln!(
+            o,
+            "<p>Listing {} of {} trials: fails and errors first. Every trial is in <code>results.csv</code>, <code>junit.xml</code> and <code>grades.jsonl</code>.</p>",
+            s.cases.len(),
+            s.cases_total
+        );
+    }
     for c in &s.cases {
+        let rec = index.get(&c.key).and_then(|m| reader.get(m));
         let k = &c.key;
         let class = match c.verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
         };
-        let raw = responses.get(&c.key).map(|r| {
+        let raw = rec.as_ref().map(|r| {
             let turns: Vec<_> = r
                 .turns
                 .iter()

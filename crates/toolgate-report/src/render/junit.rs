@@ -4,21 +4,19 @@
 
 use super::{prepared, RenderOptions};
 use crate::run::RunData;
-use crate::summary::judged_grades;
+use crate::summary::{judged_grades, response_index};
 use crate::text::xml;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use toolgate_core::record::{GradeRecord, ResponseRecord, TrialKey, Verdict};
+use toolgate_core::record::{GradeRecord, Verdict};
 
 pub fn render_junit(run: &RunData, opts: &RenderOptions) -> String {
-    let run = prepared(run, opts);
-    let grades = judged_grades(&run);
-    let responses: BTreeMap<&TrialKey, &ResponseRecord> = run
-        .responses
-        .iter()
-        .filter(|r| !r.warmup)
-        .map(|r| (&r.key, r))
-        .collect();
+    junit_prepared(&prepared(run, opts))
+}
+
+pub(crate) fn junit_prepared(run: &RunData) -> String {
+    let grades = judged_grades(run);
+    let responses = response_index(run);
     let seconds = |g: &GradeRecord| -> f64 {
         responses
             .get(&g.key)
@@ -86,7 +84,7 @@ fn testcase(o: &mut String, g: &GradeRecord, seconds: f64) {
         xml(&classname)
     );
     let details = || {
-        let mut d = g.diagnosis.clone();
+        let mut d = g.diagnosis.to_string();
         for f in &g.findings {
             let _ = write!(d, "\n- {}: {}", f.kind, f.message);
             if let Some(p) = &f.path {

@@ -101,6 +101,18 @@ pub fn render_json(run: &RunData, opts: &RenderOptions) -> String {
     summary_json(&summarize(&run))
 }
 
+/// One format's bytes from an already prepared (redacted when stable) run and its summary,
+/// so writing every format summarises once.
+fn render_prepared(run: &RunData, s: &Summary, format: Format, opts: &RenderOptions) -> Vec<u8> {
+    match format {
+        Format::Markdown => markdown::markdown_from_summary(s, opts.stable).into_bytes(),
+        Format::Json => summary_json(s).into_bytes(),
+        Format::Csv => csv_out::csv_prepared(run, opts),
+        Format::Junit => junit::junit_prepared(run).into_bytes(),
+        Format::Html => html::html_prepared(run, s, opts).into_bytes(),
+    }
+}
+
 pub fn summary_json(s: &Summary) -> String {
     let mut out = serde_json::to_string_pretty(s).expect("summary serialises");
     out.push('\n');
@@ -127,21 +139,20 @@ pub fn write_reports(
     opts: &RenderOptions,
 ) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    let run = prepared(run, opts);
+    let s = summarize(&run);
     for &f in formats {
-        let bytes = render(run, f, opts);
+        let bytes = render_prepared(&run, &s, f, opts);
         let path = dir.join(f.file_name());
         let tmp = dir.join(format!(".{}.tmp", f.file_name()));
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
     // latency.csv rides with the CSV format, and only when the run measured latency.
-    if formats.contains(&Format::Csv) {
-        let s = summarize(&prepared(run, opts));
-        if !s.latency.by_variant.is_empty() {
-            let tmp = dir.join(format!(".{LATENCY_CSV}.tmp"));
-            std::fs::write(&tmp, crate::latency::render_latency_csv(&s))?;
-            std::fs::rename(&tmp, dir.join(LATENCY_CSV))?;
-        }
+    if formats.contains(&Format::Csv) && !s.latency.by_variant.is_empty() {
+        let tmp = dir.join(format!(".{LATENCY_CSV}.tmp"));
+        std::fs::write(&tmp, crate::latency::render_latency_csv(&s))?;
+        std::fs::rename(&tmp, dir.join(LATENCY_CSV))?;
     }
     Ok(())
 }

@@ -41,7 +41,7 @@ struct Opts {
 fn parse_args(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         runs: 100_000,
-        max_seconds: 120,
+        max_seconds: 300,
         targets: vec![],
         sanitizer: "address".into(),
     };
@@ -70,7 +70,7 @@ fn parse_args(args: &[String]) -> Result<Opts> {
             "--sanitizer" => o.sanitizer = val("--sanitizer")?,
             "-h" | "--help" => {
                 println!(
-                    "cargo xtask fuzz [--runs N (100000)] [--max-seconds S (120)] \
+                    "cargo xtask fuzz [--runs N (100000)] [--max-seconds S (300)] \
                      [--target NAME]... [--sanitizer address|none]\ntargets: {}",
                     TARGETS.join(", ")
                 );

@@ -4,35 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use toolgate_client::{parse_sse_body, Feed, SseDecoder, StreamAccumulator, StreamResult};
-use toolgate_core::InfraError;
-
-fn feed_split(body: &[u8], cuts: &[usize]) -> Result<StreamResult, InfraError> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-    points.push(body.len());
-    points.sort_unstable();
-    let mut dec = SseDecoder::new();
-    let mut acc = StreamAccumulator::new();
-    let mut prev = 0;
-    let mut t = 0.0;
-    'read: for p in points {
-        t += 1.0;
-        for ev in dec.push(&body[prev..p])? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break 'read;
-            }
-        }
-        prev = p;
-    }
-    if !acc.is_done() {
-        for ev in dec.finish()? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break;
-            }
-        }
-    }
-    acc.finish(t + 1.0)
-}
+use toolgate_client::parse_sse_body;
 
 fuzz_target!(|data: &[u8]| {
     let n = usize::from(data.first().copied().unwrap_or(0) % 16);
@@ -43,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let body = &data[head..];
     let whole = parse_sse_body(body);
-    let split = feed_split(body, &cuts);
+    let split = toolgate_client::parse_sse_split(body, &cuts);
     // The whole body sees every byte the split reader sees (and more), so a stream the
     // whole-body parser accepts must parse to the same message however it is split.
     if let Ok(w) = &whole {

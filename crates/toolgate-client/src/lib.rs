@@ -70,8 +70,8 @@ pub use client::{
     parse_retry_after, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
 };
 pub use parse::{
-    classify_http_error, completion_timing, parse_completion, parse_sse_body, Completion, Feed,
-    StreamAccumulator, StreamResult,
+    classify_http_error, completion_timing, parse_completion, parse_sse_body, parse_sse_split,
+    Completion, Feed, StreamAccumulator, StreamResult,
 };
 pub use profile::{apply_thinking, Profile, ThinkingMapping, UnknownProfile};
 pub use sse::{SseDecoder, SseEvent};

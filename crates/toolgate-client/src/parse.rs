@@ -370,6 +370,37 @@ pub fn parse_sse_body(body: &[u8]) -> Result<StreamResult, InfraError> {
     acc.finish(t + 1.0)
 }
 
+/// Parses an SSE body delivered in several reads, split at `cuts` (byte positions, taken
+/// modulo the body length), exactly as the HTTP client feeds its decoder: the reference the
+/// split-anywhere property tests and the `sse_stream` fuzz target compare against
+/// [`parse_sse_body`].
+pub fn parse_sse_split(body: &[u8], cuts: &[usize]) -> Result<StreamResult, InfraError> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
+    points.push(body.len());
+    points.sort_unstable();
+    let mut dec = SseDecoder::new();
+    let mut acc = StreamAccumulator::new();
+    let mut prev = 0;
+    let mut t = 0.0;
+    'read: for p in points {
+        t += 1.0;
+        for ev in dec.push(&body[prev..p])? {
+            if acc.feed(&ev, t)? == Feed::Done {
+                break 'read;
+            }
+        }
+        prev = p;
+    }
+    if !acc.is_done() {
+        for ev in dec.finish()? {
+            if acc.feed(&ev, t)? == Feed::Done {
+                break;
+            }
+        }
+    }
+    acc.finish(t + 1.0)
+}
+
 /// Parses a non-streaming chat completion body.
 pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
     if looks_like_html(body) {

@@ -6,9 +6,7 @@ mod common;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use std::sync::OnceLock;
-use toolgate_client::{
-    classify_http_error, parse_completion, parse_sse_body, Feed, SseDecoder, StreamAccumulator,
-};
+use toolgate_client::{classify_http_error, parse_completion, parse_sse_body};
 
 fn bodies() -> &'static Vec<(bool, Vec<u8>)> {
     static B: OnceLock<Vec<(bool, Vec<u8>)>> = OnceLock::new();
@@ -81,38 +79,6 @@ fn apply(body: &mut Vec<u8>, m: &Mutation) {
     }
 }
 
-/// Feeds `body` split at `cuts` (positions into the body) through the decoder and
-/// accumulator, as the HTTP path does.
-fn feed_split(
-    body: &[u8],
-    cuts: &[usize],
-) -> Result<toolgate_client::StreamResult, toolgate_core::InfraError> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-    points.push(body.len());
-    points.sort_unstable();
-    let mut dec = SseDecoder::new();
-    let mut acc = StreamAccumulator::new();
-    let mut prev = 0;
-    let mut t = 0.0;
-    'outer: for p in points {
-        t += 1.0;
-        for ev in dec.push(&body[prev..p])? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break 'outer;
-            }
-        }
-        prev = p;
-    }
-    if !acc.is_done() {
-        for ev in dec.finish()? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break;
-            }
-        }
-    }
-    acc.finish(t + 1.0)
-}
-
 /// Random JSON built from the words chunk parsers look at, so type confusion is likely.
 fn chunkish() -> impl Strategy<Value = Value> {
     let key = prop::sample::select(vec![
@@ -176,7 +142,7 @@ proptest! {
             apply(&mut body, m);
         }
         let _ = parse_sse_body(&body);
-        let _ = feed_split(&body, &cuts);
+        let _ = toolgate_client::parse_sse_split(&body, &cuts);
         let _ = parse_completion(&body);
         let e = classify_http_error(500, Some("text/html"), &body);
         prop_assert!(e.body.map_or(0, |b| b.len()) <= 2048 * 3);
@@ -210,7 +176,7 @@ proptest! {
         let streams: Vec<&Vec<u8>> = bodies().iter().filter(|(s, _)| *s).map(|(_, b)| b).collect();
         let body = streams[idx.index(streams.len())];
         let whole = parse_sse_body(body).unwrap();
-        let split = feed_split(body, &cuts).unwrap();
+        let split = toolgate_client::parse_sse_split(body, &cuts).unwrap();
         prop_assert_eq!(&whole.message, &split.message);
         prop_assert_eq!(&whole.finish_reason, &split.finish_reason);
         prop_assert_eq!(&whole.usage, &split.usage);

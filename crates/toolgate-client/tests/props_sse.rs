@@ -11,8 +11,8 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use std::sync::OnceLock;
-use toolgate_client::{parse_completion, parse_sse_body, Feed, SseDecoder, StreamAccumulator};
-use toolgate_core::{AssistantMessage, ErrorKind, InfraError, ResponseRecord};
+use toolgate_client::{parse_completion, parse_sse_body};
+use toolgate_core::{AssistantMessage, ErrorKind, ResponseRecord};
 use toolgate_sim::wire::{non_stream_body, stream_segments, RenderCtx};
 use toolgate_sim::{Answer, Dialect};
 
@@ -82,33 +82,6 @@ fn encode(i: usize, chunk_chars: usize, usage: bool) -> (Vec<u8>, Vec<u8>, Assis
     (stream.into_bytes(), body.into_bytes(), msg.clone())
 }
 
-/// As the HTTP client feeds a stream: reads split at `cuts`, stop at `[DONE]`.
-fn feed_split(body: &[u8], cuts: &[usize]) -> Result<toolgate_client::StreamResult, InfraError> {
-    let mut points: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
-    points.push(body.len());
-    points.sort_unstable();
-    let mut dec = SseDecoder::new();
-    let mut acc = StreamAccumulator::new();
-    let (mut prev, mut t) = (0, 0.0);
-    'read: for p in points {
-        t += 1.0;
-        for ev in dec.push(&body[prev..p])? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break 'read;
-            }
-        }
-        prev = p;
-    }
-    if !acc.is_done() {
-        for ev in dec.finish()? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break;
-            }
-        }
-    }
-    acc.finish(t + 1.0)
-}
-
 /// Arguments compared as JSON values: the wire carries them as a string in one dialect
 /// and as fragments in another; the grader parses them either way.
 fn args_value(v: &Value) -> Value {
@@ -165,7 +138,7 @@ proptest! {
     ) {
         let i = idx.index(recorded().len());
         let (stream, body, recorded_msg) = encode(i, chunk_chars, usage);
-        let split = feed_split(&stream, &cuts).expect("a well-formed stream parses");
+        let split = toolgate_client::parse_sse_split(&stream, &cuts).expect("a well-formed stream parses");
         let whole = parse_sse_body(&stream).expect("a well-formed stream parses");
         prop_assert_eq!(&split.message, &whole.message);
         same_message(&split.message, &recorded_msg)?;
@@ -185,7 +158,7 @@ proptest! {
         mutate(&mut stream, &ops);
         mutate(&mut body, &ops);
         let whole = parse_sse_body(&stream);
-        let split = feed_split(&stream, &cuts);
+        let split = toolgate_client::parse_sse_split(&stream, &cuts);
         if let Ok(w) = &whole {
             let s = split.as_ref().expect("accepted whole, refused split");
             prop_assert_eq!(&w.message, &s.message);

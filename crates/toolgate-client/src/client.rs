@@ -5,9 +5,12 @@ use crate::parse::{
     classify_http_error, completion_timing, excerpt, parse_completion, Feed, StreamAccumulator,
 };
 use crate::sse::{protocol, SseDecoder};
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use crate::transport::{error_chain, BodyError, Outgoing, Response, SendError, Transport};
+use bytes::Bytes;
+use http::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::{json, Map, Value};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{ErrorKind, InfraError, RetryRecord, TurnRecord};
@@ -129,6 +132,29 @@ impl ChatRequest {
         }
         serde_json::to_vec(&Value::Object(body)).expect("a JSON map always serializes")
     }
+
+    /// [`ChatRequest::wire_body`] with its hash, ready to be sent any number of times.
+    pub fn wire(&self) -> WireBody {
+        WireBody::new(self.wire_body())
+    }
+}
+
+/// The exact bytes of a request body and their SHA-256. Cheap to clone: a trial repeated
+/// N times is serialised and hashed once, not N times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireBody {
+    pub bytes: Bytes,
+    pub sha256: Arc<str>,
+}
+
+impl WireBody {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let sha256 = sha256_hex(&bytes).into();
+        WireBody {
+            bytes: bytes.into(),
+            sha256,
+        }
+    }
 }
 
 /// The result of [`Client::chat`]: the turn (or the final infra error), the retries made
@@ -147,7 +173,7 @@ pub struct ClientError(String);
 /// An OpenAI-compatible chat client. Cheap to clone (one shared connection pool).
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: Transport,
 }
 
 impl fmt::Debug for Client {
@@ -183,22 +209,40 @@ impl Client {
             // A redirected POST would silently become a GET; show the 3xx instead.
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::transport::UA)
             .build()
             .map_err(|e| ClientError(error_chain(&e)))?;
-        Ok(Client { http })
+        Ok(Client {
+            http: Transport::new(http),
+        })
     }
 
     /// Sends one chat request, retrying connect errors, 429 and 503 per `retry`. Never
     /// retries once a success response started (no request is ever answered twice).
     pub async fn chat(&self, ep: &Endpoint, req: &ChatRequest, retry: &RetryPolicy) -> ChatOutcome {
-        let body = req.wire_body();
-        let body_sha256 = sha256_hex(&body);
+        self.chat_wire(ep, &req.wire(), req.stream, &req.headers, retry)
+            .await
+    }
+
+    /// [`Client::chat`] with a body already serialised (`wire`'s `stream` fields must
+    /// match `stream`, as [`ChatRequest::wire`] makes them).
+    pub async fn chat_wire(
+        &self,
+        ep: &Endpoint,
+        wire: &WireBody,
+        stream: bool,
+        headers: &[(String, String)],
+        retry: &RetryPolicy,
+    ) -> ChatOutcome {
+        let body_sha256 = wire.sha256.to_string();
         let url = ep.chat_url();
         let mut retries = Vec::new();
         let mut attempt: u32 = 0;
         loop {
-            match self.attempt(ep, req, &url, &body).await {
+            match self
+                .attempt(ep, stream, headers, &url, wire.bytes.clone())
+                .await
+            {
                 Attempt::Final(result) => {
                     return ChatOutcome {
                         result: *result,
@@ -233,10 +277,22 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, ep: &Endpoint, req: &ChatRequest, url: &str, body: &[u8]) -> Attempt {
+    async fn attempt(
+        &self,
+        ep: &Endpoint,
+        stream: bool,
+        headers: &[(String, String)],
+        url: &str,
+        body: Bytes,
+    ) -> Attempt {
         let t0 = Instant::now();
         let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
-        match tokio::time::timeout_at(deadline, self.attempt_inner(ep, req, url, body, t0)).await {
+        match tokio::time::timeout_at(
+            deadline,
+            self.attempt_inner(ep, stream, headers, url, body, t0),
+        )
+        .await
+        {
             Ok(a) => a,
             Err(_) => Attempt::final_err(infra(
                 ErrorKind::Timeout,
@@ -251,41 +307,34 @@ impl Client {
     async fn attempt_inner(
         &self,
         ep: &Endpoint,
-        req: &ChatRequest,
+        stream: bool,
+        headers: &[(String, String)],
         url: &str,
-        body: &[u8],
+        body: Bytes,
         t0: Instant,
     ) -> Attempt {
-        let mut rb = self
-            .http
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(
-                ACCEPT,
-                if req.stream {
-                    "text/event-stream"
-                } else {
-                    "application/json"
-                },
-            )
-            .body(body.to_vec());
-        for (k, v) in &req.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(key) = &ep.api_key {
-            rb = rb.bearer_auth(key); // marked sensitive by reqwest
-        }
-        let mut resp = match rb.send().await {
+        let out = Outgoing {
+            url,
+            body,
+            accept: if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+            headers,
+            api_key: ep.api_key.as_deref(),
+        };
+        let mut resp = match self.http.post(out).await {
             Ok(r) => r,
             Err(e) => return send_error(e),
         };
         let headers_ms = ms(t0.elapsed());
-        let status = resp.status().as_u16();
-        let content_type = header_str(resp.headers(), CONTENT_TYPE);
+        let status = resp.status;
+        let content_type = header_str(&resp.headers, CONTENT_TYPE);
 
-        if !resp.status().is_success() {
+        if !(200..300).contains(&status) {
             let retry_after = resp
-                .headers()
+                .headers
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| parse_retry_after(v, SystemTime::now()));
@@ -306,7 +355,7 @@ impl Client {
         let ct = content_type.as_deref().unwrap_or("").to_ascii_lowercase();
         let is_sse = ct.contains("text/event-stream");
         let is_json = ct.contains("json");
-        let result = if req.stream && (is_sse || !is_json) && !ct.contains("html") {
+        let result = if stream && (is_sse || !is_json) && !ct.contains("html") {
             read_stream(&mut resp, ep, t0).await.map(|r| {
                 let mut timing = r.timing;
                 timing.headers_ms = Some(headers_ms);
@@ -385,12 +434,13 @@ impl Client {
 
     async fn probe(&self, ep: &Endpoint, url: &str, limit: Duration, text_cap: usize) -> Value {
         let fut = async {
-            let mut rb = self.http.get(url);
+            let mut rb = self.http.reqwest().get(url);
             if let Some(key) = &ep.api_key {
                 rb = rb.bearer_auth(key);
             }
-            let mut resp = rb.send().await.map_err(|e| error_chain(&e))?;
-            let status = resp.status().as_u16();
+            let resp = rb.send().await.map_err(|e| error_chain(&e))?;
+            let mut resp = crate::transport::Response::from_reqwest(resp);
+            let status = resp.status;
             let bytes = match read_body(&mut resp, PROBE_BODY_BYTES, limit).await {
                 Ok(b) => b,
                 Err((e, b)) if !b.is_empty() => {
@@ -422,7 +472,7 @@ fn path_of(root: &str, url: &str) -> String {
 
 /// Reads and decodes an SSE body, stamping each event with its read time.
 async fn read_stream(
-    resp: &mut reqwest::Response,
+    resp: &mut Response,
     ep: &Endpoint,
     t0: Instant,
 ) -> Result<crate::parse::StreamResult, InfraError> {
@@ -456,12 +506,16 @@ async fn read_stream(
             }
         }
     }
-    if !acc.is_done() {
-        let t = ms(t0.elapsed());
-        for ev in dec.finish()? {
-            if acc.feed(&ev, t)? == Feed::Done {
-                break;
-            }
+    if acc.is_done() {
+        // The trial ended at [DONE]; draining the connection is not part of it.
+        let end = ms(t0.elapsed());
+        resp.finish(Duration::from_millis(5)).await;
+        return acc.finish(end);
+    }
+    let t = ms(t0.elapsed());
+    for ev in dec.finish()? {
+        if acc.feed(&ev, t)? == Feed::Done {
+            break;
         }
     }
     acc.finish(ms(t0.elapsed()))
@@ -470,7 +524,7 @@ async fn read_stream(
 /// Reads a whole body under a size cap and an idle timeout. On failure, also returns what
 /// was read so far.
 async fn read_body(
-    resp: &mut reqwest::Response,
+    resp: &mut Response,
     cap: usize,
     idle: Duration,
 ) -> Result<Vec<u8>, (InfraError, Vec<u8>)> {
@@ -501,32 +555,33 @@ async fn read_body(
     }
 }
 
-fn send_error(e: reqwest::Error) -> Attempt {
-    let msg = error_chain(&e);
-    if e.is_timeout() {
-        Attempt::final_err(infra(ErrorKind::Timeout, msg))
-    } else if e.is_builder() {
+fn send_error(e: SendError) -> Attempt {
+    match e {
+        SendError::Timeout(msg) => Attempt::final_err(infra(ErrorKind::Timeout, msg)),
         // A bad URL or header: our input, not the server; retrying cannot help.
-        Attempt::final_err(infra(
+        SendError::Invalid(msg) => Attempt::final_err(infra(
             ErrorKind::Protocol,
-            format!("invalid request: {msg}"),
-        ))
-    } else {
+            if msg.starts_with("invalid request") {
+                msg
+            } else {
+                format!("invalid request: {msg}")
+            },
+        )),
         // Refused, reset before a response, DNS, TLS handshake: nothing was answered.
-        Attempt::Retryable {
+        SendError::Connect(msg) => Attempt::Retryable {
             error: infra(ErrorKind::Connect, msg),
             retry_after: None,
-        }
+        },
     }
 }
 
-fn body_error(e: &reqwest::Error) -> InfraError {
-    let kind = if e.is_timeout() {
+fn body_error(e: &BodyError) -> InfraError {
+    let kind = if e.timeout {
         ErrorKind::Timeout
     } else {
         ErrorKind::Protocol
     };
-    infra(kind, format!("response body broke off: {}", error_chain(e)))
+    infra(kind, format!("response body broke off: {}", e.message))
 }
 
 fn oversize(cap: usize) -> InfraError {
@@ -543,25 +598,7 @@ fn infra(kind: ErrorKind, message: String) -> InfraError {
     }
 }
 
-/// The error and its causes, without the URL (which could carry credentials).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(e);
-    while let Some(err) = cur {
-        let mut s = err.to_string();
-        // reqwest's Display appends ` for url (…)`; drop it.
-        if let Some(i) = s.find(" for url (") {
-            s.truncate(i);
-        }
-        if !s.is_empty() && parts.last() != Some(&s) {
-            parts.push(s);
-        }
-        cur = err.source();
-    }
-    parts.join(": ")
-}
-
-fn header_str(h: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+fn header_str(h: &HeaderMap, name: http::header::HeaderName) -> Option<String> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)

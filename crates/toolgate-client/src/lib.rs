@@ -65,9 +65,11 @@ pub mod parse;
 pub mod profile;
 pub mod sse;
 mod tls;
+mod transport;
 
 pub use client::{
     parse_retry_after, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
+    WireBody,
 };
 pub use parse::{
     classify_http_error, completion_timing, parse_completion, parse_sse_body, parse_sse_split,

@@ -15,8 +15,40 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Eq, Default)]
 pub struct Sym(Arc<str>);
+
+// Hashes the string (as the derive did), consistent with the equality below.
+impl std::hash::Hash for Sym {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
+// Equality and order are the strings' own; interned equal values share one allocation, so
+// comparing the pointers first skips the byte comparison for them (sorting a run's keys
+// compares mostly equal targets, suites and variants).
+impl PartialEq for Sym {
+    fn eq(&self, other: &Sym) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl Ord for Sym {
+    fn cmp(&self, other: &Sym) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
+
+impl PartialOrd for Sym {
+    fn partial_cmp(&self, other: &Sym) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// Values longer than this are not pooled: they are unlikely to repeat.
 const MAX_POOLED: usize = 128;

@@ -66,14 +66,19 @@ pub struct TurnPoint {
 
 /// Why a turn has no TTFT: the client's recorded reason, else a generic one.
 pub(crate) fn missing_reason(t: &TurnMeta) -> Option<String> {
+    missing_reason_str(t).map(str::to_string)
+}
+
+/// [`missing_reason`] without a copy.
+pub(crate) fn missing_reason_str(t: &TurnMeta) -> Option<&str> {
     if t.timing.ttft_ms.is_some() {
         return None;
     }
     Some(
         t.timing
             .ttft_missing
-            .clone()
-            .unwrap_or_else(|| "no TTFT recorded".to_string()),
+            .as_deref()
+            .unwrap_or("no TTFT recorded"),
     )
 }
 
@@ -117,10 +122,10 @@ pub(crate) fn throughput(run: &RunData) -> Vec<Throughput> {
         end: Option<f64>,
         undated: bool,
     }
-    let mut m: BTreeMap<(String, String), W> = BTreeMap::new();
+    let mut m: BTreeMap<(&str, &str), W> = BTreeMap::new();
     for r in measured(run) {
         let w = m
-            .entry((r.key.target.to_string(), r.key.variant.to_string()))
+            .entry((r.key.target.as_str(), r.key.variant.as_str()))
             .or_default();
         w.requests += r.turns.len() as u64;
         w.tokens += r
@@ -144,8 +149,8 @@ pub(crate) fn throughput(run: &RunData) -> Vec<Throughput> {
                 _ => None,
             };
             Throughput {
-                target,
-                variant,
+                target: target.to_string(),
+                variant: variant.to_string(),
                 requests: w.requests,
                 output_tokens: w.tokens,
                 window_s,
@@ -227,6 +232,19 @@ pub(crate) fn scaling(run: &RunData) -> Vec<ConversationScaling> {
             }
         })
         .collect()
+}
+
+/// Counts already tallied by name, most frequent first, ties by name (as [`count`]).
+pub(crate) fn count_sorted_map(m: &BTreeMap<&str, u64>) -> Vec<KindCount> {
+    let mut v: Vec<KindCount> = m
+        .iter()
+        .map(|(kind, count)| KindCount {
+            kind: kind.to_string(),
+            count: *count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)));
+    v
 }
 
 /// Counts, most frequent first, ties by name.

@@ -30,5 +30,5 @@ pub use render::{
     render, render_csv, render_html, render_json, render_junit, render_markdown, write_reports,
     Format, RenderOptions,
 };
-pub use run::{ResponseMeta, RunData, TurnMeta};
+pub use run::{ResponseMeta, RunData, TimingMeta, TurnMeta};
 pub use summary::{summarize, Summary, SCHEMA_VERSION};

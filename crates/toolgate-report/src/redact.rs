@@ -2,9 +2,9 @@
 //! of the same plan give byte-identical reports wherever the model behaved the same.
 
 use crate::run::RunData;
+use crate::run::TimingMeta;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use toolgate_core::record::Timing;
 
 pub const TIME: &str = "[time]";
 pub const VERSION: &str = "[version]";
@@ -70,16 +70,14 @@ fn zero(x: &mut Option<f64>) {
     }
 }
 
-fn zero_timing(t: &mut Timing) {
-    t.queued_ms = 0.0;
+fn zero_timing(t: &mut TimingMeta) {
     t.e2e_ms = 0.0;
-    zero(&mut t.headers_ms);
     zero(&mut t.ttft_ms);
     zero(&mut t.ttft_content_ms);
     zero(&mut t.last_token_ms);
     zero(&mut t.decode_tps);
     zero(&mut t.server_decode_tps);
-    t.itl_ms.clear();
+    t.itl_ms = Box::default();
 }
 
 fn zero_numbers(v: &mut Value) {

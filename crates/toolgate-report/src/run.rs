@@ -41,13 +41,57 @@ pub struct TurnMeta {
     pub turn: u32,
     #[serde(default)]
     pub finish_reason: Option<Sym>,
-    /// The two server-side figures reports show (llama.cpp `timings`).
+    /// The two server-side figures reports show (llama.cpp `timings`); boxed, as only
+    /// llama.cpp sends them.
     #[serde(default)]
-    pub server_timings: Option<ServerTimings>,
+    pub server_timings: Option<Box<ServerTimings>>,
     #[serde(default)]
-    pub timing: Timing,
+    pub timing: TimingMeta,
     #[serde(default)]
     pub status: Option<u16>,
+}
+
+/// The client's [`Timing`] of one turn, reduced to what reports read (same names and
+/// types), so the per-trial index stays small.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct TimingMeta {
+    #[serde(default)]
+    pub ttft_ms: Option<f64>,
+    #[serde(default)]
+    pub ttft_content_ms: Option<f64>,
+    #[serde(default)]
+    pub last_token_ms: Option<f64>,
+    #[serde(default)]
+    pub e2e_ms: f64,
+    #[serde(default)]
+    pub completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default)]
+    pub decode_tps: Option<f64>,
+    #[serde(default)]
+    pub server_decode_tps: Option<f64>,
+    #[serde(default)]
+    pub itl_ms: Box<[f64]>,
+    #[serde(default)]
+    pub ttft_missing: Option<Sym>,
+}
+
+impl TimingMeta {
+    pub fn from_timing(t: &Timing) -> TimingMeta {
+        TimingMeta {
+            ttft_ms: t.ttft_ms,
+            ttft_content_ms: t.ttft_content_ms,
+            last_token_ms: t.last_token_ms,
+            e2e_ms: t.e2e_ms,
+            completion_tokens: t.completion_tokens,
+            prompt_tokens: t.prompt_tokens,
+            decode_tps: t.decode_tps,
+            server_decode_tps: t.server_decode_tps,
+            itl_ms: t.itl_ms.as_slice().into(),
+            ttft_missing: t.ttft_missing.as_deref().map(Sym::from),
+        }
+    }
 }
 
 /// llama.cpp's `timings`, reduced to what latency reports read.
@@ -89,9 +133,6 @@ impl ResponseMeta {
     /// at 100,000 trials is most of the memory.
     pub fn shrink(&mut self) {
         self.turns.shrink_to_fit();
-        for t in &mut self.turns {
-            t.timing.itl_ms.shrink_to_fit();
-        }
     }
 
     pub fn last_turn(&self) -> Option<&TurnMeta> {
@@ -110,11 +151,13 @@ impl TurnMeta {
         TurnMeta {
             turn: t.turn,
             finish_reason: t.finish_reason.as_deref().map(Sym::from),
-            server_timings: t.server_timings.as_ref().map(|_| ServerTimings {
-                predicted_per_second: num("predicted_per_second"),
-                prompt_ms: num("prompt_ms"),
+            server_timings: t.server_timings.as_ref().map(|_| {
+                Box::new(ServerTimings {
+                    predicted_per_second: num("predicted_per_second"),
+                    prompt_ms: num("prompt_ms"),
+                })
             }),
-            timing: t.timing.clone(),
+            timing: TimingMeta::from_timing(&t.timing),
             status: t.status,
         }
     }

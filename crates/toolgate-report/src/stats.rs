@@ -134,11 +134,17 @@ impl Dist {
     /// `None` for no finite values. Non-finite values (NaN, ∞) are dropped: a broken timing
     /// must not poison a whole table.
     pub fn from_values(values: &[f64]) -> Option<Dist> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        Dist::from_vec(values.iter().copied().filter(|x| x.is_finite()).collect())
+    }
+
+    /// [`Dist::from_values`] reusing the caller's vector (no copy of a large sample).
+    pub fn from_vec(mut v: Vec<f64>) -> Option<Dist> {
+        v.retain(|x| x.is_finite());
         if v.is_empty() {
             return None;
         }
-        v.sort_by(|a, b| a.total_cmp(b));
+        // Unstable is exact here: values equal under `total_cmp` are the same bits.
+        v.sort_unstable_by(|a, b| a.total_cmp(b));
         let p = |q| percentile_sorted(&v, q).unwrap_or(f64::NAN);
         Some(Dist {
             n: v.len(),

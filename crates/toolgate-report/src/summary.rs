@@ -5,6 +5,7 @@ use crate::run::{ResponseMeta, RunData, TurnMeta};
 use crate::stats::{pass_at_k, pass_hat_k, Dist, Proportion};
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use toolgate_core::record::{
     AnswerClass, GradeRecord, PromptInfo, SuiteInfo, TargetInfo, TrialKey, Verdict,
@@ -304,9 +305,18 @@ pub const MAX_LISTED_CASES: usize = 5000;
 
 /// The trials a report lists: all of them up to `max`, else every non-pass trial that fits
 /// and then passes, back in key order. `grades` must be in key order.
+#[cfg(test)]
 pub(crate) fn listed<'a>(grades: &[&'a GradeRecord], max: usize) -> Vec<&'a GradeRecord> {
+    listed_indices(grades, max)
+        .into_iter()
+        .map(|i| grades[i])
+        .collect()
+}
+
+/// Positions in `grades` of the trials [`listed`] keeps, in key order.
+fn listed_indices(grades: &[&GradeRecord], max: usize) -> Vec<usize> {
     if grades.len() <= max {
-        return grades.to_vec();
+        return (0..grades.len()).collect();
     }
     let mut keep: Vec<usize> = (0..grades.len())
         .filter(|&i| grades[i].verdict != Verdict::Pass)
@@ -319,49 +329,109 @@ pub(crate) fn listed<'a>(grades: &[&'a GradeRecord], max: usize) -> Vec<&'a Grad
             .take(room),
     );
     keep.sort_unstable();
-    keep.into_iter().map(|i| grades[i]).collect()
+    keep
 }
 
-/// Responses by trial key (not warmup).
-pub(crate) fn response_index(run: &RunData) -> BTreeMap<&TrialKey, &ResponseMeta> {
-    run.responses
-        .iter()
-        .filter(|r| !r.warmup)
-        .map(|r| (&r.key, r))
-        .collect()
+/// The graded, non-warmup trials of a run in key order, each beside its response: the last
+/// non-warmup response with the same key. Built once and shared by the summary and the
+/// per-trial renderers (one sort, no per-trial map).
+pub(crate) struct Trials<'a> {
+    pub grades: Vec<&'a GradeRecord>,
+    /// `responses[i]` belongs to `grades[i]`.
+    pub responses: Vec<Option<&'a ResponseMeta>>,
 }
 
-/// Every graded trial's row in key order, one at a time (for the per-trial file
-/// `results.csv`, so it never holds them all).
-pub(crate) fn for_each_case_row(run: &RunData, mut f: impl FnMut(CaseRow)) {
-    let responses = response_index(run);
-    for g in judged_grades(run) {
-        f(case_row(g, responses.get(&g.key).copied()));
+impl<'a> Trials<'a> {
+    pub(crate) fn new(run: &'a RunData) -> Trials<'a> {
+        let (gs, rs) = (&run.grades, &run.responses);
+        let mut order: Vec<u32> = (0..gs.len() as u32)
+            .filter(|&i| !gs[i as usize].warmup)
+            .collect();
+        // Stable: equal keys keep file order.
+        order.sort_by(|&a, &b| gs[a as usize].key.cmp(&gs[b as usize].key));
+        // A run graded from its own responses has line i of each file for the same trial;
+        // then a grade's response is the line beside it (the last such line for a key that
+        // repeats). Otherwise join the two sorted lists.
+        let aligned = gs.len() == rs.len()
+            && gs
+                .iter()
+                .zip(rs)
+                .all(|(g, r)| g.warmup == r.warmup && g.key == r.key);
+        let mut responses: Vec<Option<&ResponseMeta>> = Vec::with_capacity(order.len());
+        if aligned {
+            let mut i = 0;
+            while i < order.len() {
+                let mut end = i + 1;
+                while end < order.len() && gs[order[end] as usize].key == gs[order[i] as usize].key
+                {
+                    end += 1;
+                }
+                let r = &rs[order[end - 1] as usize];
+                responses.extend(std::iter::repeat_n(Some(r), end - i));
+                i = end;
+            }
+        } else {
+            let mut by_key: Vec<u32> = (0..rs.len() as u32)
+                .filter(|&i| !rs[i as usize].warmup)
+                .collect();
+            by_key.sort_by(|&a, &b| rs[a as usize].key.cmp(&rs[b as usize].key));
+            let mut j = 0;
+            let mut prev: Option<(&TrialKey, Option<&ResponseMeta>)> = None;
+            for &gi in &order {
+                let key = &gs[gi as usize].key;
+                if let Some((k, r)) = prev {
+                    if k == key {
+                        responses.push(r);
+                        continue;
+                    }
+                }
+                while j < by_key.len() && rs[by_key[j] as usize].key < *key {
+                    j += 1;
+                }
+                let mut found = None;
+                while j < by_key.len() && rs[by_key[j] as usize].key == *key {
+                    found = Some(&rs[by_key[j] as usize]);
+                    j += 1;
+                }
+                responses.push(found);
+                prev = Some((key, found));
+            }
+        }
+        Trials {
+            grades: order.into_iter().map(|i| &gs[i as usize]).collect(),
+            responses,
+        }
     }
-}
 
-/// Graded, non-warmup trials in key order.
-pub(crate) fn judged_grades(run: &RunData) -> Vec<&GradeRecord> {
-    let mut v: Vec<&GradeRecord> = run.grades.iter().filter(|g| !g.warmup).collect();
-    v.sort_by(|a, b| a.key.cmp(&b.key));
-    v
+    /// The response of the trial with this key (the same for every grade of the key).
+    pub(crate) fn response(&self, key: &TrialKey) -> Option<&'a ResponseMeta> {
+        let i = self.grades.partition_point(|g| g.key < *key);
+        match self.grades.get(i) {
+            Some(g) if g.key == *key => self.responses[i],
+            _ => None,
+        }
+    }
 }
 
 /// Aggregates a run. Pure: the same run gives the same summary.
 pub fn summarize(run: &RunData) -> Summary {
-    let grades = judged_grades(run);
-    let responses = response_index(run);
+    summarize_with(run, &Trials::new(run))
+}
 
-    type GroupKey = (String, String, String, String);
-    let mut by_group: BTreeMap<GroupKey, Vec<&GradeRecord>> = BTreeMap::new();
-    for g in &grades {
+/// [`summarize`] over an already joined run.
+pub(crate) fn summarize_with(run: &RunData, trials: &Trials<'_>) -> Summary {
+    let grades = &trials.grades;
+
+    type GroupKey<'k> = (&'k str, &'k str, &'k str, &'k str);
+    let mut by_group: BTreeMap<GroupKey<'_>, Vec<&GradeRecord>> = BTreeMap::new();
+    for g in grades {
         let k = &g.key;
         by_group
             .entry((
-                k.target.to_string(),
-                k.suite.to_string(),
-                k.prompt.to_string(),
-                k.variant.to_string(),
+                k.target.as_str(),
+                k.suite.as_str(),
+                k.prompt.as_str(),
+                k.variant.as_str(),
             ))
             .or_default()
             .push(g);
@@ -380,17 +450,15 @@ pub fn summarize(run: &RunData) -> Summary {
         .filter_map(|((t, s, p, v), gs)| extraction_summary(t, s, p, v, gs))
         .collect();
 
-    let cases: Vec<CaseRow> = listed(&grades, MAX_LISTED_CASES)
+    let cases: Vec<CaseRow> = listed_indices(grades, MAX_LISTED_CASES)
         .into_iter()
-        .map(|g| case_row(g, responses.get(&g.key).copied()))
+        .map(|i| case_row(grades[i], trials.responses[i]))
         .collect();
     let cases_total = grades.len() as u64;
     let cases_omitted = cases_total - cases.len() as u64;
 
-    let grader_versions: BTreeSet<String> = grades
-        .iter()
-        .map(|g| g.grader_version.to_string())
-        .collect();
+    let grader_versions: BTreeSet<&str> =
+        grades.iter().map(|g| g.grader_version.as_str()).collect();
     let m = &run.manifest;
     let facts = RunFacts {
         run_id: m.run_id.clone(),
@@ -410,7 +478,7 @@ pub fn summarize(run: &RunData) -> Summary {
         recorded_trials: run.responses.iter().filter(|r| !r.warmup).count() as u64,
         graded_trials: grades.len() as u64,
         warmup_trials: run.responses.iter().filter(|r| r.warmup).count() as u64,
-        grader_versions: grader_versions.into_iter().collect(),
+        grader_versions: grader_versions.into_iter().map(str::to_string).collect(),
     };
 
     Summary {
@@ -538,14 +606,19 @@ fn count_sorted(items: impl Iterator<Item = String>) -> Vec<KindCount> {
 
 /// Accuracy per expected tool over judged trials, tools in name order.
 pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolAccuracy> {
-    let mut m: BTreeMap<String, (u64, u64, Vec<String>)> = BTreeMap::new();
+    let mut m: BTreeMap<&str, (u64, u64, Vec<String>)> = BTreeMap::new();
+    let mut tools: Vec<&str> = Vec::new();
     for g in gs {
         if g.verdict == Verdict::Error {
             continue;
         }
-        let tools: BTreeSet<&Sym> = g.expected_tools.iter().collect();
-        for t in tools {
-            let e = m.entry(t.to_string()).or_default();
+        // Each distinct expected tool once, as a set would.
+        tools.clear();
+        tools.extend(g.expected_tools.iter().map(Sym::as_str));
+        tools.sort_unstable();
+        tools.dedup();
+        for &t in &tools {
+            let e = m.entry(t).or_default();
             e.1 += 1;
             if g.verdict == Verdict::Pass {
                 e.0 += 1;
@@ -556,7 +629,7 @@ pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolA
     }
     m.into_iter()
         .map(|(tool, (p, n, failed))| ToolAccuracy {
-            tool,
+            tool: tool.to_string(),
             accuracy: Proportion::new(p, n),
             failed,
         })
@@ -564,54 +637,50 @@ pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolA
 }
 
 /// The column a judged trial lands in.
-fn answer_column(g: &GradeRecord) -> String {
+fn answer_column(g: &GradeRecord) -> &str {
     match g.answer {
-        Some(AnswerClass::None) => "none".into(),
-        Some(AnswerClass::Malformed) => "malformed".into(),
-        Some(AnswerClass::CallInContent) => "call_in_content".into(),
-        Some(AnswerClass::Empty) => "empty".into(),
-        Some(AnswerClass::Call) | None => g
-            .actual_tools
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "none".into())
-            .to_string(),
+        Some(AnswerClass::None) => "none",
+        Some(AnswerClass::Malformed) => "malformed",
+        Some(AnswerClass::CallInContent) => "call_in_content",
+        Some(AnswerClass::Empty) => "empty",
+        Some(AnswerClass::Call) | None => g.actual_tools.first().map_or("none", Sym::as_str),
     }
 }
 
 const FIXED_COLUMNS: [&str; 3] = ["none", "malformed", "call_in_content"];
 
 fn confusion<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Confusion {
-    let mut cells: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut cells: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     let mut rows = BTreeSet::new();
     let mut tool_cols = BTreeSet::new();
     let mut has_empty = false;
     for g in gs.filter(|g| g.verdict != Verdict::Error) {
-        let row = g
-            .expected_tools
-            .first()
-            .map_or_else(|| NO_CALL_ROW.to_string(), |t| t.to_string());
+        let row = g.expected_tools.first().map_or(NO_CALL_ROW, Sym::as_str);
         let col = answer_column(g);
         if col == "empty" {
             has_empty = true;
-        } else if !FIXED_COLUMNS.contains(&col.as_str()) {
-            tool_cols.insert(col.clone());
+        } else if !FIXED_COLUMNS.contains(&col) {
+            tool_cols.insert(col);
         }
         if row != NO_CALL_ROW {
             // Expected tools get a column even when never called, so the diagonal is visible.
-            tool_cols.insert(row.clone());
+            tool_cols.insert(row);
         }
-        rows.insert(row.clone());
-        *cells.entry((row.to_string(), col)).or_default() += 1;
+        rows.insert(row);
+        *cells.entry((row, col)).or_default() += 1;
     }
-    let mut columns: Vec<String> = tool_cols.into_iter().collect();
+    let mut columns: Vec<String> = tool_cols.into_iter().map(str::to_string).collect();
     columns.extend(FIXED_COLUMNS.iter().map(|s| s.to_string()));
     if has_empty {
         columns.push("empty".into());
     }
     // "(no call)" last: it reads as the odd row out.
-    let mut rows: Vec<String> = rows.into_iter().filter(|r| r != NO_CALL_ROW).collect();
-    if cells.keys().any(|(r, _)| r == NO_CALL_ROW) {
+    let mut rows: Vec<String> = rows
+        .into_iter()
+        .filter(|r| *r != NO_CALL_ROW)
+        .map(str::to_string)
+        .collect();
+    if cells.keys().any(|(r, _)| *r == NO_CALL_ROW) {
         rows.push(NO_CALL_ROW.into());
     }
     let counts = rows
@@ -619,7 +688,7 @@ fn confusion<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Confusion {
         .map(|r| {
             columns
                 .iter()
-                .map(|c| cells.get(&(r.clone(), c.clone())).copied().unwrap_or(0))
+                .map(|c| cells.get(&(r.as_str(), c.as_str())).copied().unwrap_or(0))
                 .collect()
         })
         .collect();
@@ -689,49 +758,74 @@ fn extraction_summary(
     })
 }
 
-fn case_row(g: &GradeRecord, resp: Option<&ResponseMeta>) -> CaseRow {
-    let join = |v: &[Sym]| {
-        if v.is_empty() {
-            "-".to_string()
-        } else {
-            v.join(", ")
+/// The fields of a [`CaseRow`] that borrow from the grade and its response, for the
+/// per-trial renderers (no copies per trial).
+pub(crate) struct RowView<'a> {
+    pub failure: Option<&'static str>,
+    pub expected: Cow<'a, str>,
+    pub actual: Cow<'a, str>,
+    pub ttft_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    pub completion_tokens: Option<u64>,
+}
+
+impl<'a> RowView<'a> {
+    pub(crate) fn new(g: &'a GradeRecord, resp: Option<&ResponseMeta>) -> RowView<'a> {
+        fn join(v: &[Sym]) -> Cow<'_, str> {
+            match v {
+                [] => Cow::Borrowed("-"),
+                [one] => Cow::Borrowed(one.as_str()),
+                _ => Cow::Owned(v.join(", ")),
+            }
         }
-    };
-    let actual = match g.answer {
-        Some(AnswerClass::Call) | None if !g.actual_tools.is_empty() => join(&g.actual_tools),
-        Some(a) if g.verdict != Verdict::Error => answer_label(a).to_string(),
-        _ => "-".to_string(),
-    };
-    let failure = match g.verdict {
-        Verdict::Fail => g.failure.map(|k| k.as_str().to_string()),
-        Verdict::Error => g.error_kind.map(|k| k.as_str().to_string()),
-        Verdict::Pass => None,
-    };
-    let last = resp.and_then(|r| r.last_turn());
+        let actual = match g.answer {
+            Some(AnswerClass::Call) | None if !g.actual_tools.is_empty() => join(&g.actual_tools),
+            Some(a) if g.verdict != Verdict::Error => Cow::Borrowed(answer_label(a)),
+            _ => Cow::Borrowed("-"),
+        };
+        let failure = match g.verdict {
+            Verdict::Fail => g.failure.map(|k| k.as_str()),
+            Verdict::Error => g.error_kind.map(|k| k.as_str()),
+            Verdict::Pass => None,
+        };
+        let last = resp.and_then(|r| r.last_turn());
+        RowView {
+            failure,
+            expected: join(&g.expected_tools),
+            actual,
+            ttft_ms: last.and_then(|t| t.timing.ttft_ms),
+            e2e_ms: resp
+                .filter(|r| !r.turns.is_empty())
+                .map(|r| r.turns.iter().map(|t| t.timing.e2e_ms).sum()),
+            completion_tokens: resp.and_then(|r| {
+                r.turns
+                    .iter()
+                    .map(|t| t.timing.completion_tokens)
+                    .try_fold(0u64, |acc, c| c.map(|c| acc + c))
+            }),
+        }
+    }
+}
+
+fn case_row(g: &GradeRecord, resp: Option<&ResponseMeta>) -> CaseRow {
+    let v = RowView::new(g, resp);
     CaseRow {
         id: g.key.id(),
         key: g.key.clone(),
         kind: g.kind.to_string(),
         category: g.category.clone(),
         verdict: g.verdict,
-        failure,
+        failure: v.failure.map(str::to_string),
         diagnosis: g.diagnosis.to_string(),
-        expected: join(&g.expected_tools),
-        actual,
+        expected: v.expected.into_owned(),
+        actual: v.actual.into_owned(),
         answer: g.answer,
         precision: g.scores.as_ref().map(|s| s.precision),
         recall: g.scores.as_ref().map(|s| s.recall),
         f1: g.scores.as_ref().map(|s| s.f1),
-        ttft_ms: last.and_then(|t| t.timing.ttft_ms),
-        e2e_ms: resp
-            .filter(|r| !r.turns.is_empty())
-            .map(|r| r.turns.iter().map(|t| t.timing.e2e_ms).sum()),
-        completion_tokens: resp.and_then(|r| {
-            r.turns
-                .iter()
-                .map(|t| t.timing.completion_tokens)
-                .try_fold(0u64, |acc, c| c.map(|c| acc + c))
-        }),
+        ttft_ms: v.ttft_ms,
+        e2e_ms: v.e2e_ms,
+        completion_tokens: v.completion_tokens,
     }
 }
 
@@ -765,8 +859,7 @@ pub(crate) fn measured(run: &RunData) -> impl Iterator<Item = &ResponseMeta> {
         .filter(|r| !r.warmup && r.error.is_none())
 }
 
-#[derive(Default)]
-struct Acc {
+struct Acc<'a> {
     requests: u64,
     ttft: Vec<f64>,
     ttft_content: Vec<f64>,
@@ -776,11 +869,29 @@ struct Acc {
     itl: Vec<f64>,
     server_tps: Vec<f64>,
     server_prompt: Vec<f64>,
-    missing: Vec<String>,
+    /// Requests without a TTFT by reason (counted, not listed: a non-streaming run has
+    /// one per request).
+    missing: BTreeMap<&'a str, u64>,
 }
 
-impl Acc {
-    fn add(&mut self, t: &TurnMeta) {
+impl<'a> Acc<'a> {
+    fn with_capacity(turns: usize, itl: usize) -> Acc<'a> {
+        let v = || Vec::with_capacity(turns);
+        Acc {
+            requests: 0,
+            ttft: v(),
+            ttft_content: v(),
+            tps: v(),
+            e2e: v(),
+            tpot: v(),
+            itl: Vec::with_capacity(itl),
+            server_tps: Vec::new(),
+            server_prompt: Vec::new(),
+            missing: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, t: &'a TurnMeta) {
         self.requests += 1;
         self.ttft.extend(t.timing.ttft_ms);
         self.ttft_content.extend(t.timing.ttft_content_ms);
@@ -791,64 +902,84 @@ impl Acc {
         self.server_tps.extend(crate::latency::server_decode_tps(t));
         self.server_prompt
             .extend(crate::latency::server_prompt_ms(t));
-        self.missing.extend(crate::latency::missing_reason(t));
+        if let Some(reason) = crate::latency::missing_reason_str(t) {
+            *self.missing.entry(reason).or_default() += 1;
+        }
     }
-    fn row(&self, target: &str, group: &str) -> LatencyRow {
+    fn row(self, target: &str, group: &str) -> LatencyRow {
         LatencyRow {
             target: target.into(),
             group: group.into(),
             requests: self.requests,
-            ttft_ms: Dist::from_values(&self.ttft),
-            ttft_content_ms: Dist::from_values(&self.ttft_content),
-            decode_tps: Dist::from_values(&self.tps),
-            e2e_ms: Dist::from_values(&self.e2e),
-            tpot_ms: Dist::from_values(&self.tpot),
-            itl_ms: Dist::from_values(&self.itl),
-            server_decode_tps: Dist::from_values(&self.server_tps),
-            server_prompt_ms: Dist::from_values(&self.server_prompt),
-            ttft_missing: crate::latency::count(self.missing.clone()),
+            ttft_ms: Dist::from_vec(self.ttft),
+            ttft_content_ms: Dist::from_vec(self.ttft_content),
+            decode_tps: Dist::from_vec(self.tps),
+            e2e_ms: Dist::from_vec(self.e2e),
+            tpot_ms: Dist::from_vec(self.tpot),
+            itl_ms: Dist::from_vec(self.itl),
+            server_decode_tps: Dist::from_vec(self.server_tps),
+            server_prompt_ms: Dist::from_vec(self.server_prompt),
+            ttft_missing: crate::latency::count_sorted_map(&self.missing),
         }
     }
 }
 
-fn latency_summary(run: &RunData) -> LatencySummary {
-    let mut by_variant: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    let mut by_category: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    let mut by_turn: BTreeMap<(String, String, u32), Vec<f64>> = BTreeMap::new();
+/// Latency rows per group (`group` names a measured response's row), one grouping at a
+/// time and each group's values sized before they are gathered, so a 100,000-trial run
+/// holds one exact set of values, not two over-allocated ones.
+fn latency_rows<'a>(
+    run: &'a RunData,
+    group: impl Fn(&'a ResponseMeta) -> (&'a str, &'a str),
+) -> Vec<LatencyRow> {
+    let mut sizes: BTreeMap<(&str, &str), (usize, usize)> = BTreeMap::new();
     for r in measured(run) {
-        let cat = r.category.clone().unwrap_or_else(|| {
-            if r.kind.is_empty() {
-                "-".into()
-            } else {
-                r.kind.to_string()
+        let e = sizes.entry(group(r)).or_default();
+        e.0 += r.turns.len();
+        e.1 += r.turns.iter().map(|t| t.timing.itl_ms.len()).sum::<usize>();
+    }
+    let mut accs: BTreeMap<(&str, &str), Acc<'_>> = sizes
+        .into_iter()
+        .map(|(k, (n, itl))| (k, Acc::with_capacity(n, itl)))
+        .collect();
+    for r in measured(run) {
+        if let Some(acc) = accs.get_mut(&group(r)) {
+            for t in &r.turns {
+                acc.add(t);
             }
-        });
-        let multi = r.kind == "conversation" || r.turns.len() > 1;
-        for t in &r.turns {
-            by_variant
-                .entry((r.key.target.to_string(), r.key.variant.to_string()))
-                .or_default()
-                .add(t);
-            by_category
-                .entry((r.key.target.to_string(), cat.clone()))
-                .or_default()
-                .add(t);
-            if multi {
+        }
+    }
+    accs.into_iter().map(|((t, g), a)| a.row(t, g)).collect()
+}
+
+fn latency_summary(run: &RunData) -> LatencySummary {
+    let by_variant = latency_rows(run, |r| (r.key.target.as_str(), r.key.variant.as_str()));
+    let by_category = latency_rows(run, |r| {
+        let cat: &str = match &r.category {
+            Some(c) => c,
+            None if r.kind.is_empty() => "-",
+            None => &r.kind,
+        };
+        (r.key.target.as_str(), cat)
+    });
+    let mut by_turn: BTreeMap<(&str, &str, u32), Vec<f64>> = BTreeMap::new();
+    for r in measured(run) {
+        if r.kind == "conversation" || r.turns.len() > 1 {
+            for t in &r.turns {
                 let v = by_turn
-                    .entry((r.key.target.to_string(), r.key.variant.to_string(), t.turn))
+                    .entry((r.key.target.as_str(), r.key.variant.as_str(), t.turn))
                     .or_default();
                 v.extend(t.timing.ttft_ms);
             }
         }
     }
     LatencySummary {
-        by_variant: by_variant.iter().map(|((t, g), a)| a.row(t, g)).collect(),
-        by_category: by_category.iter().map(|((t, g), a)| a.row(t, g)).collect(),
+        by_variant,
+        by_category,
         by_turn: by_turn
             .into_iter()
             .map(|((target, variant, turn), v)| TurnLatency {
-                target,
-                variant,
+                target: target.to_string(),
+                variant: variant.to_string(),
                 turn,
                 ttft_ms: Dist::from_values(&v),
             })
@@ -881,6 +1012,7 @@ pub fn summary_value(s: &Summary) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use toolgate_core::record::TrialKey;
 
     fn grade(i: u32, verdict: Verdict) -> GradeRecord {
@@ -907,6 +1039,75 @@ mod tests {
             warmup: false,
             grader_version: "1".into(),
         }
+    }
+
+    fn response(g: &GradeRecord, e2e: f64) -> ResponseMeta {
+        ResponseMeta {
+            key: g.key.clone(),
+            kind: g.kind.clone(),
+            category: None,
+            turns: vec![TurnMeta {
+                turn: 0,
+                finish_reason: None,
+                server_timings: None,
+                timing: crate::run::TimingMeta {
+                    e2e_ms: e2e,
+                    ..Default::default()
+                },
+                status: None,
+            }],
+            error: None,
+            started_at: String::new(),
+            warmup: g.warmup,
+            raw: crate::run::RawRef::None,
+        }
+    }
+
+    /// The join gives each grade what a key → response map of the non-warmup responses
+    /// (last one wins) gives, whether or not the two lists are in the same order.
+    #[test]
+    fn trials_join_matches_a_key_map() {
+        let mut gs: Vec<GradeRecord> = [3, 1, 2, 1, 0, 2]
+            .into_iter()
+            .map(|i| grade(i, Verdict::Pass))
+            .collect();
+        gs[5].warmup = true;
+        let rs: Vec<ResponseMeta> = gs
+            .iter()
+            .enumerate()
+            .map(|(i, g)| response(g, i as f64))
+            .collect();
+        let check = |run: &RunData| {
+            let t = Trials::new(run);
+            let map: BTreeMap<&TrialKey, &ResponseMeta> = run
+                .responses
+                .iter()
+                .filter(|r| !r.warmup)
+                .map(|r| (&r.key, r))
+                .collect();
+            let keys: Vec<u32> = t.grades.iter().map(|g| g.key.repeat).collect();
+            assert_eq!(keys, [0, 1, 1, 2, 3]);
+            for (g, r) in t.grades.iter().zip(&t.responses) {
+                assert_eq!(*r, map.get(&g.key).copied(), "{}", g.key);
+                assert_eq!(t.response(&g.key), map.get(&g.key).copied());
+            }
+        };
+        let mut run = RunData {
+            dir: PathBuf::from("r"),
+            manifest: Default::default(),
+            responses: rs.clone(),
+            grades: gs.clone(),
+            notes: vec![],
+            responses_file: None,
+        };
+        check(&run); // aligned: line i of each file is the same trial
+        run.responses.reverse();
+        run.responses.push(response(&grade(9, Verdict::Pass), 9.0));
+        check(&run); // joined by key
+        assert_eq!(
+            Trials::new(&run).response(&grade(7, Verdict::Pass).key),
+            None
+        );
     }
 
     #[test]

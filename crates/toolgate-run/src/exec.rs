@@ -5,18 +5,18 @@ use crate::config::{Config, TargetConfig};
 use crate::plan::{initial_messages, request_body, PromptCache, Trial};
 use crate::runfolder::{now_rfc3339, Recorder};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use toolgate_client::{
-    apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping,
+    apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping, WireBody,
 };
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
-    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite,
+    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite, TrialKey,
 };
 
 /// A target ready to receive requests.
@@ -122,6 +122,16 @@ pub struct Prepared {
     pub trial: Trial,
     /// Rendered system prompt (or the render error, recorded as the trial's failure to send).
     pub system: Result<Option<Arc<str>>, String>,
+    /// The first request's body and the prompt's hash, built by the first repeat that
+    /// needs them and shared by every repeat of the same target/suite/case/prompt/variant:
+    /// they are byte-identical, so serialising and hashing them again is pure overhead.
+    pub shared: Arc<OnceLock<SharedBody>>,
+}
+
+pub struct SharedBody {
+    pub wire: WireBody,
+    pub messages: usize,
+    pub prompt_sha256: Option<String>,
 }
 
 pub struct ExecSettings {
@@ -142,6 +152,7 @@ pub struct ExecOutcome {
 
 /// Prepare trials: render prompts once each.
 pub fn prepare(trials: Vec<Trial>, suites: &[Suite], cache: &mut PromptCache<'_>) -> Vec<Prepared> {
+    let mut shared: HashMap<TrialKey, Arc<OnceLock<SharedBody>>> = HashMap::new();
     trials
         .into_iter()
         .map(|t| {
@@ -151,7 +162,16 @@ pub fn prepare(trials: Vec<Trial>, suites: &[Suite], cache: &mut PromptCache<'_>
                 Some(p) => cache.render(s, c, p).map(Some),
                 None => Ok(None),
             };
-            Prepared { trial: t, system }
+            let key = TrialKey {
+                repeat: 0,
+                ..t.key.clone()
+            };
+            let shared = shared.entry(key).or_default().clone();
+            Prepared {
+                trial: t,
+                system,
+                shared,
+            }
         })
         .collect()
 }
@@ -191,13 +211,29 @@ pub async fn execute(
 
     // Group trials per target; each target has its own dispatcher so a slow one does not
     // stall the others.
-    let mut per_target: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
     let total = prepared.len() as u64;
-    for p in prepared {
-        per_target
-            .entry(p.trial.key.target.to_string())
-            .or_default()
-            .push(p);
+    // One target (the usual case) takes the list as it is; more are split into lists sized
+    // exactly, so a 100,000-trial plan is never held twice over while growing.
+    let mut per_target: BTreeMap<String, Vec<Prepared>> = BTreeMap::new();
+    let single = targets.len() == 1
+        && prepared
+            .iter()
+            .all(|p| *p.trial.key.target == *targets[0].target.name);
+    if single {
+        per_target.insert(targets[0].target.name.clone(), prepared);
+    } else {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for p in &prepared {
+            *counts.entry(p.trial.key.target.to_string()).or_default() += 1;
+        }
+        for (name, n) in counts {
+            per_target.insert(name, Vec::with_capacity(n));
+        }
+        for p in prepared {
+            if let Some(list) = per_target.get_mut(&*p.trial.key.target) {
+                list.push(p);
+            }
+        }
     }
     let mut dispatchers = JoinSet::new();
     for ts in &targets {
@@ -375,11 +411,31 @@ pub async fn run_trial(
     };
     let endpoint = target.endpoint(&url, settings.max_body);
 
-    let mut messages = initial_messages(system.as_deref(), case);
-    let turn_texts: Vec<Option<String>> = match &case.input {
+    let turn_texts: Vec<Option<&str>> = match &case.input {
         CaseInput::Messages(_) => vec![None],
-        CaseInput::Turns(ts) => ts.iter().map(|t| Some(t.user.clone())).collect(),
+        CaseInput::Turns(ts) => ts.iter().map(|t| Some(t.user.as_str())).collect(),
     };
+    let first_body = |messages: &[Value]| {
+        let mut body = request_body(&target.model, suite, case, messages, &target.extra_body);
+        apply_thinking(&target.thinking, p.trial.thinking, &mut body);
+        ChatRequest {
+            body,
+            stream: target.stream,
+            headers: vec![],
+        }
+        .wire()
+    };
+    let shared = p.shared.get_or_init(|| {
+        let mut messages = initial_messages(system.as_deref(), case);
+        if let Some(Some(u)) = turn_texts.first() {
+            messages.push(Message::user(u.to_string()).to_wire());
+        }
+        SharedBody {
+            wire: first_body(&messages),
+            messages: messages.len(),
+            prompt_sha256: system.as_deref().map(|s| sha256_hex(s.as_bytes())),
+        }
+    });
 
     let mut rec = ResponseRecord {
         key: p.trial.key.clone(),
@@ -393,8 +449,8 @@ pub async fn run_trial(
             thinking: p.trial.thinking,
             tool_choice: case.params.tool_choice.clone(),
             tools: suite.tools.tools.len(),
-            messages: 0,
-            prompt_sha256: system.as_deref().map(|s| sha256_hex(s.as_bytes())),
+            messages: shared.messages,
+            prompt_sha256: shared.prompt_sha256.clone(),
             body_sha256: String::new(),
         },
         turns: vec![],
@@ -403,25 +459,36 @@ pub async fn run_trial(
         started_at: now_rfc3339(),
         warmup: p.trial.warmup,
     };
+    let headers = [(
+        "x-toolgate-case".to_string(),
+        format!("{}/{}", suite.name, case.id),
+    )];
 
+    // Later turns carry the replies so far; only a conversation builds them.
+    let mut messages: Vec<Value> = Vec::new();
     for (i, user) in turn_texts.iter().enumerate() {
-        if let Some(u) = user {
-            messages.push(Message::user(u.clone()).to_wire());
-        }
-        let mut body = request_body(&target.model, suite, case, &messages, &target.extra_body);
-        apply_thinking(&target.thinking, p.trial.thinking, &mut body);
-        if i == 0 {
-            rec.request.messages = messages.len();
-        }
-        let req = ChatRequest {
-            body,
-            stream: target.stream,
-            headers: vec![(
-                "x-toolgate-case".to_string(),
-                format!("{}/{}", suite.name, case.id),
-            )],
+        let built;
+        let wire = if i == 0 {
+            &shared.wire
+        } else {
+            if i == 1 {
+                messages = initial_messages(system.as_deref(), case);
+                if let Some(Some(u)) = turn_texts.first() {
+                    messages.push(Message::user(u.to_string()).to_wire());
+                }
+                messages.push(Message::assistant(rec_reply(&rec, 0)).to_wire());
+            } else {
+                messages.push(Message::assistant(rec_reply(&rec, i - 1)).to_wire());
+            }
+            if let Some(u) = user {
+                messages.push(Message::user(u.to_string()).to_wire());
+            }
+            built = first_body(&messages);
+            &built
         };
-        let out = client.chat(&endpoint, &req, &settings.retry).await;
+        let out = client
+            .chat_wire(&endpoint, wire, target.stream, &headers, &settings.retry)
+            .await;
         if i == 0 {
             rec.request.body_sha256 = out.body_sha256.clone();
         }
@@ -430,19 +497,11 @@ pub async fn run_trial(
             Ok(mut turn) => {
                 ts.consecutive_connect.store(0, Ordering::SeqCst);
                 turn.turn = i as u32;
-                turn.user = user.clone();
+                turn.user = user.map(str::to_string);
                 if i == 0 {
                     turn.timing.queued_ms = queued_ms;
                 }
-                let reply = turn
-                    .message
-                    .as_ref()
-                    .and_then(|m| m.content.clone())
-                    .unwrap_or_default();
                 rec.turns.push(turn);
-                if i + 1 < turn_texts.len() {
-                    messages.push(Message::assistant(reply).to_wire());
-                }
             }
             Err(mut e) => {
                 if e.kind == ErrorKind::Connect {
@@ -458,6 +517,15 @@ pub async fn run_trial(
         }
     }
     rec
+}
+
+/// The text of turn `i`'s reply, which the next turn sends back as the assistant message.
+fn rec_reply(rec: &ResponseRecord, i: usize) -> String {
+    rec.turns
+        .get(i)
+        .and_then(|t| t.message.as_ref())
+        .and_then(|m| m.content.clone())
+        .unwrap_or_default()
 }
 
 /// Server metadata for the manifest: per URL, what the metadata endpoints answered.

@@ -178,6 +178,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     }
     let config_value = effective_config(&req, &target_names);
     let plan_sha = plan::plan_hash(&suites, &trials, &config_value);
+    let planned = trials.len() as u64;
 
     // Run folder: new, or resumed.
     let (dir, mut manifest, pending) = if let Some(dir) = &resume_dir {
@@ -210,9 +211,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         let done: std::collections::BTreeSet<_> =
             kept.iter().map(|r| (r.key.clone(), r.warmup)).collect();
         let pending: Vec<plan::Trial> = trials
-            .iter()
+            .into_iter()
             .filter(|t| !done.contains(&(t.key.clone(), t.warmup)))
-            .cloned()
             .collect();
         let mut m = old;
         m.complete = false;
@@ -253,12 +253,13 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
                 .map(|t| plan::variant_label(*t))
                 .collect(),
             repeats: req.repeats.max(1),
-            planned_trials: trials.len() as u64,
+            planned_trials: planned,
             shard: req.shard.map(|(i, n)| format!("{i}/{n}")),
             config: config_value.clone(),
             plan_sha256: plan_sha.clone(),
         };
-        (dir, m, trials.clone())
+        // Moved, not copied: a 100,000-trial plan is ~14 MB.
+        (dir, m, trials)
     };
 
     // The embedded simulator serves every `sim` target of this run.
@@ -386,13 +387,20 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     } else {
         vec![states.clone()]
     };
+    let single_group = groups.len() == 1;
     let mut remaining = prepared;
     for group in groups {
         let names: Vec<&str> = group.iter().map(|g| g.target.name.as_str()).collect();
-        let (now, later): (Vec<_>, Vec<_>) = remaining
-            .into_iter()
-            .partition(|p| names.contains(&p.trial.key.target.as_str()));
-        remaining = later;
+        // One group takes every trial: hand the list over rather than copy it.
+        let now = if single_group {
+            std::mem::take(&mut remaining)
+        } else {
+            let (now, later): (Vec<_>, Vec<_>) = remaining
+                .into_iter()
+                .partition(|p| names.contains(&p.trial.key.target.as_str()));
+            remaining = later;
+            now
+        };
         if interrupted {
             not_sent += now.len() as u64;
             continue;
@@ -422,13 +430,25 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     if let Some(s) = sim {
         s.shutdown().await;
     }
+    // What grading does not need is dropped before it starts: the sending state (targets,
+    // suite copies, prompt cache) would otherwise sit beside the grade index.
+    let mut down_reasons = Vec::new();
+    for s in &states {
+        if s.down.load(Ordering::SeqCst) {
+            down_reasons.push(format!(
+                "target `{}` declared down after {} consecutive connect failures",
+                s.target.name, req.config.defaults.down_after
+            ));
+        }
+    }
+    down_reasons.extend(managed::incomplete_reasons(&states));
+    drop((states, suites_arc, progress, resolved, remaining, cache));
 
     // Completeness is judged from the file, not from counters: the file is the truth. One
     // streamed pass grades it and yields the per-trial index the reports are built from.
     let mut data = grade_stream(&dir, &suites)?;
     let error_count = data.responses.iter().filter(|r| r.error.is_some()).count() as u64;
     let recorded = data.responses.len() as u64;
-    let planned = trials.len() as u64;
     let mut reasons = Vec::new();
     if interrupted {
         reasons.push(format!("interrupted: {not_sent} trial(s) not sent"));
@@ -439,15 +459,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     if recorded < planned && !interrupted {
         reasons.push(format!("{} trial(s) have no response", planned - recorded));
     }
-    for s in &states {
-        if s.down.load(Ordering::SeqCst) {
-            reasons.push(format!(
-                "target `{}` declared down after {} consecutive connect failures",
-                s.target.name, req.config.defaults.down_after
-            ));
-        }
-    }
-    reasons.extend(managed::incomplete_reasons(&states));
+    reasons.extend(down_reasons);
     manifest.complete = reasons.is_empty() && recorded == planned;
     manifest.incomplete_reasons = reasons;
     manifest.finished_at = Some(runfolder::now_rfc3339());
@@ -522,8 +534,8 @@ pub fn grade_run_with(
 }
 
 /// Lines graded per parallel batch: big enough to keep both cores busy, small enough that
-/// only one batch of whole responses is in memory at a time.
-const GRADE_BATCH: usize = 2048;
+/// the pipeline's three batches (one read, one graded, one appended) stay a few MB.
+const GRADE_BATCH: usize = 1024;
 
 /// Streams `responses.jsonl` through the graders: each batch is parsed, graded and
 /// serialised in parallel, its grades appended to a temp `grades.jsonl` (renamed at the end),
@@ -545,29 +557,28 @@ pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_rep
             false
         }
         Some(mut lines) => {
-            loop {
-                let batch = lines.next_batch(GRADE_BATCH).map_err(io_err)?;
-                if batch.is_empty() {
-                    break;
-                }
-                if responses.is_empty() {
-                    // Size the index once from the first lines: doubling a Vec of 100,000
-                    // entries would hold the old and the new buffer at once.
-                    let avg = batch.iter().map(|l| l.bytes.len() + 1).sum::<usize>() / batch.len();
-                    let len = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
-                    let estimate = len / avg.max(1) + batch.len();
-                    responses.reserve_exact(estimate);
-                    grades.reserve_exact(estimate);
-                }
-                type Graded = (toolgate_report::ResponseMeta, GradeRecord, Vec<u8>);
-                let done: Vec<Result<Option<Graded>, usize>> = batch
+            let mut batch = lines.next_batch(GRADE_BATCH).map_err(io_err)?;
+            if !batch.is_empty() {
+                // Size the index once from the first lines: doubling a Vec of 100,000
+                // entries would hold the old and the new buffer at once.
+                let avg = batch.iter().map(|l| l.bytes.len() + 1).sum::<usize>() / batch.len();
+                let len = std::fs::metadata(&path).map_or(0, |m| m.len() as usize);
+                let estimate = len / avg.max(1) + batch.len();
+                responses.reserve_exact(estimate);
+                grades.reserve_exact(estimate);
+            }
+            type Graded = (toolgate_report::ResponseMeta, GradeRecord, Vec<u8>);
+            // Parse, grade and serialise one batch in parallel.
+            let grade_batch = |batch: &[toolgate_core::jsonl::Line]| {
+                batch
                     .par_iter()
                     .enumerate()
                     .map(|(i, line)| {
                         match serde_json::from_slice::<toolgate_core::ResponseRecord>(&line.bytes) {
                             Ok(r) if line.complete => {
                                 let g = grader.grade(&r);
-                                let mut bytes = serde_json::to_vec(&g).expect("grade serialises");
+                                let mut bytes = Vec::with_capacity(512);
+                                serde_json::to_writer(&mut bytes, &g).expect("grade serialises");
                                 bytes.push(b'\n');
                                 let meta = toolgate_report::ResponseMeta::from_record(
                                     &r,
@@ -580,7 +591,12 @@ pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_rep
                             Err(_) => Err(i),
                         }
                     })
-                    .collect();
+                    .collect::<Vec<Result<Option<Graded>, usize>>>()
+            };
+            // Append one graded batch to grades.jsonl and the index, in file order.
+            let mut keep = |batch: Vec<toolgate_core::jsonl::Line>,
+                            done: Vec<Result<Option<Graded>, usize>>|
+             -> anyhow::Result<()> {
                 for (line, d) in batch.iter().zip(done) {
                     match d {
                         Ok(Some((meta, mut g, bytes))) => {
@@ -599,6 +615,30 @@ pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_rep
                         }
                     }
                 }
+                Ok(())
+            };
+            // A pipeline of three batches: while the pool grades one, this side appends the
+            // one before it and reads the one after it (reading and appending are serial).
+            let mut graded: Option<(Vec<toolgate_core::jsonl::Line>, Vec<_>)> = None;
+            while !batch.is_empty() || graded.is_some() {
+                let (done, (next, kept)) = rayon::join(
+                    || grade_batch(&batch),
+                    || {
+                        let kept = graded.take().map_or(Ok(()), |(b, d)| keep(b, d));
+                        let next = if batch.is_empty() {
+                            Ok(Vec::new())
+                        } else {
+                            lines.next_batch(GRADE_BATCH)
+                        };
+                        (next, kept)
+                    },
+                );
+                kept?;
+                let next = next.map_err(io_err)?;
+                if !batch.is_empty() {
+                    graded = Some((std::mem::take(&mut batch), done));
+                }
+                batch = next;
             }
             true
         }

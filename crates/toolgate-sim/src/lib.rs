@@ -20,6 +20,7 @@
 //! ttft_ms: 0                   # delay before the first token
 //! chunk_delay_ms: 0            # delay between token chunks
 //! chunk_chars: 16              # characters per streamed content / argument chunk
+//! precise_timing: false        # true: delays end within µs (short spin), for timing checks
 //! fail_after: null             # after N chat requests (server-wide) every request fails ...
 //! after_fault: http_500        # ... with this fault
 //! retry_after: null            # Retry-After seconds for an after_fault of http_429 / http_503

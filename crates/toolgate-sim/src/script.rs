@@ -411,6 +411,9 @@ pub struct Script {
     pub ttft_ms: u64,
     pub chunk_delay_ms: u64,
     pub chunk_chars: usize,
+    /// Hit each delay to within microseconds (a tokio timer alone fires up to ~1 ms late):
+    /// for measuring a client's timing error, at the cost of a short cooperative spin.
+    pub precise_timing: bool,
     /// After this many chat requests (server-wide), every request fails with `after_fault`.
     pub fail_after: Option<u64>,
     pub after_fault: FaultSpec,
@@ -483,6 +486,8 @@ struct ScriptSpec {
     chunk_delay_ms: Option<u64>,
     #[serde(default)]
     chunk_chars: Option<Spanned<u64>>,
+    #[serde(default)]
+    precise_timing: Option<bool>,
     #[serde(default)]
     fail_after: Option<u64>,
     #[serde(default)]
@@ -754,6 +759,7 @@ fn compile(spec: ScriptSpec, path: &str) -> Result<Script, String> {
         ttft_ms: spec.ttft_ms.unwrap_or(0),
         chunk_delay_ms: spec.chunk_delay_ms.unwrap_or(0),
         chunk_chars,
+        precise_timing: spec.precise_timing.unwrap_or(false),
         fail_after: spec.fail_after,
         after_fault,
         rules,
@@ -787,6 +793,7 @@ dialect: llamacpp
 ttft_ms: 5
 chunk_delay_ms: 2
 chunk_chars: 8
+precise_timing: true
 fail_after: 10
 after_fault: http_503
 retry_after: 2
@@ -807,11 +814,12 @@ rules:
         assert_eq!(s.model, "sim-test");
         assert_eq!(s.dialect, Dialect::Llamacpp);
         assert_eq!((s.ttft_ms, s.chunk_delay_ms, s.chunk_chars), (5, 2, 8));
+        assert!(s.precise_timing);
         assert_eq!(s.fail_after, Some(10));
         assert_eq!(s.after_fault.fault, Fault::Http503);
         assert_eq!(s.after_fault.retry_after, Some(2));
         assert_eq!(s.rules.len(), 4);
-        assert_eq!(s.rules[0].line, 11);
+        assert_eq!(s.rules[0].line, 12);
         assert_eq!(
             s.rules[0].action,
             Action::Transform(Transform::WrongTool {
@@ -848,7 +856,7 @@ rules:
         assert!(!s.rules[2].matcher.matches(&facts("flaky-3", "", &[])));
         f.user = "What's the WEATHER like?";
         assert!(s.rules[3].matcher.matches(&f));
-        assert_eq!(s.rule_for(&facts("greeting", "", &[])).unwrap().line, 14);
+        assert_eq!(s.rule_for(&facts("greeting", "", &[])).unwrap().line, 15);
     }
 
     #[test]

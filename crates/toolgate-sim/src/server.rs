@@ -453,7 +453,7 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
         chunk_delay_ms: script.chunk_delay_ms,
     };
     match fault {
-        None => respond(conn, &answer, &rc, stream, keep).await,
+        None => respond(conn, &answer, &rc, stream, keep, script.precise_timing).await,
         Some(f) => respond_fault(conn, f, &answer, &rc, stream, keep).await,
     }
 }
@@ -465,12 +465,13 @@ async fn respond(
     rc: &RenderCtx<'_>,
     stream: bool,
     keep: bool,
+    precise: bool,
 ) -> Option<Conn> {
     if stream {
         let segs = wire::stream_segments(a, rc, true);
         let h = head(200, "text/event-stream", None, keep, &[]);
         conn.write(h.as_bytes()).await.ok()?;
-        write_segments(&mut conn, &segs, Instant::now())
+        write_segments_at(&mut conn, &segs, Instant::now(), precise)
             .await
             .ok()?;
         conn.write(LAST_CHUNK).await.ok()?;
@@ -489,6 +490,17 @@ async fn respond(
 /// Write segments on schedule (delays accumulate from `t0`, so write time does not drift
 /// the rate). Zero-delay neighbours go out in one write.
 async fn write_segments(conn: &mut Conn, segs: &[Seg], t0: Instant) -> io::Result<()> {
+    write_segments_at(conn, segs, t0, false).await
+}
+
+/// [`write_segments`], and with `precise` each delay ends within microseconds of its due
+/// time: the timer wakes ~2 ms early and the rest is a cooperative spin (other tasks run).
+async fn write_segments_at(
+    conn: &mut Conn,
+    segs: &[Seg],
+    t0: Instant,
+    precise: bool,
+) -> io::Result<()> {
     let mut due = t0;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     for s in segs {
@@ -498,7 +510,15 @@ async fn write_segments(conn: &mut Conn, segs: &[Seg], t0: Instant) -> io::Resul
                 out.clear();
             }
             due += Duration::from_millis(s.delay_ms);
-            sleep_until(due).await;
+            if precise {
+                sleep_until(due - Duration::from_millis(2).min(due - t0)).await;
+                // Bounded by the due time, at most ~2 ms of yielding.
+                while Instant::now() < due {
+                    tokio::task::yield_now().await;
+                }
+            } else {
+                sleep_until(due).await;
+            }
         }
         frame(s.data.as_bytes(), &mut out);
     }
@@ -593,7 +613,7 @@ async fn respond_fault(
         }
         Fault::SlowFirstByte => {
             sleep(Duration::from_millis(f.ms.unwrap_or(DEFAULT_SLOW_MS))).await;
-            respond(conn, a, rc, stream, keep).await
+            respond(conn, a, rc, stream, keep, false).await
         }
         Fault::CloseMidStream | Fault::NoDone | Fault::NoFinish if !stream => {
             // A body cut short: the promised length never arrives.

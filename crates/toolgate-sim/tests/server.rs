@@ -375,6 +375,28 @@ async fn delays_are_honoured() {
     srv.shutdown().await;
 }
 
+#[tokio::test]
+async fn precise_timing_is_never_early() {
+    let s = script(
+        "model: slow\nttft_ms: 30\nchunk_delay_ms: 5\nchunk_chars: 1\nprecise_timing: true\nrules:\n  - reply: { content: abcdefghij }\n",
+    );
+    let srv = start(vec![s]).await;
+    let r = send(srv.addr, Req::chat(chat("slow", "hi", true))).await;
+    assert!(r.complete);
+    let times = &r.event_ms;
+    // Event times: [role+first token, tokens..., finish, usage]: token k is due at 30 + 5k ms
+    // after the head; measured from the request, it can only be later.
+    assert!((30.0..1_000.0).contains(&times[1]), "ttft {} ms", times[1]);
+    for k in 1..10 {
+        assert!(
+            times[k + 1] - times[1] >= 5.0 * k as f64 - 0.5,
+            "token {k} at {} ms after the first",
+            times[k + 1] - times[1]
+        );
+    }
+    srv.shutdown().await;
+}
+
 async fn fault(srv: &SimServer, name: &str, stream: bool) -> Raw {
     send(
         srv.addr,

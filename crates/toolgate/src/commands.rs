@@ -12,6 +12,17 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // One thread: an eval client waits on sockets, and hopping tasks between worker threads
+    // cost ~15 µs per request at concurrency 1 (`cargo xtask bench`). CPU-heavy grading runs
+    // on rayon's pool, not here.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The simulator is a server: it uses every core.
+fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -262,7 +273,7 @@ pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
     } else {
         vec![]
     };
-    let rt = runtime()?;
+    let rt = server_runtime()?;
     rt.block_on(async move {
         let state = toolgate_sim::SimState::new(scripts, suites);
         let addr = format!("127.0.0.1:{}", a.port);

@@ -12,6 +12,11 @@ use cli::{Cli, Command};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// glibc malloc was ~13% of a trial's CPU in `cargo xtask bench` (many small JSON values per
+// request); mimalloc halves that without changing any code path.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// DESIGN §7 exit codes.
 pub mod exit {
     pub const OK: u8 = 0;

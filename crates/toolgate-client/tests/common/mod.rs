@@ -113,7 +113,7 @@ async fn serve(mut sock: TcpStream, handler: Arc<Handler>, reqs: Arc<Mutex<Vec<R
     sock.shutdown().await.ok();
 }
 
-async fn read_request(sock: &mut TcpStream) -> Option<Request> {
+pub async fn read_request(sock: &mut TcpStream) -> Option<Request> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     let head_end = loop {

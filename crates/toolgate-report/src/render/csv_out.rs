@@ -2,8 +2,9 @@
 
 use super::{prepared, RenderOptions};
 use crate::run::RunData;
-use crate::summary::{for_each_case_row, CaseRow};
+use crate::summary::{RowView, Trials};
 use serde::Serialize;
+use std::io;
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -30,21 +31,29 @@ struct Row<'a> {
 
 /// The CSV bytes; with `opts.csv_bom` they start with a UTF-8 byte-order mark.
 pub fn render_csv(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
-    csv_prepared(&prepared(run, opts), opts)
+    let run = prepared(run, opts);
+    let mut buf = Vec::new();
+    write_csv(&Trials::new(&run), opts, &mut buf).expect("writing to a Vec cannot fail");
+    buf
 }
 
-/// Every graded trial, not only the rows a summary lists.
-pub(crate) fn csv_prepared(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
-    let mut buf = Vec::new();
+/// Every graded trial, not only the rows a summary lists, streamed to `out` row by row.
+pub(crate) fn write_csv(
+    trials: &Trials<'_>,
+    opts: &RenderOptions,
+    mut out: impl io::Write,
+) -> io::Result<()> {
     if opts.csv_bom {
-        buf.extend_from_slice("\u{FEFF}".as_bytes());
+        out.write_all("\u{FEFF}".as_bytes())?;
     }
-    let mut w = csv::Writer::from_writer(buf);
+    let mut w = csv::WriterBuilder::new()
+        .buffer_capacity(1 << 16)
+        .from_writer(out);
     let mut rows = 0usize;
-    for_each_case_row(run, |c: CaseRow| {
+    for (g, r) in trials.grades.iter().zip(&trials.responses) {
         rows += 1;
-        let k = &c.key;
-        // Writing to a Vec cannot fail; a serialisation error would be a bug in Row.
+        let k = &g.key;
+        let v = RowView::new(g, *r);
         w.serialize(Row {
             target: &k.target,
             suite: &k.suite,
@@ -52,22 +61,22 @@ pub(crate) fn csv_prepared(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
             prompt: &k.prompt,
             variant: &k.variant,
             repeat: k.repeat,
-            kind: &c.kind,
-            category: c.category.as_deref().unwrap_or(""),
-            verdict: c.verdict.as_str(),
-            failure: c.failure.as_deref().unwrap_or(""),
-            diagnosis: &c.diagnosis,
-            expected_tools: &c.expected,
-            actual: &c.actual,
-            precision: c.precision,
-            recall: c.recall,
-            f1: c.f1,
-            ttft_ms: c.ttft_ms,
-            e2e_ms: c.e2e_ms,
-            completion_tokens: c.completion_tokens,
+            kind: &g.kind,
+            category: g.category.as_deref().unwrap_or(""),
+            verdict: g.verdict.as_str(),
+            failure: v.failure.unwrap_or(""),
+            diagnosis: &g.diagnosis,
+            expected_tools: &v.expected,
+            actual: &v.actual,
+            precision: g.scores.as_ref().map(|s| s.precision),
+            recall: g.scores.as_ref().map(|s| s.recall),
+            f1: g.scores.as_ref().map(|s| s.f1),
+            ttft_ms: v.ttft_ms,
+            e2e_ms: v.e2e_ms,
+            completion_tokens: v.completion_tokens,
         })
-        .expect("csv row serialises");
-    });
+        .map_err(csv_io)?;
+    }
     if rows == 0 {
         // Still write the header so the file is a valid, empty table.
         w.write_record([
@@ -91,7 +100,15 @@ pub(crate) fn csv_prepared(run: &RunData, opts: &RenderOptions) -> Vec<u8> {
             "e2e_ms",
             "completion_tokens",
         ])
-        .expect("csv header");
+        .map_err(csv_io)?;
     }
-    w.into_inner().expect("flush to Vec")
+    w.flush()?;
+    Ok(())
+}
+
+fn csv_io(e: csv::Error) -> io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
+    }
 }

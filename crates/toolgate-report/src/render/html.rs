@@ -5,8 +5,7 @@
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
 use crate::stats::Dist;
-use crate::summary::response_index;
-use crate::summary::{summarize, LatencyRow, Summary};
+use crate::summary::{summarize_with, LatencyRow, Summary, Trials};
 use crate::text::{html, num, num3, pct_ci, ratio};
 use serde_json::json;
 use std::fmt::Write;
@@ -63,10 +62,16 @@ const SCRIPT: &str = r#"
 
 pub fn render_html(run: &RunData, opts: &RenderOptions) -> String {
     let run = prepared(run, opts);
-    html_prepared(&run, &summarize(&run), opts)
+    let trials = Trials::new(&run);
+    html_prepared(&run, &trials, &summarize_with(&run, &trials), opts)
 }
 
-pub(crate) fn html_prepared(run: &RunData, s: &Summary, opts: &RenderOptions) -> String {
+pub(crate) fn html_prepared(
+    run: &RunData,
+    trials: &Trials<'_>,
+    s: &Summary,
+    opts: &RenderOptions,
+) -> String {
     let mut o = String::new();
     let title = format!("toolgate report: {}", s.run.run_id);
     let _ = write!(
@@ -107,7 +112,7 @@ pub(crate) fn html_prepared(run: &RunData, s: &Summary, opts: &RenderOptions) ->
     failures(&mut o, s);
     latency(&mut o, s);
     o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
-    cases(&mut o, s, run);
+    cases(&mut o, s, run, trials);
     facts(&mut o, s);
     let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     o
@@ -360,9 +365,8 @@ fn latency(o: &mut String, s: &Summary) {
     crate::latency::render_html_tables(o, s);
 }
 
-fn cases(o: &mut String, s: &Summary, run: &RunData) {
+fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
     // Only the listed rows are read back whole, so the page stays bounded however big the run.
-    let index = response_index(run);
     let mut reader = run.raw_reader();
     o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
     o.push_str("<table id=\"cases\">\n<thead><tr>");
@@ -392,7 +396,7 @@ fn cases(o: &mut String, s: &Summary, run: &RunData) {
         );
     }
     for c in &s.cases {
-        let rec = index.get(&c.key).and_then(|m| reader.get(m));
+        let rec = trials.response(&c.key).and_then(|m| reader.get(m));
         let k = &c.key;
         let class = match c.verdict {
             Verdict::Pass => "pass",

@@ -4,70 +4,82 @@
 
 use super::{prepared, RenderOptions};
 use crate::run::RunData;
-use crate::summary::{judged_grades, response_index};
+use crate::summary::Trials;
 use crate::text::xml;
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::{self, Write};
 use toolgate_core::record::{GradeRecord, Verdict};
 
 pub fn render_junit(run: &RunData, opts: &RenderOptions) -> String {
-    junit_prepared(&prepared(run, opts))
+    let run = prepared(run, opts);
+    let mut buf = Vec::new();
+    write_junit(&run, &Trials::new(&run), &mut buf).expect("writing to a Vec cannot fail");
+    String::from_utf8(buf).expect("junit is UTF-8")
 }
 
-pub(crate) fn junit_prepared(run: &RunData) -> String {
-    let grades = judged_grades(run);
-    let responses = response_index(run);
-    let seconds = |g: &GradeRecord| -> f64 {
-        responses
-            .get(&g.key)
-            .map(|r| r.turns.iter().map(|t| t.timing.e2e_ms).sum::<f64>() / 1000.0)
-            .unwrap_or(0.0)
-    };
-    let mut suites: BTreeMap<&str, Vec<&GradeRecord>> = BTreeMap::new();
-    for g in &grades {
-        suites.entry(g.key.suite.as_str()).or_default().push(g);
+/// The JUnit XML streamed to `out`, one test case at a time.
+pub(crate) fn write_junit(run: &RunData, trials: &Trials<'_>, out: impl Write) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    let grades = &trials.grades;
+    let seconds: Vec<f64> = trials
+        .responses
+        .iter()
+        .map(|r| {
+            r.map(|r| r.turns.iter().map(|t| t.timing.e2e_ms).sum::<f64>() / 1000.0)
+                .unwrap_or(0.0)
+        })
+        .collect();
+    let mut suites: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, g) in grades.iter().enumerate() {
+        suites.entry(g.key.suite.as_str()).or_default().push(i);
     }
-    let count = |gs: &[&GradeRecord], v: Verdict| gs.iter().filter(|g| g.verdict == v).count();
-    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let total_time: f64 = grades.iter().map(|g| seconds(g)).sum();
-    let _ = writeln!(
-        o,
+    let count = |is: &[usize], v: Verdict| is.iter().filter(|&&i| grades[i].verdict == v).count();
+    let all: Vec<usize> = (0..grades.len()).collect();
+    out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")?;
+    let total_time: f64 = seconds.iter().sum();
+    writeln!(
+        out,
         "<testsuites name=\"toolgate {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
         xml(&run.manifest.run_id),
         grades.len(),
-        count(&grades, Verdict::Fail),
-        count(&grades, Verdict::Error),
+        count(&all, Verdict::Fail),
+        count(&all, Verdict::Error),
         total_time
-    );
-    for (id, (suite, gs)) in suites.iter().enumerate() {
-        let time: f64 = gs.iter().map(|g| seconds(g)).sum();
-        let _ = writeln!(
-            o,
+    )?;
+    drop(all);
+    let mut o = String::new();
+    for (id, (suite, is)) in suites.iter().enumerate() {
+        let time: f64 = is.iter().map(|&i| seconds[i]).sum();
+        writeln!(
+            out,
             "  <testsuite name=\"{}\" id=\"{id}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{time:.3}\">",
             xml(suite),
-            gs.len(),
-            count(gs, Verdict::Fail),
-            count(gs, Verdict::Error),
-        );
-        o.push_str("    <properties>\n");
-        let _ = writeln!(
-            o,
+            is.len(),
+            count(is, Verdict::Fail),
+            count(is, Verdict::Error),
+        )?;
+        out.write_all(b"    <properties>\n")?;
+        writeln!(
+            out,
             "      <property name=\"run_id\" value=\"{}\"/>",
             xml(&run.manifest.run_id)
-        );
-        let _ = writeln!(
-            o,
+        )?;
+        writeln!(
+            out,
             "      <property name=\"complete\" value=\"{}\"/>",
             run.manifest.complete
-        );
-        o.push_str("    </properties>\n");
-        for g in gs {
-            testcase(&mut o, g, seconds(g));
+        )?;
+        out.write_all(b"    </properties>\n")?;
+        for &i in is {
+            o.clear();
+            testcase(&mut o, grades[i], seconds[i]);
+            out.write_all(o.as_bytes())?;
         }
-        o.push_str("  </testsuite>\n");
+        out.write_all(b"  </testsuite>\n")?;
     }
-    o.push_str("</testsuites>\n");
-    o
+    out.write_all(b"</testsuites>\n")?;
+    out.flush()
 }
 
 fn testcase(o: &mut String, g: &GradeRecord, seconds: f64) {

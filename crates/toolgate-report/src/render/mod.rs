@@ -12,9 +12,9 @@ pub use markdown::render_markdown;
 
 use crate::redact::redact;
 use crate::run::RunData;
-use crate::summary::{summarize, Summary};
+use crate::summary::{summarize, summarize_with, Summary, Trials};
 use std::borrow::Cow;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::Path;
 
 /// The report formats of `toolgate report --format`.
@@ -101,16 +101,38 @@ pub fn render_json(run: &RunData, opts: &RenderOptions) -> String {
     summary_json(&summarize(&run))
 }
 
-/// One format's bytes from an already prepared (redacted when stable) run and its summary,
-/// so writing every format summarises once.
-fn render_prepared(run: &RunData, s: &Summary, format: Format, opts: &RenderOptions) -> Vec<u8> {
+/// One format's file from an already prepared (redacted when stable) run: the per-trial
+/// formats (`results.csv`, `junit.xml`) are streamed from `trials` and need no summary;
+/// the others are rendered from the summary, computed once for all of them.
+fn write_prepared(
+    run: &RunData,
+    trials: &Trials<'_>,
+    s: Option<&Summary>,
+    format: Format,
+    opts: &RenderOptions,
+    mut out: impl io::Write,
+) -> io::Result<()> {
+    let s = || s.expect("a summary for the summary formats");
     match format {
-        Format::Markdown => markdown::markdown_from_summary(s, opts.stable).into_bytes(),
-        Format::Json => summary_json(s).into_bytes(),
-        Format::Csv => csv_out::csv_prepared(run, opts),
-        Format::Junit => junit::junit_prepared(run).into_bytes(),
-        Format::Html => html::html_prepared(run, s, opts).into_bytes(),
+        Format::Csv => csv_out::write_csv(trials, opts, out),
+        Format::Junit => junit::write_junit(run, trials, out),
+        Format::Markdown => {
+            out.write_all(markdown::markdown_from_summary(s(), opts.stable).as_bytes())
+        }
+        Format::Json => {
+            // Streamed: the same bytes as `summary_json`, without the whole text in memory.
+            let mut w = io::BufWriter::with_capacity(1 << 16, out);
+            serde_json::to_writer_pretty(&mut w, s())?;
+            w.write_all(b"\n")?;
+            w.flush()
+        }
+        Format::Html => out.write_all(html::html_prepared(run, trials, s(), opts).as_bytes()),
     }
+}
+
+/// True for the formats written from the trials alone.
+fn per_trial(f: Format) -> bool {
+    matches!(f, Format::Csv | Format::Junit)
 }
 
 pub fn summary_json(s: &Summary) -> String {
@@ -140,21 +162,43 @@ pub fn write_reports(
 ) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let run = prepared(run, opts);
-    let s = summarize(&run);
-    for &f in formats {
-        let bytes = render_prepared(&run, &s, f, opts);
+    let trials = Trials::new(&run);
+    let write = |f: Format, s: Option<&Summary>| -> io::Result<()> {
         let path = dir.join(f.file_name());
         let tmp = dir.join(format!(".{}.tmp", f.file_name()));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)?;
-    }
-    // latency.csv rides with the CSV format, and only when the run measured latency.
-    if formats.contains(&Format::Csv) && !s.latency.by_variant.is_empty() {
-        let tmp = dir.join(format!(".{LATENCY_CSV}.tmp"));
-        std::fs::write(&tmp, crate::latency::render_latency_csv(&s))?;
-        std::fs::rename(&tmp, dir.join(LATENCY_CSV))?;
-    }
-    Ok(())
+        write_prepared(&run, &trials, s, f, opts, std::fs::File::create(&tmp)?)?;
+        std::fs::rename(&tmp, &path)
+    };
+    // The per-trial files are streamed on a second thread while this one summarises and
+    // renders the rest: the two halves take about as long, and neither depends on the other.
+    std::thread::scope(|scope| {
+        let streamed = formats.iter().any(|&f| per_trial(f)).then(|| {
+            scope.spawn(|| {
+                formats
+                    .iter()
+                    .filter(|&&f| per_trial(f))
+                    .try_for_each(|&f| write(f, None))
+            })
+        });
+        let rest = (|| {
+            let s = summarize_with(&run, &trials);
+            for &f in formats.iter().filter(|&&f| !per_trial(f)) {
+                write(f, Some(&s))?;
+            }
+            // latency.csv rides with the CSV format, and only when the run measured latency.
+            if formats.contains(&Format::Csv) && !s.latency.by_variant.is_empty() {
+                let tmp = dir.join(format!(".{LATENCY_CSV}.tmp"));
+                std::fs::write(&tmp, crate::latency::render_latency_csv(&s))?;
+                std::fs::rename(&tmp, dir.join(LATENCY_CSV))?;
+            }
+            Ok(())
+        })();
+        let streamed = match streamed {
+            Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => Ok(()),
+        };
+        rest.and(streamed)
+    })
 }
 
 /// The latency table file written beside `results.csv` (see [`crate::latency`]).

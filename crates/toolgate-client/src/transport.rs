@@ -1,0 +1,352 @@
+//! The wire under [`crate::Client`]: a lean HTTP/1.1 keep-alive pool on hyper for plain
+//! `http://` endpoints (what vLLM, SGLang, llama.cpp, Ollama and NIM containers speak on a
+//! LAN), and reqwest for everything else (https, proxies from the environment).
+//!
+//! Why two: at concurrency 1 against a zero-delay simulator, reqwest's pooled client costs
+//! ~17 µs more per request than a hyper connection used directly (79 vs 62 µs per request,
+//! where `oha` needs 62), which alone kept toolgate under 0.8× a raw load generator.
+//! Both paths give the same [`Response`] and the same error classes, and the whole client
+//! test suite runs against each (`TOOLGATE_HTTP=reqwest` forces the second).
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST, USER_AGENT};
+use http::{HeaderMap, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One HTTP/1.1 connection's request handle.
+type Sender = SendRequest<Full<Bytes>>;
+
+pub(crate) const UA: &str = concat!("toolgate/", env!("CARGO_PKG_VERSION"));
+
+/// Keep-alive connections idle longer than this are not reused (reqwest's setting too).
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// What went wrong before a response head arrived.
+pub(crate) enum SendError {
+    /// The request itself is malformed (URL, header): retrying cannot help.
+    Invalid(String),
+    /// Nothing was answered: refused, reset, DNS, TLS handshake. May be retried.
+    Connect(String),
+    /// reqwest's own timeout fired (toolgate's timeouts wrap the call instead).
+    Timeout(String),
+}
+
+/// A body read that broke off.
+pub(crate) struct BodyError {
+    pub timeout: bool,
+    pub message: String,
+}
+
+/// One request to send.
+pub(crate) struct Outgoing<'a> {
+    pub url: &'a str,
+    pub body: Bytes,
+    pub accept: &'static str,
+    pub headers: &'a [(String, String)],
+    pub api_key: Option<&'a str>,
+}
+
+/// A response head, and its body read chunk by chunk.
+pub(crate) struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    body: Body,
+}
+
+enum Body {
+    Reqwest(reqwest::Response),
+    H1 {
+        body: Incoming,
+        /// Handed back to the pool once the body has been read to its end.
+        conn: Option<(Arc<Pool>, String, Sender)>,
+    },
+}
+
+impl Response {
+    pub fn from_reqwest(r: reqwest::Response) -> Self {
+        Response {
+            status: r.status().as_u16(),
+            headers: r.headers().clone(),
+            body: Body::Reqwest(r),
+        }
+    }
+
+    /// After the last event a reader needs (`[DONE]`), reads what is left of the body for
+    /// at most `grace`, so the connection goes back to the pool: the end of a chunked body
+    /// usually arrives right after `[DONE]`. A server that keeps the stream open costs a
+    /// new connection next time, not a stalled trial.
+    pub async fn finish(&mut self, grace: Duration) {
+        if let Body::H1 { body, conn } = &mut self.body {
+            if conn.is_none() {
+                return;
+            }
+            let deadline = tokio::time::Instant::now() + grace;
+            // Bounded: a server still streaming after [DONE] is not read forever.
+            for _ in 0..16 {
+                match tokio::time::timeout_at(deadline, body.frame()).await {
+                    Ok(None) => {
+                        if let Some((pool, key, s)) = conn.take() {
+                            pool.put(key, s);
+                        }
+                        return;
+                    }
+                    Ok(Some(Ok(_))) => continue,
+                    Ok(Some(Err(_))) | Err(_) => break,
+                }
+            }
+            conn.take();
+        }
+    }
+
+    /// The next chunk of the body, `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+        match &mut self.body {
+            Body::Reqwest(r) => r.chunk().await.map_err(|e| BodyError {
+                timeout: e.is_timeout(),
+                message: error_chain(&e),
+            }),
+            Body::H1 { body, conn } => loop {
+                match body.frame().await {
+                    None => {
+                        if let Some((pool, key, s)) = conn.take() {
+                            pool.put(key, s);
+                        }
+                        return Ok(None);
+                    }
+                    Some(Err(e)) => {
+                        // The connection is not reusable after a broken body.
+                        conn.take();
+                        return Err(BodyError {
+                            timeout: e.is_timeout(),
+                            message: error_chain(&e),
+                        });
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Transport {
+    reqwest: reqwest::Client,
+    /// `None` when every request goes through reqwest.
+    pool: Option<Arc<Pool>>,
+}
+
+impl Transport {
+    pub fn new(reqwest: reqwest::Client) -> Self {
+        Transport {
+            reqwest,
+            pool: lean_pool_allowed().then(|| Arc::new(Pool::default())),
+        }
+    }
+
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.reqwest
+    }
+
+    pub async fn post(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
+        if let Some(pool) = &self.pool {
+            if let Some(uri) = o
+                .url
+                .parse::<Uri>()
+                .ok()
+                .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
+            {
+                return post_h1(pool, uri, o).await;
+            }
+        }
+        self.post_reqwest(o).await
+    }
+
+    async fn post_reqwest(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
+        let mut rb = self
+            .reqwest
+            .post(o.url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, o.accept)
+            .body(o.body);
+        for (k, v) in o.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(key) = o.api_key {
+            rb = rb.bearer_auth(key); // marked sensitive by reqwest
+        }
+        match rb.send().await {
+            Ok(r) => Ok(Response::from_reqwest(r)),
+            Err(e) if e.is_timeout() => Err(SendError::Timeout(error_chain(&e))),
+            Err(e) if e.is_builder() => Err(SendError::Invalid(error_chain(&e))),
+            Err(e) => Err(SendError::Connect(error_chain(&e))),
+        }
+    }
+}
+
+/// The lean pool is used unless told otherwise or unless a proxy is configured in the
+/// environment (reqwest honours those; the pool does not).
+fn lean_pool_allowed() -> bool {
+    if std::env::var("TOOLGATE_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest")) {
+        return false;
+    }
+    !["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+}
+
+/// Idle HTTP/1.1 connections per `host:port`.
+#[derive(Default)]
+pub(crate) struct Pool {
+    idle: Mutex<HashMap<String, Vec<(Sender, Instant)>>>,
+}
+
+impl Pool {
+    fn take(&self, key: &str) -> Option<Sender> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((s, at)) = list.pop() {
+            if !s.is_closed() && at.elapsed() < POOL_IDLE {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    fn put(&self, key: String, s: Sender) {
+        if s.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.entry(key).or_default().push((s, Instant::now()));
+    }
+}
+
+async fn connect(authority: &str) -> Result<Sender, SendError> {
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| SendError::Connect(format!("tcp connect error: {e}")))?;
+    // Small SSE writes + Nagle/delayed ACK add ~40 ms per request (latency-metrics.md §3.10).
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| SendError::Connect(error_chain(&e)))?;
+    tokio::spawn(async move {
+        // Ends when the server closes or the last handle is dropped; its errors reach the
+        // request or body that was using it.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+async fn post_h1(pool: &Arc<Pool>, uri: Uri, o: Outgoing<'_>) -> Result<Response, SendError> {
+    let authority = uri.authority().expect("checked by the caller");
+    let key = match authority.port_u16() {
+        Some(_) => authority.as_str().to_string(),
+        None => format!("{}:80", authority.host()),
+    };
+    let mut req = build_h1_request(&uri, authority.as_str(), &o)?;
+    // A reused connection the server has just closed gives the request back unsent: then it
+    // goes out on another one. Bounded: after a few stale ones, a fresh connection decides.
+    for attempt in 0..4 {
+        let idle = if attempt < 3 { pool.take(&key) } else { None };
+        let reused = idle.is_some();
+        let mut sender = match idle {
+            Some(s) => s,
+            None => connect(&key).await?,
+        };
+        if let Err(e) = sender.ready().await {
+            if reused {
+                continue;
+            }
+            return Err(SendError::Connect(error_chain(&e)));
+        }
+        match sender.try_send_request(req).await {
+            Ok(resp) => {
+                let (parts, body) = resp.into_parts();
+                return Ok(Response {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body: Body::H1 {
+                        body,
+                        conn: Some((pool.clone(), key, sender)),
+                    },
+                });
+            }
+            Err(mut e) => match e.take_message() {
+                Some(back) if reused => req = back,
+                _ => return Err(SendError::Connect(error_chain(e.error()))),
+            },
+        }
+    }
+    unreachable!("the last try uses a fresh connection and returns")
+}
+
+fn build_h1_request(
+    uri: &Uri,
+    authority: &str,
+    o: &Outgoing<'_>,
+) -> Result<http::Request<Full<Bytes>>, SendError> {
+    let path = uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse::<Uri>()
+        .map_err(|e| SendError::Invalid(format!("invalid request: {e}")))?;
+    let mut req = http::Request::post(path)
+        .body(Full::new(o.body.clone()))
+        .map_err(|e| SendError::Invalid(format!("invalid request: {e}")))?;
+    let h = req.headers_mut();
+    let invalid = |e: &dyn std::fmt::Display| SendError::Invalid(format!("invalid request: {e}"));
+    h.insert(
+        HOST,
+        HeaderValue::from_str(authority).map_err(|e| invalid(&e))?,
+    );
+    h.insert(USER_AGENT, HeaderValue::from_static(UA));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(http::header::ACCEPT, HeaderValue::from_static(o.accept));
+    for (k, v) in o.headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|e| invalid(&e))?;
+        let value = HeaderValue::from_str(v).map_err(|e| invalid(&e))?;
+        h.append(name, value);
+    }
+    if let Some(key) = o.api_key {
+        let mut v = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+            SendError::Invalid("invalid request: API key is not a valid header value".into())
+        })?;
+        v.set_sensitive(true);
+        h.insert(AUTHORIZATION, v);
+    }
+    Ok(req)
+}
+
+/// The error and its causes, without the URL (which could carry credentials).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        let mut s = err.to_string();
+        // reqwest's Display appends ` for url (…)`; drop it.
+        if let Some(i) = s.find(" for url (") {
+            s.truncate(i);
+        }
+        if !s.is_empty() && parts.last() != Some(&s) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}

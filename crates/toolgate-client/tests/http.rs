@@ -10,14 +10,10 @@ use toolgate_client::{ChatOutcome, ChatRequest, Client, Endpoint, RetryPolicy};
 use toolgate_core::ErrorKind;
 
 fn request(stream: bool) -> ChatRequest {
-    ChatRequest {
-        body: json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
-            .as_object()
-            .unwrap()
-            .clone(),
+    hi_request(
         stream,
-        headers: vec![("x-toolgate-case".into(), "suite/case-1".into())],
-    }
+        vec![("x-toolgate-case".into(), "suite/case-1".into())],
+    )
 }
 
 fn endpoint(m: &Mock) -> Endpoint {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::read_request;
-use serde_json::json;
+use common::{hi_request, read_request};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -113,14 +112,7 @@ async fn keep_alive(close: Close, end_stream: bool) -> KeepAlive {
 }
 
 fn request(stream: bool) -> ChatRequest {
-    ChatRequest {
-        body: json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
-            .as_object()
-            .unwrap()
-            .clone(),
-        stream,
-        headers: vec![],
-    }
+    hi_request(stream, vec![])
 }
 
 fn endpoint(url: &str) -> Endpoint {

@@ -259,3 +259,15 @@ pub fn captures() -> Vec<Capture> {
     assert!(out.len() >= 30, "captures missing from tests/data");
     out
 }
+
+/// A one-message chat request ("hi" to model `m`).
+pub fn hi_request(stream: bool, headers: Vec<(String, String)>) -> toolgate_client::ChatRequest {
+    toolgate_client::ChatRequest {
+        body: serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            .as_object()
+            .unwrap()
+            .clone(),
+        stream,
+        headers,
+    }
+}

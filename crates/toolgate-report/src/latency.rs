@@ -10,8 +10,8 @@
 use crate::run::RunData;
 use crate::run::{ResponseMeta, TurnMeta};
 use crate::stats::Dist;
-use crate::summary::{measured, KindCount, LatencyRow, Summary};
-use crate::text::{html, md_cell, num};
+use crate::summary::{measured, KindCount, LatencyRow, LatencySummary, Summary};
+use crate::text::{html, md_cell, num, Markup, Table};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -282,38 +282,51 @@ fn missing_text(m: &[KindCount]) -> String {
         .join("; ")
 }
 
-const MD_HEAD: &str = "| target | {label} | metric | unit | n | p50 | p90 | p95 | p99 | mean | min | max |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|";
-
-fn md_rows(o: &mut String, label: &str, rows: &[LatencyRow]) {
-    let _ = writeln!(o, "{}", MD_HEAD.replace("{label}", label));
+/// One row per metric of each latency row, then the requests whose TTFT is missing (with
+/// their reasons under the table, never as 0 ms).
+fn metric_table(o: &mut String, m: Markup, label: &str, rows: &[LatencyRow]) {
+    let cols = [
+        ("target", false),
+        (label, false),
+        ("metric", false),
+        ("unit", false),
+        ("n", true),
+        ("p50", true),
+        ("p90", true),
+        ("p95", true),
+        ("p99", true),
+        ("mean", true),
+        ("min", true),
+        ("max", true),
+    ];
+    let mut t = Table::new(o, m, &cols);
     for r in rows {
         for (name, unit, d) in row_metrics(r) {
             let Some(d) = d else { continue };
-            let _ = writeln!(
-                o,
-                "| {} | {} | {name} | {unit} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                md_cell(&r.target),
-                md_cell(&r.group),
-                d.n,
-                num(Some(d.p50)),
-                num(Some(d.p90)),
-                num(Some(d.p95)),
-                num(Some(d.p99)),
-                num(Some(d.mean)),
-                num(Some(d.min)),
-                num(Some(d.max))
-            );
+            let mut cells = vec![
+                r.target.clone(),
+                r.group.clone(),
+                name.to_string(),
+                unit.to_string(),
+                d.n.to_string(),
+            ];
+            cells.extend([d.p50, d.p90, d.p95, d.p99, d.mean, d.min, d.max].map(|v| num(Some(v))));
+            t.row(&cells);
         }
         if !r.ttft_missing.is_empty() {
-            let _ = writeln!(
-                o,
-                "| {} | {} | TTFT missing | requests | {} | – | – | – | – | – | – | – |",
-                md_cell(&r.target),
-                md_cell(&r.group),
-                r.ttft_missing.iter().map(|k| k.count).sum::<u64>(),
-            );
+            let n = r.ttft_missing.iter().map(|k| k.count).sum::<u64>();
+            let mut cells = vec![
+                r.target.clone(),
+                r.group.clone(),
+                "TTFT missing".into(),
+                "requests".into(),
+                n.to_string(),
+            ];
+            cells.extend(std::iter::repeat_n("–".to_string(), 7));
+            t.row(&cells);
         }
     }
+    t.end();
     let missing: Vec<String> = rows
         .iter()
         .filter(|r| !r.ttft_missing.is_empty())
@@ -327,12 +340,107 @@ fn md_rows(o: &mut String, label: &str, rows: &[LatencyRow]) {
         })
         .collect();
     if !missing.is_empty() {
-        let _ = writeln!(
-            o,
-            "\nTTFT not measured (excluded, never counted as 0 ms): {}",
-            md_cell(&missing.join(" · "))
+        let text = format!(
+            "TTFT not measured (excluded, never counted as 0 ms): {}",
+            missing.join(" · ")
         );
+        match m {
+            Markup::Markdown => {
+                let _ = writeln!(o, "\n{}", md_cell(&text));
+            }
+            Markup::Html => {
+                let _ = writeln!(o, "<p>{}</p>", html(&text));
+            }
+        }
     }
+}
+
+fn throughput_table(o: &mut String, m: Markup, l: &LatencySummary) {
+    let cols = [
+        ("target", false),
+        ("variant", false),
+        ("requests", true),
+        ("output tokens", true),
+        ("window s", true),
+        ("output tok/s", true),
+        ("requests/s", true),
+    ];
+    let mut t = Table::new(o, m, &cols);
+    for x in &l.throughput {
+        t.row(&[
+            x.target.clone(),
+            x.variant.clone(),
+            x.requests.to_string(),
+            x.output_tokens.to_string(),
+            opt3(x.window_s),
+            num(x.output_tok_s),
+            opt3(x.requests_s),
+        ]);
+    }
+    t.end();
+}
+
+fn slope_table(o: &mut String, m: Markup, l: &LatencySummary) {
+    let cols = [
+        ("target", false),
+        ("variant", false),
+        ("case", false),
+        ("turns", true),
+        ("points", true),
+        ("slope ms / 1k prompt tokens", true),
+        ("intercept ms", true),
+    ];
+    let mut t = Table::new(o, m, &cols);
+    for c in &l.scaling {
+        t.row(&[
+            c.target.clone(),
+            c.variant.clone(),
+            c.case.clone(),
+            c.turns.to_string(),
+            c.points.to_string(),
+            opt3(c.slope_ms_per_1k_tokens),
+            num(c.intercept_ms),
+        ]);
+    }
+    t.end();
+}
+
+fn by_turn_table(o: &mut String, m: Markup, l: &LatencySummary) {
+    let cols = [
+        ("target", false),
+        ("variant", false),
+        ("case", false),
+        ("turn", true),
+        ("prompt tokens", true),
+        ("n", true),
+        ("TTFT p50 ms", true),
+        ("p90", true),
+        ("mean", true),
+        ("missing", false),
+    ];
+    let mut t = Table::new(o, m, &cols);
+    for c in &l.scaling {
+        for p in &c.by_turn {
+            let d = p.ttft_ms.as_ref();
+            t.row(&[
+                c.target.clone(),
+                c.variant.clone(),
+                c.case.clone(),
+                p.turn.to_string(),
+                p.prompt_tokens.map_or("–".into(), |v| format!("{v:.0}")),
+                d.map_or(0, |d| d.n).to_string(),
+                num(d.map(|d| d.p50)),
+                num(d.map(|d| d.p90)),
+                num(d.map(|d| d.mean)),
+                if p.missing.is_empty() {
+                    "–".to_string()
+                } else {
+                    missing_text(&p.missing)
+                },
+            ]);
+        }
+    }
+    t.end();
 }
 
 /// The latency section of `report.md`.
@@ -346,64 +454,20 @@ pub fn render_markdown(o: &mut String, s: &Summary) {
         "\n## Latency\n\nMeasured requests only: {} warmup and {} infra-error trials excluded. Percentiles interpolate linearly between ranks; n is the number of values behind each row. TTFT counts any generated token (content, reasoning or tool-call delta); TTFT-content the first non-reasoning output. TPOT and decode rate span first to last token with `usage.completion_tokens`; ITL is per chunk gap. Server figures are the server's own (llama.cpp `timings`) where it sent them.\n",
         l.excluded_warmup, l.excluded_errors
     );
-    md_rows(o, "variant", &l.by_variant);
+    metric_table(o, Markup::Markdown, "variant", &l.by_variant);
     if !l.throughput.is_empty() {
-        o.push_str("\n**Throughput** (first trial start → last trial end)\n\n| target | variant | requests | output tokens | window s | output tok/s | requests/s |\n|---|---|---:|---:|---:|---:|---:|\n");
-        for t in &l.throughput {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md_cell(&t.target),
-                md_cell(&t.variant),
-                t.requests,
-                t.output_tokens,
-                opt3(t.window_s),
-                num(t.output_tok_s),
-                opt3(t.requests_s)
-            );
-        }
+        o.push_str("\n**Throughput** (first trial start → last trial end)\n\n");
+        throughput_table(o, Markup::Markdown, l);
     }
     o.push('\n');
-    md_rows(o, "category", &l.by_category);
+    metric_table(o, Markup::Markdown, "category", &l.by_category);
     if !l.scaling.is_empty() {
-        o.push_str("\n**Multi-turn TTFT scaling** (slope: least squares of TTFT on prompt tokens)\n\n| target | variant | case | turns | points | slope ms / 1k prompt tokens | intercept ms |\n|---|---|---|---:|---:|---:|---:|\n");
-        for c in &l.scaling {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                md_cell(&c.target),
-                md_cell(&c.variant),
-                md_cell(&c.case),
-                c.turns,
-                c.points,
-                opt3(c.slope_ms_per_1k_tokens),
-                num(c.intercept_ms)
-            );
-        }
-        o.push_str("\n| target | variant | case | turn | prompt tokens | n | TTFT p50 ms | p90 | mean | missing |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
-        for c in &l.scaling {
-            for p in &c.by_turn {
-                let d = p.ttft_ms.as_ref();
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    md_cell(&c.target),
-                    md_cell(&c.variant),
-                    md_cell(&c.case),
-                    p.turn,
-                    p.prompt_tokens.map_or("–".into(), |v| format!("{v:.0}")),
-                    d.map_or(0, |d| d.n),
-                    num(d.map(|d| d.p50)),
-                    num(d.map(|d| d.p90)),
-                    num(d.map(|d| d.mean)),
-                    if p.missing.is_empty() {
-                        "–".to_string()
-                    } else {
-                        md_cell(&missing_text(&p.missing))
-                    }
-                );
-            }
-        }
+        o.push_str(
+            "\n**Multi-turn TTFT scaling** (slope: least squares of TTFT on prompt tokens)\n\n",
+        );
+        slope_table(o, Markup::Markdown, l);
+        o.push('\n');
+        by_turn_table(o, Markup::Markdown, l);
     }
 }
 
@@ -411,76 +475,19 @@ fn opt3(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"))
 }
 
-/// The latency tables of `report.html` (the bar charts stay in the HTML renderer).
+/// The latency tables of `report.html` (the bar charts stay in the HTML renderer): the same
+/// tables as `report.md`.
 pub fn render_html_tables(o: &mut String, s: &Summary) {
     let l = &s.latency;
-    o.push_str("<table>\n<thead><tr><th>target</th><th>group</th><th>metric</th><th>unit</th><th>n</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>mean</th><th>min</th><th>max</th></tr></thead>\n<tbody>\n");
-    for r in l.by_variant.iter().chain(&l.by_category) {
-        for (name, unit, d) in row_metrics(r) {
-            let Some(d) = d else { continue };
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{name}</td><td>{unit}</td><td class=\"n\">{}</td>",
-                html(&r.target),
-                html(&r.group),
-                d.n
-            );
-            for v in [d.p50, d.p90, d.p95, d.p99, d.mean, d.min, d.max] {
-                let _ = write!(o, "<td class=\"n\">{}</td>", num(Some(v)));
-            }
-            o.push_str("</tr>\n");
-        }
-        if !r.ttft_missing.is_empty() {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>TTFT missing</td><td>requests</td><td class=\"n\">{}</td><td colspan=\"7\">{}</td></tr>",
-                html(&r.target),
-                html(&r.group),
-                r.ttft_missing.iter().map(|k| k.count).sum::<u64>(),
-                html(&missing_text(&r.ttft_missing))
-            );
-        }
-    }
-    o.push_str("</tbody>\n</table>\n");
+    metric_table(o, Markup::Html, "variant", &l.by_variant);
     if !l.throughput.is_empty() {
-        o.push_str("<table>\n<thead><tr><th>target</th><th>variant</th><th>requests</th><th>output tokens</th><th>window s</th><th>output tok/s</th><th>requests/s</th></tr></thead>\n<tbody>\n");
-        for t in &l.throughput {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                html(&t.target),
-                html(&t.variant),
-                t.requests,
-                t.output_tokens,
-                opt3(t.window_s),
-                num(t.output_tok_s),
-                opt3(t.requests_s)
-            );
-        }
-        o.push_str("</tbody>\n</table>\n");
+        throughput_table(o, Markup::Html, l);
     }
+    metric_table(o, Markup::Html, "category", &l.by_category);
     if !l.scaling.is_empty() {
         o.push_str(&scaling_chart(&l.scaling));
-        o.push_str("<table>\n<thead><tr><th>target</th><th>variant</th><th>case</th><th>turn</th><th>prompt tokens</th><th>n</th><th>TTFT p50 ms</th><th>p90</th><th>missing</th></tr></thead>\n<tbody>\n");
-        for c in &l.scaling {
-            for p in &c.by_turn {
-                let d = p.ttft_ms.as_ref();
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                    html(&c.target),
-                    html(&c.variant),
-                    html(&c.case),
-                    p.turn,
-                    p.prompt_tokens.map_or("–".into(), |v| format!("{v:.0}")),
-                    d.map_or(0, |d| d.n),
-                    num(d.map(|d| d.p50)),
-                    num(d.map(|d| d.p90)),
-                    html(&missing_text(&p.missing))
-                );
-            }
-        }
-        o.push_str("</tbody>\n</table>\n");
+        slope_table(o, Markup::Html, l);
+        by_turn_table(o, Markup::Html, l);
     }
 }
 

@@ -4,6 +4,7 @@
 //! manifests still render.
 
 use crate::run::RunData;
+use crate::text::{escape, Markup, Table};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -228,77 +229,62 @@ fn stop_cell(s: &ServerSummary) -> String {
     }
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 /// Markdown section "Servers" (empty string when no server was managed).
 pub fn servers_markdown(servers: &[ServerSummary], stable: bool) -> String {
-    if servers.is_empty() {
-        return String::new();
-    }
-    let mut o = String::from(
-        "\n## Servers\n\nServers toolgate started, watched and stopped for this run.\n\n| target | startup | restarts | exit causes | probes (first / last / max) | stopped by |\n|---|---:|---:|---|---|---|\n",
-    );
-    for s in servers {
-        let probes = if s.probes.is_empty() {
-            "—".to_string()
-        } else {
-            s.probes
-                .iter()
-                .map(probe_cell)
-                .collect::<Vec<_>>()
-                .join("<br>")
-        };
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} |",
-            md_cell(&s.target),
-            ms(s.startup_ms, stable),
-            s.restarts,
-            md_cell(&exit_cell(s)),
-            md_cell(&probes),
-            stop_cell(s)
-        );
-    }
-    o
-}
-
-fn html_esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    servers_section(servers, stable, Markup::Markdown)
 }
 
 /// HTML section "Servers" (empty string when no server was managed).
 pub fn servers_html(servers: &[ServerSummary], stable: bool) -> String {
+    servers_section(servers, stable, Markup::Html)
+}
+
+fn servers_section(servers: &[ServerSummary], stable: bool, m: Markup) -> String {
     if servers.is_empty() {
         return String::new();
     }
-    let mut o = String::from("<h2>Servers</h2>\n<table>\n<thead><tr><th>target</th><th>startup</th><th>restarts</th><th>exit causes</th><th>probes (first / last / max)</th><th>stopped by</th></tr></thead>\n<tbody>\n");
+    let mut o = String::from(match m {
+        Markup::Markdown => {
+            "\n## Servers\n\nServers toolgate started, watched and stopped for this run.\n\n"
+        }
+        Markup::Html => "<h2>Servers</h2>\n",
+    });
+    let cols = [
+        ("target", false),
+        ("startup", true),
+        ("restarts", true),
+        ("exit causes", false),
+        ("probes (first / last / max)", false),
+        ("stopped by", false),
+    ];
+    let mut t = Table::new(&mut o, m, &cols);
     for s in servers {
-        let probes = if s.probes.is_empty() {
-            "—".to_string()
-        } else {
-            s.probes
-                .iter()
-                .map(|p| html_esc(&probe_cell(p)))
-                .collect::<Vec<_>>()
-                .join("<br>")
-        };
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            html_esc(&s.target),
-            html_esc(&ms(s.startup_ms, stable)),
-            s.restarts,
-            html_esc(&exit_cell(s)),
-            probes,
-            html_esc(&stop_cell(s))
+        let (startup, restarts, exits, stop) = (
+            ms(s.startup_ms, stable),
+            s.restarts.to_string(),
+            exit_cell(s),
+            stop_cell(s),
+        );
+        t.row_with(
+            &[&s.target, &startup, &restarts, &exits, "", &stop],
+            |i, v| {
+                if i != 4 {
+                    return escape(m, v);
+                }
+                // One probe per line: `<br>` works in both a pipe table and HTML.
+                if s.probes.is_empty() {
+                    "—".to_string()
+                } else {
+                    s.probes
+                        .iter()
+                        .map(|p| escape(m, &probe_cell(p)))
+                        .collect::<Vec<_>>()
+                        .join("<br>")
+                }
+            },
         );
     }
-    o.push_str("</tbody>\n</table>\n");
+    t.end();
     o
 }
 
@@ -339,8 +325,10 @@ mod tests {
             md.contains("gpu-mem: first 900 · last 1800 · max 2100 (4 reading(s), 1 failed)"),
             "{md}"
         );
+        insta::assert_snapshot!("servers_md", md);
         let html = servers_html(&[s], true);
         assert!(html.contains("&lt;redacted&gt;"), "{html}");
+        insta::assert_snapshot!("servers_html", html);
         // Not a managed server: no facts.
         assert!(ServerFacts::from_value(&json!({"builtin": "sim"})).is_none());
     }

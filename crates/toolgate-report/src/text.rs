@@ -130,3 +130,117 @@ mod tests {
         assert_eq!(md_cell("a|b\nc"), "a\\|b c");
     }
 }
+
+/// Which report a [`Table`] is written into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Markup {
+    Markdown,
+    Html,
+}
+
+/// One table, written the same way into `report.md` (pipe table) and `report.html`: the
+/// sections list their columns and cells once, and the markup is this type's business.
+/// Right-aligned columns are numbers (`---:` in markdown, `class="n"` in HTML).
+pub struct Table<'o> {
+    o: &'o mut String,
+    markup: Markup,
+    right: Vec<bool>,
+}
+
+impl<'o> Table<'o> {
+    /// Writes the head. Columns are `(title, right_aligned)`.
+    pub fn new(o: &'o mut String, markup: Markup, cols: &[(&str, bool)]) -> Table<'o> {
+        match markup {
+            Markup::Markdown => {
+                o.push('|');
+                for (t, _) in cols {
+                    o.push(' ');
+                    o.push_str(t);
+                    o.push_str(" |");
+                }
+                o.push_str("\n|");
+                for (_, r) in cols {
+                    o.push_str(if *r { "---:|" } else { "---|" });
+                }
+                o.push('\n');
+            }
+            Markup::Html => {
+                o.push_str("<table>\n<thead><tr>");
+                for (t, _) in cols {
+                    o.push_str("<th>");
+                    o.push_str(t);
+                    o.push_str("</th>");
+                }
+                o.push_str("</tr></thead>\n<tbody>\n");
+            }
+        }
+        Table {
+            o,
+            markup,
+            right: cols.iter().map(|c| c.1).collect(),
+        }
+    }
+
+    /// One row of plain-text cells, escaped for the markup here.
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+        let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
+        let m = self.markup;
+        self.row_with(&cells, |_, s| escape(m, s));
+    }
+
+    /// One row where `cell(i, text)` renders cell `i` itself (already escaped), e.g. as code.
+    pub fn row_with(&mut self, cells: &[&str], cell: impl Fn(usize, &str) -> String) {
+        let o = &mut *self.o;
+        match self.markup {
+            Markup::Markdown => {
+                o.push('|');
+                for (i, c) in cells.iter().enumerate() {
+                    o.push(' ');
+                    o.push_str(&cell(i, c));
+                    o.push_str(" |");
+                }
+                o.push('\n');
+            }
+            Markup::Html => {
+                o.push_str("<tr>");
+                for (i, c) in cells.iter().enumerate() {
+                    o.push_str(if self.right.get(i) == Some(&true) {
+                        "<td class=\"n\">"
+                    } else {
+                        "<td>"
+                    });
+                    o.push_str(&cell(i, c));
+                    o.push_str("</td>");
+                }
+                o.push_str("</tr>\n");
+            }
+        }
+    }
+
+    pub fn markup(&self) -> Markup {
+        self.markup
+    }
+
+    /// Closes the table (HTML only; a pipe table ends with its last row).
+    pub fn end(self) {
+        if self.markup == Markup::Html {
+            self.o.push_str("</tbody>\n</table>\n");
+        }
+    }
+}
+
+/// `s` escaped for a table cell in `m`.
+pub fn escape(m: Markup, s: &str) -> String {
+    match m {
+        Markup::Markdown => md_cell(s),
+        Markup::Html => html(s),
+    }
+}
+
+/// `s` as inline code in `m`.
+pub fn code(m: Markup, s: &str) -> String {
+    match m {
+        Markup::Markdown => format!("`{s}`"),
+        Markup::Html => format!("<code>{}</code>", html(s)),
+    }
+}

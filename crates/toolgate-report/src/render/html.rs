@@ -6,7 +6,7 @@ use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
 use crate::stats::Dist;
 use crate::summary::{summarize_with, LatencyRow, Summary, Trials};
-use crate::text::{html, num, num3, pct_ci, ratio};
+use crate::text::{html, num, pct_ci, Markup};
 use serde_json::json;
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
@@ -119,48 +119,16 @@ pub(crate) fn html_prepared(
 }
 
 fn results(o: &mut String, s: &Summary) {
-    o.push_str("<h2>Results</h2>\n<table>\n<thead><tr><th>target</th><th>suite</th><th>prompt</th><th>variant</th><th>passed</th><th>accuracy (95% CI)</th><th>errors</th><th>pass@k</th><th>pass^k</th><th>flaky</th></tr></thead>\n<tbody>\n");
-    for g in &s.groups {
-        let (at, hat) = match &g.repeats {
-            Some(r) => (
-                format!("{} (k={})", num3(r.pass_at_k), r.k),
-                num3(r.pass_hat_k),
-            ),
-            None => ("–".into(), "–".into()),
-        };
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            html(&g.target),
-            html(&g.suite),
-            html(&g.prompt),
-            html(&g.variant),
-            ratio(&g.counts.accuracy),
-            html(&pct_ci(&g.counts.accuracy)),
-            g.counts.errors,
-            at,
-            hat,
-            html(&g.flaky.join(", "))
-        );
-    }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("<h2>Results</h2>\n");
+    super::results_table(o, s, Markup::Html);
 }
 
 fn tools(o: &mut String, s: &Summary) {
     if s.tools.is_empty() {
         return;
     }
-    o.push_str("<h2>Tools</h2>\n<table>\n<thead><tr><th>expected tool</th><th>passed</th><th>accuracy (95% CI)</th></tr></thead>\n<tbody>\n");
-    for t in &s.tools {
-        let _ = writeln!(
-            o,
-            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td></tr>",
-            html(&t.tool),
-            ratio(&t.accuracy),
-            html(&pct_ci(&t.accuracy))
-        );
-    }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("<h2>Tools</h2>\n");
+    super::tools_table(o, s, Markup::Html);
     for g in &s.groups {
         let Some(c) = &g.confusion else { continue };
         if c.rows.is_empty() {
@@ -227,33 +195,8 @@ fn failures(o: &mut String, s: &Summary) {
     if s.extraction.is_empty() {
         return;
     }
-    o.push_str("<h3>Extraction</h3>\n<table>\n<thead><tr><th>target</th><th>suite</th><th>prompt</th><th>variant</th><th>scored</th><th>micro P / R / F1</th><th>macro P / R / F1</th><th>missed</th><th>spurious</th></tr></thead>\n<tbody>\n");
-    let names = |v: &[crate::summary::KindCount]| {
-        v.iter()
-            .map(|k| format!("{} ×{}", html(&k.kind), k.count))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    for e in &s.extraction {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{} / {} / {}</td><td>{} / {} / {}</td><td>{}</td><td>{}</td></tr>",
-            html(&e.target),
-            html(&e.suite),
-            html(&e.prompt),
-            html(&e.variant),
-            e.scored,
-            num3(e.micro.precision),
-            num3(e.micro.recall),
-            num3(e.micro.f1),
-            num3(e.macro_avg.precision),
-            num3(e.macro_avg.recall),
-            num3(e.macro_avg.f1),
-            names(&e.missed),
-            names(&e.spurious)
-        );
-    }
-    o.push_str("</tbody>\n</table>\n");
+    o.push_str("<h3>Extraction</h3>\n");
+    super::extraction_table(o, s, Markup::Html);
 }
 
 /// A horizontal bar chart: one bar per item at p50 with a whisker to p90. Deterministic
@@ -440,81 +383,7 @@ fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
 }
 
 fn facts(o: &mut String, s: &Summary) {
-    let r = &s.run;
-    o.push_str("<h2>Run facts</h2>\n<ul>\n");
-    let _ = writeln!(
-        o,
-        "<li>run <code>{}</code> in <code>{}</code></li>",
-        html(&r.run_id),
-        html(&r.dir)
-    );
-    let _ = writeln!(
-        o,
-        "<li>toolgate {} · grader {}</li>",
-        html(&r.toolgate_version),
-        html(&r.grader_versions.join(", "))
-    );
-    let _ = writeln!(
-        o,
-        "<li>started {} · finished {}</li>",
-        html(&r.started_at),
-        html(r.finished_at.as_deref().unwrap_or("–"))
-    );
-    let _ = writeln!(
-        o,
-        "<li>complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}</li>",
-        if r.complete {
-            "yes"
-        } else {
-            "<strong>no</strong>"
-        },
-        r.planned_trials,
-        r.recorded_trials,
-        r.graded_trials,
-        r.warmup_trials,
-        r.repeats
-    );
-    for n in &r.notes {
-        let _ = writeln!(o, "<li>note: {}</li>", html(n));
-    }
-    o.push_str("</ul>\n<table>\n<thead><tr><th>target</th><th>model</th><th>profile</th><th>base URL</th><th>metadata</th></tr></thead>\n<tbody>\n");
-    for t in &r.targets {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><details><summary>show</summary><pre>{}</pre></details></td></tr>",
-            html(&t.name),
-            html(&t.model),
-            html(&t.profile),
-            html(&t.base_url),
-            html(&serde_json::to_string_pretty(&t.metadata).unwrap_or_default())
-        );
-    }
-    o.push_str("</tbody>\n</table>\n<table>\n<thead><tr><th>suite</th><th>kind</th><th>cases</th><th>file</th><th>sha256</th></tr></thead>\n<tbody>\n");
-    for su in &r.suites {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            html(&su.name),
-            html(&su.kind),
-            su.cases,
-            html(&su.path),
-            html(&su.sha256)
-        );
-    }
-    o.push_str("</tbody>\n</table>\n");
-    if !r.prompts.is_empty() {
-        o.push_str("<table>\n<thead><tr><th>prompt</th><th>suite</th><th>sha256</th></tr></thead>\n<tbody>\n");
-        for p in &r.prompts {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                html(&p.name),
-                html(&p.suite),
-                html(&p.sha256)
-            );
-        }
-        o.push_str("</tbody>\n</table>\n");
-    }
+    super::run_facts(o, s, crate::text::Markup::Html);
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
 use crate::summary::{summarize, Summary};
-use crate::text::{md_cell, num3, pct_ci, ratio, truncate};
+use crate::text::{md_cell, pct_ci, truncate, Markup};
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
 
@@ -66,69 +66,15 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
 
 fn results(o: &mut String, s: &Summary) {
     o.push_str("\n## Results\n\n");
-    let any_repeats = s.groups.iter().any(|g| g.repeats.is_some());
-    o.push_str("| target | suite | prompt | variant | passed | accuracy (95% CI) | errors |");
-    if any_repeats {
-        o.push_str(" pass@k | pass^k |");
-    }
-    o.push_str(" flaky |\n|---|---|---|---|---:|---|---:|");
-    if any_repeats {
-        o.push_str("---:|---:|");
-    }
-    o.push_str("---|\n");
-    for g in &s.groups {
-        let _ = write!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            md_cell(&g.target),
-            md_cell(&g.suite),
-            md_cell(&g.prompt),
-            md_cell(&g.variant),
-            ratio(&g.counts.accuracy),
-            pct_ci(&g.counts.accuracy),
-            g.counts.errors
-        );
-        if any_repeats {
-            match &g.repeats {
-                Some(r) => {
-                    let _ = write!(
-                        o,
-                        " {} (k={}) | {} |",
-                        num3(r.pass_at_k),
-                        r.k,
-                        num3(r.pass_hat_k)
-                    );
-                }
-                None => o.push_str(" – | – |"),
-            }
-        }
-        let flaky = if g.flaky.is_empty() {
-            "–".to_string()
-        } else {
-            g.flaky
-                .iter()
-                .map(|c| md_cell(c))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let _ = writeln!(o, " {flaky} |");
-    }
+    super::results_table(o, s, Markup::Markdown);
 }
 
 fn tools(o: &mut String, s: &Summary) {
     if s.tools.is_empty() {
         return;
     }
-    o.push_str("\n## Tools\n\n| expected tool | passed | accuracy (95% CI) |\n|---|---:|---|\n");
-    for t in &s.tools {
-        let _ = writeln!(
-            o,
-            "| `{}` | {} | {} |",
-            md_cell(&t.tool),
-            ratio(&t.accuracy),
-            pct_ci(&t.accuracy)
-        );
-    }
+    o.push_str("\n## Tools\n\n");
+    super::tools_table(o, s, Markup::Markdown);
     for g in &s.groups {
         let Some(c) = &g.confusion else { continue };
         if c.rows.is_empty() {
@@ -218,125 +164,17 @@ fn extraction(o: &mut String, s: &Summary) {
     if s.extraction.is_empty() {
         return;
     }
-    o.push_str("\n## Extraction\n\n| target | suite | prompt | variant | scored | micro P / R / F1 | macro P / R / F1 | missed | spurious |\n|---|---|---|---|---:|---|---|---|---|\n");
-    let names = |v: &[crate::summary::KindCount]| {
-        if v.is_empty() {
-            "–".to_string()
-        } else {
-            v.iter()
-                .map(|k| format!("{} ×{}", md_cell(&k.kind), k.count))
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
-    for e in &s.extraction {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {}{} | {} / {} / {} | {} / {} / {} | {} | {} |",
-            md_cell(&e.target),
-            md_cell(&e.suite),
-            md_cell(&e.prompt),
-            md_cell(&e.variant),
-            e.scored,
-            if e.unscored > 0 {
-                format!(" (+{} unscored)", e.unscored)
-            } else {
-                String::new()
-            },
-            num3(e.micro.precision),
-            num3(e.micro.recall),
-            num3(e.micro.f1),
-            num3(e.macro_avg.precision),
-            num3(e.macro_avg.recall),
-            num3(e.macro_avg.f1),
-            names(&e.missed),
-            names(&e.spurious)
-        );
-    }
+    o.push_str("\n## Extraction\n\n");
+    super::extraction_table(o, s, Markup::Markdown);
 }
 
 fn latency(o: &mut String, s: &Summary) {
     crate::latency::render_markdown(o, s);
 }
 
-fn short(h: &str) -> &str {
-    h.get(..12).unwrap_or(h)
-}
-
 fn facts(o: &mut String, s: &Summary) {
+    super::run_facts(o, s, crate::text::Markup::Markdown);
     let r = &s.run;
-    o.push_str("\n## Run facts\n\n");
-    let _ = writeln!(
-        o,
-        "- run: `{}` in `{}`",
-        md_cell(&r.run_id),
-        md_cell(&r.dir)
-    );
-    let _ = writeln!(
-        o,
-        "- toolgate {} · grader {}",
-        md_cell(&r.toolgate_version),
-        md_cell(&r.grader_versions.join(", "))
-    );
-    let _ = writeln!(
-        o,
-        "- started {} · finished {}",
-        md_cell(&r.started_at),
-        md_cell(r.finished_at.as_deref().unwrap_or("–"))
-    );
-    let _ = writeln!(
-        o,
-        "- complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}",
-        if r.complete { "yes" } else { "**no**" },
-        r.planned_trials,
-        r.recorded_trials,
-        r.graded_trials,
-        r.warmup_trials,
-        r.repeats
-    );
-    let _ = writeln!(o, "- variants: {}", md_cell(&r.variants.join(", ")));
-    for n in &r.notes {
-        let _ = writeln!(o, "- note: {}", md_cell(n));
-    }
-    if !r.targets.is_empty() {
-        o.push_str("\n| target | model | profile | base URL |\n|---|---|---|---|\n");
-        for t in &r.targets {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                md_cell(&t.name),
-                md_cell(&t.model),
-                md_cell(&t.profile),
-                md_cell(&t.base_url)
-            );
-        }
-    }
-    if !r.suites.is_empty() {
-        o.push_str("\n| suite | kind | cases | file | sha256 |\n|---|---|---:|---|---|\n");
-        for su in &r.suites {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | `{}` |",
-                md_cell(&su.name),
-                md_cell(&su.kind),
-                su.cases,
-                md_cell(&su.path),
-                short(&su.sha256)
-            );
-        }
-    }
-    if !r.prompts.is_empty() {
-        o.push_str("\n| prompt | suite | sha256 |\n|---|---|---|\n");
-        for p in &r.prompts {
-            let _ = writeln!(
-                o,
-                "| {} | {} | `{}` |",
-                md_cell(&p.name),
-                md_cell(&p.suite),
-                short(&p.sha256)
-            );
-        }
-    }
     for t in &r.targets {
         if t.metadata.is_null() {
             continue;

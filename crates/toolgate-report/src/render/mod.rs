@@ -13,6 +13,7 @@ pub use markdown::render_markdown;
 use crate::redact::redact;
 use crate::run::RunData;
 use crate::summary::{summarize, summarize_with, Summary, Trials};
+use crate::text::{code, escape, num3, pct_ci, ratio, Markup, Table};
 use std::borrow::Cow;
 use std::io::{self, Write as _};
 use std::path::Path;
@@ -203,3 +204,263 @@ pub fn write_reports(
 
 /// The latency table file written beside `results.csv` (see [`crate::latency`]).
 pub const LATENCY_CSV: &str = "latency.csv";
+
+/// The "Run facts" section, the same in `report.md` and `report.html`: the run's identity,
+/// completeness and notes, then its targets, suites and prompts.
+pub(crate) fn run_facts(o: &mut String, s: &Summary, m: Markup) {
+    use std::fmt::Write as _;
+    let r = &s.run;
+    let strong = |t: &str| match m {
+        Markup::Markdown => format!("**{t}**"),
+        Markup::Html => format!("<strong>{t}</strong>"),
+    };
+    let items = [
+        format!("run: {} in {}", code(m, &r.run_id), code(m, &r.dir)),
+        format!(
+            "toolgate {} · grader {}",
+            escape(m, &r.toolgate_version),
+            escape(m, &r.grader_versions.join(", "))
+        ),
+        format!(
+            "started {} · finished {}",
+            escape(m, &r.started_at),
+            escape(m, r.finished_at.as_deref().unwrap_or("–"))
+        ),
+        format!(
+            "complete: {} · planned {} · recorded {} · graded {} · warmup {} · repeats {}",
+            if r.complete {
+                "yes".into()
+            } else {
+                strong("no")
+            },
+            r.planned_trials,
+            r.recorded_trials,
+            r.graded_trials,
+            r.warmup_trials,
+            r.repeats
+        ),
+        format!("variants: {}", escape(m, &r.variants.join(", "))),
+    ];
+    let notes = r.notes.iter().map(|n| format!("note: {}", escape(m, n)));
+    match m {
+        Markup::Markdown => {
+            o.push_str("\n## Run facts\n\n");
+            for it in items.into_iter().chain(notes) {
+                let _ = writeln!(o, "- {it}");
+            }
+        }
+        Markup::Html => {
+            o.push_str("<h2>Run facts</h2>\n<ul>\n");
+            for it in items.into_iter().chain(notes) {
+                let _ = writeln!(o, "<li>{it}</li>");
+            }
+            o.push_str("</ul>\n");
+        }
+    }
+    // Markdown shows hashes short (a table cell in a terminal); HTML in full.
+    let sha = |h: &str| match m {
+        Markup::Markdown => code(m, h.get(..12).unwrap_or(h)),
+        Markup::Html => code(m, h),
+    };
+    let gap = |o: &mut String| {
+        if m == Markup::Markdown {
+            o.push('\n');
+        }
+    };
+    if !r.targets.is_empty() {
+        gap(o);
+        let mut cols = vec![
+            ("target", false),
+            ("model", false),
+            ("profile", false),
+            ("base URL", false),
+        ];
+        if m == Markup::Html {
+            cols.push(("metadata", false));
+        }
+        let mut t = Table::new(o, m, &cols);
+        for x in &r.targets {
+            let meta = serde_json::to_string_pretty(&x.metadata).unwrap_or_default();
+            t.row_with(
+                &[
+                    x.name.as_str(),
+                    x.model.as_str(),
+                    x.profile.as_str(),
+                    x.base_url.as_str(),
+                    meta.as_str(),
+                ][..cols.len()],
+                |i, v| match i {
+                    4 => format!(
+                        "<details><summary>show</summary><pre>{}</pre></details>",
+                        escape(m, v)
+                    ),
+                    _ => escape(m, v),
+                },
+            );
+        }
+        t.end();
+    }
+    if !r.suites.is_empty() {
+        gap(o);
+        let cols = [
+            ("suite", false),
+            ("kind", false),
+            ("cases", true),
+            ("file", false),
+            ("sha256", false),
+        ];
+        let mut t = Table::new(o, m, &cols);
+        for su in &r.suites {
+            let cases = su.cases.to_string();
+            let cells = [
+                su.name.as_str(),
+                su.kind.as_str(),
+                &cases,
+                su.path.as_str(),
+                su.sha256.as_str(),
+            ];
+            t.row_with(&cells, |i, v| if i == 4 { sha(v) } else { escape(m, v) });
+        }
+        t.end();
+    }
+    if !r.prompts.is_empty() {
+        gap(o);
+        let cols = [("prompt", false), ("suite", false), ("sha256", false)];
+        let mut t = Table::new(o, m, &cols);
+        for p in &r.prompts {
+            t.row_with(
+                &[p.name.as_str(), p.suite.as_str(), p.sha256.as_str()],
+                |i, v| {
+                    if i == 2 {
+                        sha(v)
+                    } else {
+                        escape(m, v)
+                    }
+                },
+            );
+        }
+        t.end();
+    }
+}
+
+/// Accuracy per target × suite × prompt × variant (pass@k and pass^k when repeated).
+pub(crate) fn results_table(o: &mut String, s: &Summary, m: Markup) {
+    let any_repeats = s.groups.iter().any(|g| g.repeats.is_some());
+    let mut cols = vec![
+        ("target", false),
+        ("suite", false),
+        ("prompt", false),
+        ("variant", false),
+        ("passed", true),
+        ("accuracy (95% CI)", false),
+        ("errors", true),
+    ];
+    if any_repeats {
+        cols.extend([("pass@k", true), ("pass^k", true)]);
+    }
+    cols.push(("flaky", false));
+    let mut t = Table::new(o, m, &cols);
+    for g in &s.groups {
+        let mut cells = vec![
+            g.target.clone(),
+            g.suite.clone(),
+            g.prompt.clone(),
+            g.variant.clone(),
+            ratio(&g.counts.accuracy),
+            pct_ci(&g.counts.accuracy),
+            g.counts.errors.to_string(),
+        ];
+        if any_repeats {
+            match &g.repeats {
+                Some(r) => cells.extend([
+                    format!("{} (k={})", num3(r.pass_at_k), r.k),
+                    num3(r.pass_hat_k),
+                ]),
+                None => cells.extend(["–".to_string(), "–".to_string()]),
+            }
+        }
+        cells.push(if g.flaky.is_empty() {
+            "–".to_string()
+        } else {
+            g.flaky.join(", ")
+        });
+        t.row(&cells);
+    }
+    t.end();
+}
+
+/// Accuracy per expected tool.
+pub(crate) fn tools_table(o: &mut String, s: &Summary, m: Markup) {
+    let cols = [
+        ("expected tool", false),
+        ("passed", true),
+        ("accuracy (95% CI)", false),
+    ];
+    let mut t = Table::new(o, m, &cols);
+    for x in &s.tools {
+        let passed = ratio(&x.accuracy);
+        let ci = pct_ci(&x.accuracy);
+        t.row_with(&[x.tool.as_str(), &passed, &ci], |i, v| {
+            if i == 0 {
+                code(m, v)
+            } else {
+                escape(m, v)
+            }
+        });
+    }
+    t.end();
+}
+
+/// Entity extraction: micro and macro P / R / F1, and what was missed or invented.
+pub(crate) fn extraction_table(o: &mut String, s: &Summary, m: Markup) {
+    let cols = [
+        ("target", false),
+        ("suite", false),
+        ("prompt", false),
+        ("variant", false),
+        ("scored", true),
+        ("micro P / R / F1", false),
+        ("macro P / R / F1", false),
+        ("missed", false),
+        ("spurious", false),
+    ];
+    let names = |v: &[crate::summary::KindCount]| {
+        if v.is_empty() {
+            "–".to_string()
+        } else {
+            v.iter()
+                .map(|k| format!("{} ×{}", k.kind, k.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut t = Table::new(o, m, &cols);
+    for e in &s.extraction {
+        t.row(&[
+            e.target.clone(),
+            e.suite.clone(),
+            e.prompt.clone(),
+            e.variant.clone(),
+            if e.unscored > 0 {
+                format!("{} (+{} unscored)", e.scored, e.unscored)
+            } else {
+                e.scored.to_string()
+            },
+            format!(
+                "{} / {} / {}",
+                num3(e.micro.precision),
+                num3(e.micro.recall),
+                num3(e.micro.f1)
+            ),
+            format!(
+                "{} / {} / {}",
+                num3(e.macro_avg.precision),
+                num3(e.macro_avg.recall),
+                num3(e.macro_avg.f1)
+            ),
+            names(&e.missed),
+            names(&e.spurious),
+        ]);
+    }
+    t.end();
+}

@@ -286,13 +286,19 @@ impl Client {
         body: Bytes,
     ) -> Attempt {
         let t0 = Instant::now();
+        let out = Outgoing {
+            url,
+            body,
+            accept: if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            },
+            headers,
+            api_key: ep.api_key.as_deref(),
+        };
         let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
-        match tokio::time::timeout_at(
-            deadline,
-            self.attempt_inner(ep, stream, headers, url, body, t0),
-        )
-        .await
-        {
+        match tokio::time::timeout_at(deadline, self.attempt_inner(ep, stream, out, t0)).await {
             Ok(a) => a,
             Err(_) => Attempt::final_err(infra(
                 ErrorKind::Timeout,
@@ -308,22 +314,9 @@ impl Client {
         &self,
         ep: &Endpoint,
         stream: bool,
-        headers: &[(String, String)],
-        url: &str,
-        body: Bytes,
+        out: Outgoing<'_>,
         t0: Instant,
     ) -> Attempt {
-        let out = Outgoing {
-            url,
-            body,
-            accept: if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            },
-            headers,
-            api_key: ep.api_key.as_deref(),
-        };
         let mut resp = match self.http.post(out).await {
             Ok(r) => r,
             Err(e) => return send_error(e),

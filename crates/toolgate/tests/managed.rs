@@ -257,6 +257,27 @@ fn a_server_that_exits_mid_run_fails_the_remaining_trials_as_server_exited() {
     assert_no_server_left(&m);
 }
 
+/// The managed server's pid, once the manifest names it and `min` trials are recorded
+/// (bounded: 60 s).
+fn server_pid_once_recorded(run: &Path, min: usize) -> u64 {
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "server never came up"
+        );
+        if let Ok(text) = std::fs::read_to_string(run.join("manifest.json")) {
+            let m: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if let Some(pid) = m["targets"][0]["server"]["pid"].as_u64() {
+                if responses(run).len() >= min {
+                    return pid;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_server_killed_by_the_test_is_restarted_and_the_run_completes() {
     let d = tempfile::tempdir().unwrap();
@@ -276,24 +297,9 @@ fn a_server_killed_by_the_test_is_restarted_and_the_run_completes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the server is up (its pid is in the manifest) and a few trials are recorded,
-    // then kill it like the OOM killer would.
-    let t0 = Instant::now();
-    let pid = loop {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "server never came up"
-        );
-        if let Ok(text) = std::fs::read_to_string(run.join("manifest.json")) {
-            let m: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if let Some(pid) = m["targets"][0]["server"]["pid"].as_u64() {
-                if responses(&run).len() >= 2 {
-                    break pid;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // Wait until the server is up and a few trials are recorded, then kill it like the OOM
+    // killer would.
+    let pid = server_pid_once_recorded(&run, 2);
     assert!(Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
@@ -340,22 +346,7 @@ fn ctrl_c_stops_the_managed_server() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    let pid = loop {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "server never came up"
-        );
-        if let Ok(text) = std::fs::read_to_string(run.join("manifest.json")) {
-            let m: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if let Some(pid) = m["targets"][0]["server"]["pid"].as_u64() {
-                if !responses(&run).is_empty() {
-                    break pid;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let pid = server_pid_once_recorded(&run, 1);
     assert!(alive(pid));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

@@ -1,6 +1,7 @@
 //! The HTTP side: one pooled reqwest client, one attempt per request with explicit
 //! timeouts and size caps, and toolgate's own retry loop (the only one).
 
+use crate::idle::IdleTimer;
 use crate::parse::{
     classify_http_error, completion_timing, excerpt, parse_completion, Feed, StreamAccumulator,
 };
@@ -317,11 +318,14 @@ impl Client {
         out: Outgoing<'_>,
         t0: Instant,
     ) -> Attempt {
+        let mut idle = IdleTimer::new(ep.idle_timeout);
+        idle.arm().await;
         let mut resp = match self.http.post(out).await {
             Ok(r) => r,
             Err(e) => return send_error(e),
         };
         let headers_ms = ms(t0.elapsed());
+        idle.restart();
         let status = resp.status;
         let content_type = header_str(&resp.headers, CONTENT_TYPE);
 
@@ -334,7 +338,7 @@ impl Client {
             // An error body is only read for its message: a small cap, and a broken read
             // keeps what arrived.
             let cap = ep.max_body_bytes.min(64 * 1024);
-            let bytes = match read_body(&mut resp, cap, ep.idle_timeout).await {
+            let bytes = match read_body(&mut resp, cap, &mut idle).await {
                 Ok(b) | Err((_, b)) => b,
             };
             let error = classify_http_error(status, content_type.as_deref(), &bytes);
@@ -349,7 +353,7 @@ impl Client {
         let is_sse = ct.contains("text/event-stream");
         let is_json = ct.contains("json");
         let result = if stream && (is_sse || !is_json) && !ct.contains("html") {
-            read_stream(&mut resp, ep, t0).await.map(|r| {
+            read_stream(&mut resp, ep, t0, &mut idle).await.map(|r| {
                 let mut timing = r.timing;
                 timing.headers_ms = Some(headers_ms);
                 TurnRecord {
@@ -365,7 +369,7 @@ impl Client {
         } else {
             // Non-streaming, or a server that ignored `stream: true` and sent JSON (an HTML
             // page lands here too and is refused by the parser).
-            match read_body(&mut resp, ep.max_body_bytes, ep.idle_timeout).await {
+            match read_body(&mut resp, ep.max_body_bytes, &mut idle).await {
                 Err((e, _)) => Err(e),
                 Ok(bytes) => {
                     let e2e_ms = ms(t0.elapsed());
@@ -434,14 +438,15 @@ impl Client {
             let resp = rb.send().await.map_err(|e| error_chain(&e))?;
             let mut resp = crate::transport::Response::from_reqwest(resp);
             let status = resp.status;
-            let bytes = match read_body(&mut resp, PROBE_BODY_BYTES, limit).await {
-                Ok(b) => b,
-                Err((e, b)) if !b.is_empty() => {
-                    let _ = e; // keep the part that arrived
-                    b
-                }
-                Err((e, _)) => return Err(e.message),
-            };
+            let bytes =
+                match read_body(&mut resp, PROBE_BODY_BYTES, &mut IdleTimer::new(limit)).await {
+                    Ok(b) => b,
+                    Err((e, b)) if !b.is_empty() => {
+                        let _ = e; // keep the part that arrived
+                        b
+                    }
+                    Err((e, _)) => return Err(e.message),
+                };
             let body = match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) if text_cap == 0 => v,
                 _ => Value::String(excerpt(&bytes, text_cap.max(METRICS_TEXT_BYTES))),
@@ -468,13 +473,14 @@ async fn read_stream(
     resp: &mut Response,
     ep: &Endpoint,
     t0: Instant,
+    idle: &mut IdleTimer,
 ) -> Result<crate::parse::StreamResult, InfraError> {
     let mut dec = SseDecoder::new();
     let mut acc = StreamAccumulator::new();
     let mut total = 0usize;
     'read: loop {
-        let chunk = match tokio::time::timeout(ep.idle_timeout, resp.chunk()).await {
-            Err(_) => {
+        let chunk = match idle.wait(resp.chunk()).await {
+            None => {
                 return Err(infra(
                     ErrorKind::Timeout,
                     format!(
@@ -483,9 +489,9 @@ async fn read_stream(
                     ),
                 ))
             }
-            Ok(Err(e)) => return Err(body_error(&e)),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(c))) => c,
+            Some(Err(e)) => return Err(body_error(&e)),
+            Some(Ok(None)) => break,
+            Some(Ok(Some(c))) => c,
         };
         // Stamped as the bytes come off the socket, before any parsing.
         let t = ms(t0.elapsed());
@@ -519,24 +525,24 @@ async fn read_stream(
 async fn read_body(
     resp: &mut Response,
     cap: usize,
-    idle: Duration,
+    idle: &mut IdleTimer,
 ) -> Result<Vec<u8>, (InfraError, Vec<u8>)> {
     let mut buf = Vec::new();
     loop {
-        match tokio::time::timeout(idle, resp.chunk()).await {
-            Err(_) => {
+        match idle.wait(resp.chunk()).await {
+            None => {
                 let e = infra(
                     ErrorKind::Timeout,
                     format!(
                         "response body stalled: no data for {} (idle timeout)",
-                        fmt_dur(idle)
+                        fmt_dur(idle.every())
                     ),
                 );
                 return Err((e, buf));
             }
-            Ok(Err(e)) => return Err((body_error(&e), buf)),
-            Ok(Ok(None)) => return Ok(buf),
-            Ok(Ok(Some(c))) => {
+            Some(Err(e)) => return Err((body_error(&e), buf)),
+            Some(Ok(None)) => return Ok(buf),
+            Some(Ok(Some(c))) => {
                 if buf.len().saturating_add(c.len()) > cap {
                     let room = cap - buf.len();
                     buf.extend_from_slice(&c[..room]);

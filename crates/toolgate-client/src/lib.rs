@@ -61,6 +61,7 @@
 //! - **Secrets**: the API key is only ever a bearer header (marked sensitive by reqwest);
 //!   `Endpoint`'s `Debug` redacts it and error messages never include URLs.
 pub mod client;
+mod idle;
 pub mod parse;
 pub mod profile;
 pub mod sse;

@@ -8,6 +8,7 @@
 //! Both paths give the same [`Response`] and the same error classes, and the whole client
 //! test suite runs against each (`TOOLGATE_HTTP=reqwest` forces the second).
 
+use crate::idle::within_turns;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST, USER_AGENT};
 use http::{HeaderMap, Uri};
@@ -86,18 +87,32 @@ impl Response {
             if conn.is_none() {
                 return;
             }
-            let deadline = tokio::time::Instant::now() + grace;
+            // Set only if a read has to wait: a timer here would cost every trial a wake-up
+            // of tokio's driver (see `idle`), and the end is usually already buffered.
+            let mut deadline = None;
             // Bounded: a server still streaming after [DONE] is not read forever.
             for _ in 0..16 {
-                match tokio::time::timeout_at(deadline, body.frame()).await {
-                    Ok(None) => {
+                let mut next = std::pin::pin!(body.frame());
+                let frame = match within_turns(next.as_mut(), 2).await {
+                    Some(f) => f,
+                    None => {
+                        let at =
+                            *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+                        match tokio::time::timeout_at(at, next).await {
+                            Ok(f) => f,
+                            Err(_) => break,
+                        }
+                    }
+                };
+                match frame {
+                    None => {
                         if let Some((pool, key, s)) = conn.take() {
                             pool.put(key, s);
                         }
                         return;
                     }
-                    Ok(Some(Ok(_))) => continue,
-                    Ok(Some(Err(_))) | Err(_) => break,
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) => break,
                 }
             }
             conn.take();

@@ -285,6 +285,41 @@ async fn stalled_stream_hits_idle_timeout_and_is_not_retried() {
 }
 
 #[tokio::test]
+async fn headers_slower_than_the_idle_timeout_are_not_an_idle_timeout() {
+    // Prefill is bounded by the whole-request timeout only; the idle timer (armed when the
+    // request goes out) starts counting at the first body read.
+    // Headers after 450 ms, the first event 60 ms later.
+    let mut steps = vec![ms(450)];
+    let mut rest = ok_stream();
+    rest.insert(1, ms(60));
+    steps.extend(rest);
+    let m = Mock::fixed(steps).await;
+    let mut ep = endpoint(&m);
+    ep.idle_timeout = Duration::from_millis(150);
+    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    let turn = out.result.expect("slow headers, then a prompt stream");
+    assert_eq!(turn.message.unwrap().content.as_deref(), Some("Hello"));
+}
+
+#[tokio::test]
+async fn a_steady_stream_longer_than_the_idle_timeout_completes() {
+    // Eight gaps of 80 ms under a 250 ms idle timeout: 640 ms in all. The deadline moves
+    // forward with every chunk, so only a single long gap may end the stream.
+    let mut steps = vec![sse_head()];
+    for _ in 0..8 {
+        steps.push(data(r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#));
+        steps.push(ms(80));
+    }
+    steps.push(data("[DONE]"));
+    let m = Mock::fixed(steps).await;
+    let mut ep = endpoint(&m);
+    ep.idle_timeout = Duration::from_millis(250);
+    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    let turn = out.result.expect("no gap reached the idle timeout");
+    assert_eq!(turn.message.unwrap().content.as_deref(), Some("aaaaaaaa"));
+}
+
+#[tokio::test]
 async fn whole_request_timeout() {
     let mut steps = vec![sse_head()];
     for _ in 0..100 {

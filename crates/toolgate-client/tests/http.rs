@@ -284,19 +284,34 @@ async fn stalled_stream_hits_idle_timeout_and_is_not_retried() {
     assert_eq!(m.request_count(), 1);
 }
 
+/// An SSE head, then `n` one-letter content events, each followed by a `gap_ms` pause.
+fn steady_stream(n: usize, gap_ms: u64) -> Vec<Step> {
+    let mut steps = vec![sse_head()];
+    for _ in 0..n {
+        steps.push(data(r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#));
+        steps.push(ms(gap_ms));
+    }
+    steps
+}
+
+/// One streamed chat against `steps` under an idle timeout of `idle_ms`, without retries.
+async fn stream_with_idle(steps: Vec<Step>, idle_ms: u64) -> ChatOutcome {
+    let m = Mock::fixed(steps).await;
+    let mut ep = endpoint(&m);
+    ep.idle_timeout = Duration::from_millis(idle_ms);
+    chat(&m, &ep, true, &RetryPolicy::none()).await
+}
+
 #[tokio::test]
 async fn headers_slower_than_the_idle_timeout_are_not_an_idle_timeout() {
     // Prefill is bounded by the whole-request timeout only; the idle timer (armed when the
-    // request goes out) starts counting at the first body read.
-    // Headers after 450 ms, the first event 60 ms later.
+    // request goes out) starts counting at the first body read. Headers after 450 ms, the
+    // first event 60 ms later, under a 150 ms idle timeout.
     let mut steps = vec![ms(450)];
     let mut rest = ok_stream();
     rest.insert(1, ms(60));
     steps.extend(rest);
-    let m = Mock::fixed(steps).await;
-    let mut ep = endpoint(&m);
-    ep.idle_timeout = Duration::from_millis(150);
-    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    let out = stream_with_idle(steps, 150).await;
     let turn = out.result.expect("slow headers, then a prompt stream");
     assert_eq!(turn.message.unwrap().content.as_deref(), Some("Hello"));
 }
@@ -305,28 +320,16 @@ async fn headers_slower_than_the_idle_timeout_are_not_an_idle_timeout() {
 async fn a_steady_stream_longer_than_the_idle_timeout_completes() {
     // Eight gaps of 80 ms under a 250 ms idle timeout: 640 ms in all. The deadline moves
     // forward with every chunk, so only a single long gap may end the stream.
-    let mut steps = vec![sse_head()];
-    for _ in 0..8 {
-        steps.push(data(r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#));
-        steps.push(ms(80));
-    }
+    let mut steps = steady_stream(8, 80);
     steps.push(data("[DONE]"));
-    let m = Mock::fixed(steps).await;
-    let mut ep = endpoint(&m);
-    ep.idle_timeout = Duration::from_millis(250);
-    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    let out = stream_with_idle(steps, 250).await;
     let turn = out.result.expect("no gap reached the idle timeout");
     assert_eq!(turn.message.unwrap().content.as_deref(), Some("aaaaaaaa"));
 }
 
 #[tokio::test]
 async fn whole_request_timeout() {
-    let mut steps = vec![sse_head()];
-    for _ in 0..100 {
-        steps.push(data(r#"{"choices":[{"index":0,"delta":{"content":"a"}}]}"#));
-        steps.push(ms(30));
-    }
-    let m = Mock::fixed(steps).await;
+    let m = Mock::fixed(steady_stream(100, 30)).await;
     let mut ep = endpoint(&m);
     ep.timeout = Duration::from_millis(300);
     let err = chat(&m, &ep, true, &RetryPolicy::none())

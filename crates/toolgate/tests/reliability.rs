@@ -256,15 +256,21 @@ fn counting_mock(dir: &Path, scripts: &[PathBuf], k: usize) -> (Proc, String) {
 
 const PLANNED: usize = 200; // core8 × 25 repeats
 
-/// Guarantee 1: the simulator is SIGKILLed after ≥ N responses of a 200-trial run.
-#[test]
-fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
-    let d = tempfile::tempdir().unwrap();
-    let slow = script(d.path(), "slow", "model: slow\nttft_ms: 40\n");
-    let (mut sim, url) = mock(d.path(), std::slice::from_ref(&slow), &[]);
-    let defaults = "retries = 1\ndown_after = 3";
-    let cfg = config(d.path(), defaults, &[("m", target(&url, "slow", ""))]);
-    let run = d.path().join("run");
+/// The kill tests' run, started in the background: core8 × 25 repeats at concurrency 4
+/// against a simulator (`slow.yaml`) that answers after 40 ms.
+struct SlowRun {
+    sim: Proc,
+    tg: Proc,
+    run: PathBuf,
+}
+
+const SLOW: &str = "model: slow\nttft_ms: 40\n";
+
+fn start_slow_run(dir: &Path, defaults: &str) -> SlowRun {
+    let slow = script(dir, "slow", SLOW);
+    let (sim, url) = mock(dir, &[slow], &[]);
+    let cfg = config(dir, defaults, &[("m", target(&url, "slow", ""))]);
+    let run = dir.join("run");
     let args = run_args(
         &cfg,
         "core8",
@@ -272,7 +278,40 @@ fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
         4,
         &["--target", "m", "--out", &run.display().to_string()],
     );
-    let mut tg = spawn_toolgate(d.path(), &args);
+    let tg = spawn_toolgate(dir, &args);
+    SlowRun { sim, tg, run }
+}
+
+/// Resumes a [`start_slow_run`] run against a fresh simulator (another port) that accepts
+/// exactly `missing` trials, and checks the run is then complete with every trial once.
+fn resume_sends_exactly(dir: &Path, defaults: &str, run: &Path, missing: usize) {
+    let slow = script(dir, "slow", SLOW);
+    let (mut sim2, url2) = counting_mock(dir, &[slow], missing);
+    let cfg = config(dir, defaults, &[("m", target(&url2, "slow", ""))]);
+    let r = run.display().to_string();
+    let out = toolgate(
+        dir,
+        &run_args(&cfg, "core8", 25, 4, &["--target", "m", "--resume", &r]),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        sim2.alive(),
+        "resume sent more than the {missing} trials still missing"
+    );
+    assert_complete_once(run, PLANNED);
+}
+
+/// Guarantee 1: the simulator is SIGKILLed after ≥ N responses of a 200-trial run.
+#[test]
+fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
+    let d = tempfile::tempdir().unwrap();
+    let defaults = "retries = 1\ndown_after = 3";
+    let SlowRun {
+        mut sim,
+        mut tg,
+        run,
+    } = start_slow_run(d.path(), defaults);
 
     let n = 40;
     wait_for_lines(&run.join("responses.jsonl"), n, Duration::from_secs(60));
@@ -314,7 +353,7 @@ fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
 
     // The gate refuses an incomplete run.
     let r = run.display().to_string();
-    let gate = toolgate(d.path(), &["gate".into(), r.clone(), r.clone()], &[]);
+    let gate = toolgate(d.path(), &["gate".into(), r.clone(), r], &[]);
     assert_eq!(gate.status.code(), Some(3), "DESIGN §7: incomplete → 3");
     let said = String::from_utf8_lossy(&gate.stdout).to_lowercase()
         + &String::from_utf8_lossy(&gate.stderr).to_lowercase();
@@ -325,16 +364,7 @@ fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
     eprintln!(
         "simulator killed: {answered} answered, {missing} error records; resume sends {missing}"
     );
-    let (mut sim2, url2) = counting_mock(d.path(), &[slow], missing);
-    let cfg = config(d.path(), defaults, &[("m", target(&url2, "slow", ""))]);
-    let args = run_args(&cfg, "core8", 25, 4, &["--target", "m", "--resume", &r]);
-    let out = toolgate(d.path(), &args, &[]);
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        sim2.alive(),
-        "the restarted mock got more than the {missing} missing trials"
-    );
-    assert_complete_once(&run, PLANNED);
+    resume_sends_exactly(d.path(), defaults, &run, missing);
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(!report.lines().next().unwrap_or("").contains("INCOMPLETE"));
 }
@@ -343,19 +373,12 @@ fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
 #[test]
 fn toolgate_sigkilled_mid_run_leaves_valid_jsonl_and_resume_resends_only_the_rest() {
     let d = tempfile::tempdir().unwrap();
-    let slow = script(d.path(), "slow", "model: slow\nttft_ms: 40\n");
-    let (mut sim, url) = mock(d.path(), std::slice::from_ref(&slow), &[]);
     let defaults = "retries = 1";
-    let cfg = config(d.path(), defaults, &[("m", target(&url, "slow", ""))]);
-    let run = d.path().join("run");
-    let args = run_args(
-        &cfg,
-        "core8",
-        25,
-        4,
-        &["--target", "m", "--out", &run.display().to_string()],
-    );
-    let mut tg = spawn_toolgate(d.path(), &args);
+    let SlowRun {
+        mut sim,
+        mut tg,
+        run,
+    } = start_slow_run(d.path(), defaults);
     wait_for_lines(&run.join("responses.jsonl"), 40, Duration::from_secs(60));
     tg.sigkill();
     sim.sigkill();
@@ -387,20 +410,7 @@ fn toolgate_sigkilled_mid_run_leaves_valid_jsonl_and_resume_resends_only_the_res
 
     let resend = PLANNED - kept;
     eprintln!("toolgate killed: {kept} complete lines, torn tail: {torn}; resume sends {resend}");
-    let (mut sim2, url2) = counting_mock(d.path(), &[slow], resend);
-    let cfg = config(d.path(), defaults, &[("m", target(&url2, "slow", ""))]);
-    let r = run.display().to_string();
-    let out = toolgate(
-        d.path(),
-        &run_args(&cfg, "core8", 25, 4, &["--target", "m", "--resume", &r]),
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        sim2.alive(),
-        "resume sent more than the {resend} trials without a complete line"
-    );
-    assert_complete_once(&run, PLANNED);
+    resume_sends_exactly(d.path(), defaults, &run, resend);
 }
 
 /// Guarantee 2 / 5: a 1 GiB body (streamed and not) is cut at the size cap: `error`,

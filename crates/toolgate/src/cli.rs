@@ -47,6 +47,8 @@ pub enum Command {
     Merge(MergeArgs),
     /// Run a baseline and a candidate target one after the other, compare and gate.
     Swap(SwapArgs),
+    /// Keep a complete run as a reviewed baseline in reports/NAME/ (commit it; gate against it).
+    Accept(AcceptArgs),
 }
 
 #[derive(Debug, Args)]
@@ -243,4 +245,22 @@ pub struct SwapArgs {
     /// The run options shared by both runs (--config, --suite, --thinking, --repeat, --out …).
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The run folder to accept (complete, without error trials).
+    pub run: PathBuf,
+    /// The baseline's name: the folder reports/NAME/, and what `gate NAME CAND` takes.
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: String,
+    /// Replace an existing baseline of that name (prints what changed).
+    #[arg(long)]
+    pub force: bool,
+    /// Accept an incomplete run or one with error trials.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    /// Folder of baselines (default: reports/).
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
 }

@@ -207,7 +207,9 @@ pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// A run folder, or the name of a baseline under reports/ (`toolgate accept`).
 pub(crate) fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
+    let dir = &crate::baseline::resolve_run_checked(dir)?;
     toolgate_run::ensure_run_dir(dir)?;
     toolgate_report::RunData::load(dir).map_err(|e| bad(e.to_string()))
 }

@@ -1,6 +1,7 @@
 //! The `toolgate` binary: parse the command line, dispatch, map outcomes to exit codes
 //! (0 ok, 1 gate failed, 2 bad input, 3 incomplete). The work lives in the library crates.
 
+mod baseline;
 mod cli;
 mod commands;
 mod interop_cmd;
@@ -55,6 +56,7 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Tools(c) => outcome(tools_cmd::tools(c)),
         Command::Import(c) => outcome(interop_cmd::import(c)),
         Command::Merge(a) => outcome(interop_cmd::merge(a)),
+        Command::Accept(a) => outcome(baseline::accept(a)),
     }
 }
 

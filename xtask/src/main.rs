@@ -1,4 +1,4 @@
-//! `cargo xtask …`: project chores (DESIGN §1). Plain std::process; no extra dependencies.
+//! `cargo xtask …`: project chores. Plain std::process; no extra dependencies.
 
 use std::process::{Command, ExitCode};
 

@@ -203,7 +203,7 @@ impl Client {
     pub fn new() -> Result<Self, ClientError> {
         crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
-            // Small SSE writes + Nagle/delayed ACK add ~40 ms per request (latency-metrics.md §3.10).
+            // Small SSE writes + Nagle/delayed ACK add ~40 ms per request.
             .tcp_nodelay(true)
             // reqwest 0.13 retries HTTP/2 protocol NACKs by default; toolgate owns every retry.
             .retry(reqwest::retry::never())

@@ -1,4 +1,4 @@
-//! toolgate-client: the OpenAI-compatible chat client (DESIGN §4, §6, §9).
+//! toolgate-client: the OpenAI-compatible chat client (thinking mapping: docs/case-format.md; error kinds: docs/failure-kinds.md; timing: docs/latency.md).
 //!
 //! # Architecture
 //!
@@ -8,7 +8,7 @@
 //! the client only adds `stream` / `stream_options.include_usage`, so the body bytes are
 //! known and hashed (`body_sha256`). The answer is a [`ChatOutcome`]: a
 //! `toolgate_core::TurnRecord` (message exactly as received, finish reason, usage, server
-//! timings, DESIGN §9 timing, status) or a `toolgate_core::InfraError`, plus every retry made.
+//! timings, timing as docs/latency.md defines it, status) or a `toolgate_core::InfraError`, plus every retry made.
 //!
 //! Layers, each testable alone:
 //! - [`sse`] — a hand-written SSE line decoder. It surfaces llama.cpp's non-standard
@@ -16,12 +16,12 @@
 //!   blank lines, and rejects invalid UTF-8.
 //! - [`parse`] — pure, clock-free parsing: [`StreamAccumulator`] (fed events with the time
 //!   each was read), [`parse_completion`], [`classify_http_error`]. Every dialect of
-//!   wire-formats.md lands in the same record; raw values are kept for the graders.
+//!   server dialect (recorded examples in golden/recorded/) lands in the same record; raw values are kept for the graders.
 //! - [`client`] — I/O: attempts, timeouts, caps, retries, metadata probes.
 //!
 //! # Why not async-openai
 //!
-//! rust-crates.md §2: its default client retries 429/5xx/connect errors on its own (hidden
+//! Its default client retries 429/5xx/connect errors on its own (hidden
 //! retries would turn server faults into silently slower passes); its typed responses drop
 //! `reasoning` / `reasoning_content`; its SSE reader (eventsource-stream) drops the unknown
 //! `error:` field, so a llama.cpp failure looks like a stream that just stops; it does not
@@ -53,7 +53,7 @@
 //! - **HTTP errors**: 4xx → `http_4xx`, 5xx → `http_5xx`, other non-2xx → `protocol`; the
 //!   message comes from nested, flat, Ollama and FastAPI error bodies or the HTML title; the
 //!   body excerpt is at most 2 KB, lossily decoded.
-//! - **Timing** (DESIGN §9): times are ms from t0 (just before the request is written),
+//! - **Timing** (docs/latency.md): times are ms from t0 (just before the request is written),
 //!   stamped when bytes come off the socket, before parsing. TTFT counts only chunks with
 //!   non-empty content, reasoning, refusal, or a tool-call delta. Without `usage`, completion
 //!   tokens are the number of token-bearing chunks, flagged `tokens_estimated`.

@@ -4,7 +4,7 @@
 //!
 //! Values are kept as received: `content` null stays `None`, `""` stays `Some("")`;
 //! `arguments` keep their wire type (string fragments concatenated, an object stays an
-//! object, never-sent stays `null`). Normalising is the graders' job (DESIGN §5).
+//! object, never-sent stays `null`). Normalising is the graders' job.
 
 use crate::sse::{protocol, SseDecoder, SseEvent};
 use serde_json::{Map, Value};
@@ -38,7 +38,7 @@ pub struct StreamResult {
     pub finish_reason: Option<String>,
     pub usage: Option<Value>,
     pub server_timings: Option<Value>,
-    /// Every field of DESIGN §9 the stream can tell (`queued_ms` and `headers_ms` are the
+    /// Every timing field (docs/latency.md) the stream can tell (`queued_ms` and `headers_ms` are the
     /// caller's).
     pub timing: Timing,
 }
@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn every_dialect_gives_the_same_calls() {
-        // OpenAI (§0.3): fragments per index, usage chunk.
+        // OpenAI: fragments per index, usage chunk.
         let openai = sse(
             &[
                 chunk(json!({"role": "assistant", "content": null}), Value::Null),
@@ -744,7 +744,7 @@ mod tests {
             ],
             true,
         );
-        // vLLM (§1.2): role chunk with content "", reasoning, name without arguments, the
+        // vLLM: role chunk with content "", reasoning, name without arguments, the
         // last fragment inside the finish chunk, no `usage: null`.
         let vllm = sse(
             &[
@@ -774,7 +774,7 @@ mod tests {
             ],
             true,
         );
-        // Ollama /v1 (§4.2): whole calls in one delta, content "" alongside reasoning.
+        // Ollama /v1: whole calls in one delta, content "" alongside reasoning.
         let ollama = sse(
             &[
                 chunk(

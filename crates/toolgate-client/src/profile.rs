@@ -1,5 +1,5 @@
 //! Provider profiles and how the thinking variant maps onto a request body
-//! (DESIGN §4, wire-formats.md §7).
+//! (docs/case-format.md#thinking-variants).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -40,7 +40,7 @@ impl Profile {
         }
     }
 
-    /// DESIGN §4: vllm/sglang/llamacpp/nim → `chat_template_kwargs.enable_thinking`,
+    /// docs/case-format.md#thinking-variants: vllm/sglang/llamacpp/nim → `chat_template_kwargs.enable_thinking`,
     /// ollama → `think`, openai → `reasoning_effort`.
     pub fn default_thinking(self) -> ThinkingMapping {
         match self {
@@ -51,7 +51,7 @@ impl Profile {
             }
             Profile::Ollama => ThinkingMapping::OllamaThink,
             // OpenAI's default effort is `medium`; `none` is the documented "off" on
-            // models that allow it (wire-formats.md §0.1, §7).
+            // models that allow it.
             Profile::Openai => ThinkingMapping::ReasoningEffort {
                 on: "medium".into(),
                 off: "none".into(),

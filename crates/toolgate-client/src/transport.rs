@@ -252,7 +252,7 @@ async fn connect(authority: &str) -> Result<Sender, SendError> {
     let stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| SendError::Connect(format!("tcp connect error: {e}")))?;
-    // Small SSE writes + Nagle/delayed ACK add ~40 ms per request (latency-metrics.md §3.10).
+    // Small SSE writes + Nagle/delayed ACK add ~40 ms per request.
     let _ = stream.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await

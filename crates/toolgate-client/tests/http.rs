@@ -1,5 +1,5 @@
 //! The client against a scripted loopback server: request shape, timing, retries, timeouts,
-//! caps, and the error kinds of DESIGN §6.
+//! caps, and the error kinds of docs/failure-kinds.md.
 
 mod common;
 

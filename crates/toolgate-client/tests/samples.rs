@@ -1,5 +1,5 @@
 //! Every captured llama-server / llama-cpp-python response (tests/data/*.http, copied from
-//! shared/reference/llama-server-samples) parsed directly and over HTTP.
+//! captured from llama-server, in tests/data/) parsed directly and over HTTP.
 
 mod common;
 

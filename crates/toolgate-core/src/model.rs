@@ -258,7 +258,7 @@ pub struct CallExpect {
     pub strict_args: bool,
 }
 
-/// An argument matcher (DESIGN §3).
+/// An argument matcher (docs/case-format.md#argument-matchers).
 #[derive(Debug, Clone)]
 pub enum Matcher {
     /// Equal by value (numbers by value: `2 == 2.0`).
@@ -380,7 +380,7 @@ pub struct EntityExpect {
     pub aliases: Vec<String>,
 }
 
-/// Text quality gates (DESIGN §3). Empty lists / false mean "not checked".
+/// Text quality gates (docs/case-format.md#text-gates). Empty lists / false mean "not checked".
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Gates {
     pub non_empty: bool,

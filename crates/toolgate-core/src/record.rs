@@ -173,7 +173,7 @@ pub struct RawToolCall {
     pub arguments: Value,
 }
 
-/// Client-side timing of one exchange, DESIGN §9. All times in milliseconds from the moment
+/// Client-side timing of one exchange (docs/latency.md). All times in milliseconds from the moment
 /// the request was written (t0).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
@@ -220,7 +220,7 @@ pub struct Timing {
     pub ttft_missing: Option<String>,
 }
 
-/// DESIGN §6 infra error kinds.
+/// Infra error kinds (docs/failure-kinds.md#infra-error-kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -283,7 +283,7 @@ pub struct RetryRecord {
     pub retry_after: bool,
 }
 
-/// DESIGN §6 verdicts.
+/// Verdicts (docs/failure-kinds.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -308,7 +308,7 @@ impl fmt::Display for Verdict {
     }
 }
 
-/// DESIGN §6 failure kinds. The declaration order is the priority order used to pick the
+/// Failure kinds (docs/failure-kinds.md). The declaration order is the priority order used to pick the
 /// primary kind when several findings apply (earlier = more fundamental).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,4 @@
-//! The case-file format as written (DESIGN §3): the serde shape of a suite YAML file.
+//! The case-file format as written (docs/case-format.md): the serde shape of a suite YAML file.
 //! These types deny unknown fields and keep source spans for the values that semantic
 //! checks point at. [`crate::load`] turns them into the resolved [`crate::model`].
 //!

@@ -1,4 +1,4 @@
-//! Text answers: quality gates (DESIGN §3), markdown detection and thinking leaks.
+//! Text answers: quality gates (docs/case-format.md#text-gates), markdown detection and thinking leaks.
 
 use regex::Regex;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Tool calls written as text (wire-formats.md §8, F1/F2): what a model emitted when the
+//! Tool calls written as text (docs/failure-kinds.md#call_in_content): what a model emitted when the
 //! server had no tool parser, the wrong one, or the parser failed. Finding them lets the
 //! grader say "fix your server's tool parser" instead of "this model is bad".
 //!

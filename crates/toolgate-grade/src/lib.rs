@@ -1,5 +1,5 @@
 //! toolgate-grade: pure functions from (suite, case, recorded response) to a [`GradeRecord`]
-//! (DESIGN §3, §6; issue 4). No network, no clock, no globals with state: the same inputs
+//! (docs/case-format.md, docs/failure-kinds.md). No network, no clock, no globals with state: the same inputs
 //! always give the same record, so `toolgate grade RUN` is byte-identical on re-run.
 //!
 //! Order of judgement for one turn:

@@ -1,4 +1,4 @@
-//! Argument matchers (DESIGN §3). `equals` and `regex` are exact; `equals_ci`, `one_of` on
+//! Argument matchers (docs/case-format.md#argument-matchers). `equals` and `regex` are exact; `equals_ci`, `one_of` on
 //! strings and the `contains*` family compare after [`toolgate_core::text::fold`] (NFC,
 //! case-fold, whitespace collapse). Numbers compare by value (`2 == 2.0`); `true` is not `1`.
 
@@ -17,7 +17,7 @@ pub fn check(m: &Matcher, actual: Option<&Value>) -> Result<(), String> {
             Some(v) => Err(format!("expected absent, got {}", show(v))),
         },
         // `null` among `one_of`'s options admits an absent argument: an optional argument
-        // with known acceptable values (BFCL's `""` option, DESIGN §3 `one_of`).
+        // with known acceptable values (BFCL's `""` option, `one_of` in docs/case-format.md).
         Matcher::OneOf(opts) if present.is_none() && opts.iter().any(Value::is_null) => Ok(()),
         _ => {
             let Some(v) = present else {

@@ -88,7 +88,7 @@ async fn capture_inner(source: &McpSource) -> Result<Captured> {
         McpSource::Stdio(words) => {
             let mut cmd = tokio::process::Command::new(&words[0]);
             cmd.args(&words[1..]);
-            // stderr is free-form logging (wire-formats §9.1): pass it through for the user,
+            // stderr is free-form logging: pass it through for the user,
             // never parse it.
             let (transport, _stderr) = TokioChildProcess::builder(cmd)
                 .stderr(Stdio::inherit())

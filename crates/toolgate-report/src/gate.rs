@@ -1,5 +1,5 @@
 //! The CI decision: a [`Policy`] (TOML) applied to a [`Comparison`] of a base and a
-//! candidate run. Exit codes follow DESIGN §7: 0 pass, 1 fail, 3 incomplete.
+//! candidate run. Exit codes (docs/run-folder.md#exit-codes): 0 pass, 1 fail, 3 incomplete.
 
 use crate::compare::{compare, CompareOptions, Comparison};
 use crate::run::RunData;

@@ -1,4 +1,4 @@
-//! Latency, as DESIGN §9 and `shared/reference/latency-metrics.md` define it: the parts of the
+//! Latency, as docs/latency.md defines it: the parts of the
 //! latency summary beyond plain distributions (throughput windows, multi-turn TTFT scaling
 //! with a least-squares slope, the reasons a TTFT is missing), and the renderers of the
 //! latency section: Markdown, HTML (tables + inline SVG), `latency.csv` and the terminal table

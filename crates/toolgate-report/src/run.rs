@@ -1,4 +1,4 @@
-//! Loading a run folder (DESIGN §5) into memory — only what reports need.
+//! Loading a run folder (docs/run-folder.md) into memory — only what reports need.
 //!
 //! Reports never hold whole responses: `responses.jsonl` is streamed line by line into
 //! [`ResponseMeta`] (key, timing, error; no messages, no usage objects), each remembering
@@ -236,7 +236,7 @@ impl RunData {
         }
     }
 
-    /// True when the run did not finish every planned trial (DESIGN §7 exit code 3).
+    /// True when the run did not finish every planned trial (exit code 3).
     pub fn is_incomplete(&self) -> bool {
         !self.manifest.complete
     }

@@ -1,4 +1,4 @@
-//! Statistics for DESIGN §10, hand-rolled (statrs would pull a linear-algebra tree for a
+//! Statistics (docs/statistics.md), hand-rolled (statrs would pull a linear-algebra tree for a
 //! handful of formulas). Every function is pure and tested against reference values.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! `toolgate.toml`: targets and run defaults (DESIGN §4). Keys come from the environment
+//! `toolgate.toml`: targets and run defaults. Keys come from the environment
 //! only: the file names the variable, never the key.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The run folder (DESIGN §5). `responses.jsonl` is append-only and flushed per line: the
+//! The run folder (docs/run-folder.md). `responses.jsonl` is append-only and flushed per line: the
 //! source of truth. A torn last line (toolgate killed mid-write) is detected and dropped.
 
 use serde::de::DeserializeOwned;

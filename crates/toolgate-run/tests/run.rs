@@ -185,7 +185,7 @@ async fn ttft_follows_the_injected_delay() {
 }
 
 /// The builtin targets over every golden suite: the strong model passes everything, the weak
-/// one fails with every failure kind of DESIGN §6 (issue 4 and 6 acceptance, end to end).
+/// one fails with every failure kind of docs/failure-kinds.md, end to end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builtin_strong_passes_everything_and_weak_shows_every_failure_kind() {
     use toolgate_core::{FailureKind, Verdict};

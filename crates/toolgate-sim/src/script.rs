@@ -10,7 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 use toolgate_core::CaseKind;
 
-/// The wire dialect a script answers in (response shapes of wire-formats.md §1–§4).
+/// The wire dialect a script answers in (response shapes as in golden/recorded/).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dialect {
@@ -47,7 +47,7 @@ impl FromStr for Dialect {
     }
 }
 
-/// Wire-level faults (DESIGN §7, issue 8).
+/// Wire-level faults (golden/sim/README.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {

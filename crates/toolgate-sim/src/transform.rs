@@ -1,5 +1,5 @@
 //! Transforms: each turns the oracle's passing answer into one named failure
-//! (DESIGN §6), keeping everything else right so the grader's primary kind is that failure.
+//! (docs/failure-kinds.md), keeping everything else right so the grader's primary kind is that failure.
 
 use crate::oracle::{expectation_for, fill_required};
 use crate::script::{CallFormat, Transform};

@@ -1,4 +1,4 @@
-//! Wire shapes per dialect (wire-formats.md §1–§4, llama-server-samples/): streamed chunks
+//! Wire shapes per dialect (as in the recorded runs under golden/recorded/): streamed chunks
 //! as timed segments, non-streamed bodies, error bodies.
 //!
 //! Token accounting: every chunk that carries generated output (a content or reasoning

@@ -34,7 +34,7 @@ fn chat(model: &str, user: &str, stream: bool) -> Value {
     })
 }
 
-/// A streamed response accumulated the way any client must (wire-formats.md §0.3).
+/// A streamed response accumulated the way any client must (tool-call fragments joined per index).
 #[derive(Debug, Default)]
 struct Acc {
     content: String,

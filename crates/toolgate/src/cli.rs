@@ -1,4 +1,4 @@
-//! Command-line definition (DESIGN §7). Parsing only; `main.rs` dispatches.
+//! Command-line definition. Parsing only; `main.rs` dispatches.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

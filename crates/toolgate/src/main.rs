@@ -18,7 +18,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// DESIGN §7 exit codes.
+/// Exit codes (docs/run-folder.md#exit-codes).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const GATE_FAILED: u8 = 1;

@@ -354,7 +354,7 @@ fn simulator_sigkilled_mid_run_loses_nothing_and_resume_completes_once() {
     // The gate refuses an incomplete run.
     let r = run.display().to_string();
     let gate = toolgate(d.path(), &["gate".into(), r.clone(), r], &[]);
-    assert_eq!(gate.status.code(), Some(3), "DESIGN §7: incomplete → 3");
+    assert_eq!(gate.status.code(), Some(3), "exit codes: incomplete → 3");
     let said = String::from_utf8_lossy(&gate.stdout).to_lowercase()
         + &String::from_utf8_lossy(&gate.stderr).to_lowercase();
     assert!(said.contains("incomplete"), "{said}");

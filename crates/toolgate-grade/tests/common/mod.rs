@@ -1,5 +1,5 @@
 //! Test fixtures: suites and cases built directly from the core model types, and recorded
-//! responses in the shapes real servers send (wire-formats.md, llama-server-samples).
+//! responses in the shapes real servers send (as in golden/recorded/).
 #![allow(dead_code)]
 
 use serde_json::{json, Value};

@@ -402,37 +402,53 @@ impl Client {
     pub async fn metadata(&self, ep: &Endpoint) -> Value {
         let base = ep.base_url.trim_end_matches('/');
         let root = base.strip_suffix("/v1").unwrap_or(base);
-        let probes: Vec<(String, String, usize)> = vec![
+        // Only the models list is an API call that needs the key; the others are server
+        // endpoints that must not be handed it (a hostile one could echo or keep it).
+        let probes: Vec<(String, String, usize, bool)> = vec![
             (
                 path_of(root, &format!("{base}/models")),
                 format!("{base}/models"),
                 0,
+                true,
             ),
-            ("/props".into(), format!("{root}/props"), 0),
-            ("/version".into(), format!("{root}/version"), 0),
-            ("/api/version".into(), format!("{root}/api/version"), 0),
+            ("/props".into(), format!("{root}/props"), 0, false),
+            ("/version".into(), format!("{root}/version"), 0, false),
+            (
+                "/api/version".into(),
+                format!("{root}/api/version"),
+                0,
+                false,
+            ),
             (
                 "/metrics".into(),
                 format!("{root}/metrics"),
                 METRICS_TEXT_BYTES,
+                false,
             ),
         ];
         let limit = ep.timeout.min(Duration::from_secs(5));
         let futs = probes
             .iter()
-            .map(|(_, url, text_cap)| self.probe(ep, url, limit, *text_cap));
+            .map(|(_, url, text_cap, auth)| self.probe(ep, url, limit, *text_cap, *auth));
         let results = futures::future::join_all(futs).await;
         let mut out = Map::new();
-        for ((key, _, _), v) in probes.into_iter().zip(results) {
+        for ((key, _, _, _), v) in probes.into_iter().zip(results) {
             out.insert(key, v);
         }
         Value::Object(out)
     }
 
-    async fn probe(&self, ep: &Endpoint, url: &str, limit: Duration, text_cap: usize) -> Value {
+    async fn probe(
+        &self,
+        ep: &Endpoint,
+        url: &str,
+        limit: Duration,
+        text_cap: usize,
+        auth: bool,
+    ) -> Value {
         let fut = async {
             let mut rb = self.http.reqwest().get(url);
-            if let Some(key) = &ep.api_key {
+            if let Some(key) = ep.api_key.as_ref().filter(|_| auth) {
                 rb = rb.bearer_auth(key);
             }
             let resp = rb.send().await.map_err(|e| error_chain(&e))?;
@@ -460,6 +476,9 @@ impl Client {
         }
     }
 }
+
+/// Decoding work per read after which a streaming trial yields to the others.
+const PARSE_SLICE_MS: f64 = 1.0;
 
 const PROBE_BODY_BYTES: usize = 256 * 1024;
 const METRICS_TEXT_BYTES: usize = 4096;
@@ -503,6 +522,11 @@ async fn read_stream(
             if acc.feed(&ev, t)? == Feed::Done {
                 break 'read;
             }
+        }
+        // Runs share one thread: a read that took long to decode (a hostile stream) gives
+        // the other trials their turn, so their arrival stamps are not held back by it.
+        if ms(t0.elapsed()) - t > PARSE_SLICE_MS {
+            tokio::task::yield_now().await;
         }
     }
     if acc.is_done() {
@@ -557,6 +581,7 @@ async fn read_body(
 fn send_error(e: SendError) -> Attempt {
     match e {
         SendError::Timeout(msg) => Attempt::final_err(infra(ErrorKind::Timeout, msg)),
+        SendError::Protocol(msg) => Attempt::final_err(infra(ErrorKind::Protocol, msg)),
         // A bad URL or header: our input, not the server; retrying cannot help.
         SendError::Invalid(msg) => Attempt::final_err(infra(
             ErrorKind::Protocol,

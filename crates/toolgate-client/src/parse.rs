@@ -8,7 +8,7 @@
 
 use crate::sse::{protocol, SseDecoder, SseEvent};
 use serde_json::{Map, Value};
-use toolgate_core::{AssistantMessage, ErrorKind, InfraError, RawToolCall, Timing};
+use toolgate_core::{AssistantMessage, ErrorKind, InfraError, RawToolCall, Timing, MAX_TOOL_CALLS};
 
 /// At most this many inter-token gaps are kept per response (a runaway stream must not
 /// grow a trial record without bound).
@@ -67,6 +67,10 @@ pub struct StreamAccumulator {
     reasoning_field: Option<String>,
     refusal: Option<String>,
     calls: Vec<CallAcc>,
+    /// Calls past [`MAX_TOOL_CALLS`], counted only.
+    dropped_indices: std::collections::HashSet<i64>,
+    dropped_unindexed: u64,
+    notes: Vec<String>,
     finish_reason: Option<String>,
     usage: Option<Value>,
     timings: Option<Value>,
@@ -114,12 +118,23 @@ impl StreamAccumulator {
             self.done = true;
             return Ok(Feed::Done);
         }
-        let v: Value = serde_json::from_str(trimmed).map_err(|e| {
-            with_body(
-                protocol(format!("malformed JSON chunk in stream: {e}")),
-                trimmed.as_bytes(),
-            )
-        })?;
+        let v: Value = match serde_json::from_str(trimmed) {
+            Ok(v) => v,
+            Err(e) => match repair_lone_surrogates(trimmed) {
+                Some(v) => {
+                    if self.notes.is_empty() {
+                        self.notes.push(LONE_SURROGATE_NOTE.to_string());
+                    }
+                    v
+                }
+                None => {
+                    return Err(with_body(
+                        protocol(format!("malformed JSON chunk in stream: {e}")),
+                        trimmed.as_bytes(),
+                    ))
+                }
+            },
+        };
         let Value::Object(chunk) = v else {
             return Err(with_body(
                 protocol("stream chunk is not a JSON object"),
@@ -254,6 +269,17 @@ impl StreamAccumulator {
         };
         let slot = match existing {
             Some(k) if !matches!((&id, &self.calls[k].id), (Some(a), Some(b)) if a != b) => k,
+            // Past the cap, new calls are only counted (memory and the per-delta search stay
+            // bounded whatever the server sends).
+            _ if self.calls.len() >= MAX_TOOL_CALLS => {
+                match index {
+                    Some(i) => {
+                        self.dropped_indices.insert(i);
+                    }
+                    None => self.dropped_unindexed += 1,
+                }
+                return;
+            }
             _ => {
                 self.calls.push(CallAcc {
                     index,
@@ -328,6 +354,8 @@ impl StreamAccumulator {
                 .then(|| "no chunk carried a generated token".to_string()),
             ..Timing::default()
         };
+        let dropped = self.dropped_indices.len() as u64 + self.dropped_unindexed;
+        let tool_calls_total = (dropped > 0).then_some(self.calls.len() as u64 + dropped);
         let message = AssistantMessage {
             content: self.content,
             reasoning: self.reasoning,
@@ -341,7 +369,9 @@ impl StreamAccumulator {
                     arguments: c.args.unwrap_or(Value::Null),
                 })
                 .collect(),
+            tool_calls_total,
             refusal: self.refusal,
+            notes: self.notes,
         };
         Ok(StreamResult {
             message,
@@ -351,6 +381,60 @@ impl StreamAccumulator {
             timing,
         })
     }
+}
+
+const LONE_SURROGATE_NOTE: &str =
+    "the server sent a lone UTF-16 surrogate escape; recorded as U+FFFD";
+
+/// JSON text whose only fault is a lone surrogate escape (`"\\ud800"`, which serde_json
+/// refuses and which no Rust string can hold), parsed with each lone one replaced by
+/// `\\ufffd`. `None` when there was none to replace or the text is still not JSON. Only
+/// called after a parse failed, so valid bodies pay nothing.
+fn repair_lone_surrogates(text: &str) -> Option<Value> {
+    fn hex4(b: &[u8]) -> Option<u32> {
+        let s = std::str::from_utf8(b.get(..4)?).ok()?;
+        u32::from_str_radix(s, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            i += 2; // any other escape, `\\\\` included
+            continue;
+        }
+        let Some(u) = hex4(&b[i + 2..]) else {
+            i += 2;
+            continue;
+        };
+        let paired = (0xD800..0xDC00).contains(&u)
+            && b.get(i + 6) == Some(&b'\\')
+            && b.get(i + 7) == Some(&b'u')
+            && b.get(i + 8..)
+                .and_then(hex4)
+                .is_some_and(|l| (0xDC00..0xE000).contains(&l));
+        if paired {
+            i += 12;
+        } else if (0xD800..0xE000).contains(&u) {
+            out.push_str(&text[copied..i]);
+            out.push_str("\\ufffd");
+            i += 6;
+            copied = i;
+            changed = true;
+        } else {
+            i += 6;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    serde_json::from_str(&out).ok()
 }
 
 /// Parses a whole SSE body at once (events stamped 0, 1, 2, … ms): for recorded streams,
@@ -414,12 +498,25 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
             body,
         ));
     }
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        with_body(
-            protocol(format!("response body is not valid JSON: {e}")),
-            body,
-        )
-    })?;
+    let mut notes = vec![];
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => match std::str::from_utf8(body)
+            .ok()
+            .and_then(repair_lone_surrogates)
+        {
+            Some(v) => {
+                notes.push(LONE_SURROGATE_NOTE.to_string());
+                v
+            }
+            None => {
+                return Err(with_body(
+                    protocol(format!("response body is not valid JSON: {e}")),
+                    body,
+                ))
+            }
+        },
+    };
     let Value::Object(obj) = v else {
         return Err(with_body(
             protocol("response body is not a JSON object"),
@@ -446,10 +543,20 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
             as_text(v).map(|s| (Some(k.clone()), Some(s)))
         })
         .unwrap_or((None, None));
+    let mut tool_calls_total = None;
     let tool_calls = match m.get("tool_calls") {
         Some(Value::Array(calls)) => calls
             .iter()
             .filter_map(Value::as_object)
+            .enumerate()
+            .filter_map(|(i, tc)| {
+                // Keep the first MAX_TOOL_CALLS; count the rest.
+                if i >= MAX_TOOL_CALLS {
+                    tool_calls_total = Some(i as u64 + 1);
+                    return None;
+                }
+                Some(tc)
+            })
             .map(|tc| {
                 let func = tc.get("function").and_then(Value::as_object);
                 let get = |k: &str| func.and_then(|f| f.get(k)).or_else(|| tc.get(k));
@@ -471,6 +578,8 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, InfraError> {
         reasoning_field,
         tool_calls,
         refusal: m.get("refusal").and_then(Value::as_str).map(str::to_string),
+        tool_calls_total,
+        notes,
     };
     Ok(Completion {
         message,
@@ -1087,5 +1196,60 @@ mod tests {
         // Lossy decoding, no panic, on invalid UTF-8.
         let e = classify_http_error(500, None, b"\xff oops");
         assert!(e.message.contains("oops"));
+    }
+
+    /// Issue 17: a flood of tool calls keeps the first MAX_TOOL_CALLS and counts the rest,
+    /// streamed or not.
+    #[test]
+    fn a_flood_of_tool_calls_is_capped_and_counted() {
+        let n = MAX_TOOL_CALLS + 500;
+        let calls: Vec<Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"id": format!("c{i}"), "type": "function",
+                "function": {"name": "f", "arguments": "{}"}})
+            })
+            .collect();
+        let body = serde_json::json!({"choices": [{"index": 0, "finish_reason": "tool_calls",
+            "message": {"content": null, "tool_calls": calls}}]});
+        let c = parse_completion(body.to_string().as_bytes()).unwrap();
+        assert_eq!(c.message.tool_calls.len(), MAX_TOOL_CALLS);
+        assert_eq!(c.message.tool_calls_total, Some(n as u64));
+
+        let mut sse = String::new();
+        for i in 0..n {
+            let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+                {"index": i, "id": format!("c{i}"), "function": {"name": "f", "arguments": "{}"}}]}}]});
+            sse.push_str(&format!("data: {chunk}\n\n"));
+        }
+        sse.push_str("data: [DONE]\n\n");
+        let r = parse_sse_body(sse.as_bytes()).unwrap();
+        assert_eq!(r.message.tool_calls.len(), MAX_TOOL_CALLS);
+        assert_eq!(r.message.tool_calls_total, Some(n as u64));
+        let small = parse_completion(
+            br#"{"choices":[{"message":{"content":null,"tool_calls":[{"function":{"name":"f","arguments":"{}"}}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(small.message.tool_calls_total, None);
+    }
+
+    /// Issue 17: a lone surrogate is recorded as U+FFFD with a note, not an infra error;
+    /// a valid pair and an escaped backslash are left alone.
+    #[test]
+    fn a_lone_surrogate_is_recorded_as_replacement_character() {
+        let c = parse_completion(
+            br#"{"choices":[{"message":{"content":"a\ud800b \ud83d\ude00 \\ud800"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.message.content.as_deref(),
+            Some("a\u{fffd}b \u{1f600} \\ud800")
+        );
+        assert_eq!(c.message.notes.len(), 1);
+        let sse =
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"x\\udc00\"}}]}\n\ndata: [DONE]\n\n";
+        let r = parse_sse_body(sse).unwrap();
+        assert_eq!(r.message.content.as_deref(), Some("x\u{fffd}"));
+        assert_eq!(r.message.notes.len(), 1);
+        assert!(parse_completion(b"{not json \\ud800").is_err());
     }
 }

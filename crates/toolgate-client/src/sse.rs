@@ -20,10 +20,23 @@ pub enum SseEvent {
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no newline: each byte is scanned once, so a
+    /// 16 MiB line arriving in small reads costs linear time, not quadratic.
+    scanned: usize,
     data: Option<String>,
+    /// `data:` lines in the pending event.
+    data_lines: u32,
     event: Option<String>,
     lines: u64,
+    /// Bytes looked at by the newline search and the completeness test: the regression
+    /// tests bound it by a multiple of the input instead of timing anything.
+    work: u64,
 }
+
+/// A pending event is tested for being a complete payload (the missing-blank-line rule) only
+/// while it has at most this many lines: each test re-parses the pending data, so testing
+/// every line would make a stream of `data:` lines without separators quadratic.
+const COMPLETE_CHECK_LINES: u32 = 8;
 
 impl SseDecoder {
     pub fn new() -> Self {
@@ -35,8 +48,15 @@ impl SseDecoder {
         let mut out = Vec::new();
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
-        while let Some(pos) = self.buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos;
+        let mut from = self.scanned;
+        loop {
+            let Some(pos) = self.buf[from..].iter().position(|&b| b == b'\n') else {
+                self.work += (self.buf.len() - from) as u64;
+                break;
+            };
+            self.work += pos as u64 + 1;
+            let end = from + pos;
+            from = end + 1;
             let mut line = &self.buf[start..end];
             if let [head @ .., b'\r'] = line {
                 line = head;
@@ -46,6 +66,7 @@ impl SseDecoder {
             self.line(&line, &mut out)?;
         }
         self.buf.drain(..start);
+        self.scanned = self.buf.len();
         Ok(out)
     }
 
@@ -55,6 +76,7 @@ impl SseDecoder {
         let mut out = Vec::new();
         if !self.buf.is_empty() {
             let mut line = std::mem::take(&mut self.buf);
+            self.scanned = 0;
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
@@ -94,16 +116,23 @@ impl SseDecoder {
                 // Some proxies omit the blank line between events. If what is pending is
                 // already a complete payload, it was an event of its own.
                 if let Some(pending) = &self.data {
-                    if is_complete_payload(pending) {
-                        self.dispatch(out);
+                    if self.data_lines <= COMPLETE_CHECK_LINES {
+                        self.work += pending.len() as u64;
+                        if is_complete_payload(pending) {
+                            self.dispatch(out);
+                        }
                     }
                 }
                 match &mut self.data {
                     Some(d) => {
                         d.push('\n');
                         d.push_str(value);
+                        self.data_lines += 1;
                     }
-                    None => self.data = Some(value.to_string()),
+                    None => {
+                        self.data = Some(value.to_string());
+                        self.data_lines = 1;
+                    }
                 }
             }
             "event" => self.event = Some(value.to_string()),
@@ -115,6 +144,7 @@ impl SseDecoder {
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
         let event = self.event.take();
+        self.data_lines = 0;
         if let Some(data) = self.data.take() {
             out.push(SseEvent::Data { event, data });
         }
@@ -194,6 +224,34 @@ mod tests {
             evs,
             vec![data("{\"a\":1}"), data("{\"b\":2}"), data("[DONE]")]
         );
+    }
+
+    /// Issue 17: the work is linear in the bytes received. Counted, not timed: the number
+    /// of bytes the newline search and the completeness test look at stays a small multiple
+    /// of the input (on the quadratic decoder these counts grow with the square).
+    #[test]
+    fn decoding_work_is_linear_for_hostile_streams() {
+        // 100k `data:` lines with no blank line, none a complete payload on its own.
+        let n = 100_000;
+        let mut d = SseDecoder::new();
+        let line = b"data: {\"a\n";
+        let mut evs = Vec::new();
+        for _ in 0..n {
+            evs.extend(d.push(line).unwrap());
+        }
+        evs.extend(d.finish().unwrap());
+        assert_eq!(evs.len(), 1);
+        let input = (n * line.len()) as u64;
+        assert!(d.work <= 3 * input, "work {} for {input} bytes", d.work);
+        // One 1 MB line in 100-byte reads: each byte is searched for a newline once.
+        let mut d = SseDecoder::new();
+        d.push(b"data: ").unwrap();
+        for _ in 0..10_000 {
+            d.push(&[b'x'; 100]).unwrap();
+        }
+        let evs = d.push(b"\n\n").unwrap();
+        assert_eq!(evs, vec![data(&"x".repeat(1_000_000))]);
+        assert!(d.work <= 3 * 1_000_010, "work {}", d.work);
     }
 
     #[test]

@@ -36,6 +36,23 @@ pub(crate) enum SendError {
     Connect(String),
     /// reqwest's own timeout fired (toolgate's timeouts wrap the call instead).
     Timeout(String),
+    /// The server answered, but not with a valid HTTP response head (e.g. 200k headers):
+    /// a protocol error, not a connection failure to retry.
+    Protocol(String),
+}
+
+/// Is `e` (or an error it wraps) hyper failing to parse the response head?
+fn is_parse_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            if h.is_parse() || h.is_parse_status() {
+                return true;
+            }
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// A body read that broke off.
@@ -205,6 +222,7 @@ impl Transport {
             Ok(r) => Ok(Response::from_reqwest(r)),
             Err(e) if e.is_timeout() => Err(SendError::Timeout(error_chain(&e))),
             Err(e) if e.is_builder() => Err(SendError::Invalid(error_chain(&e))),
+            Err(e) if is_parse_error(&e) => Err(SendError::Protocol(error_chain(&e))),
             Err(e) => Err(SendError::Connect(error_chain(&e))),
         }
     }
@@ -301,6 +319,9 @@ async fn post_h1(pool: &Arc<Pool>, uri: Uri, o: Outgoing<'_>) -> Result<Response
             }
             Err(mut e) => match e.take_message() {
                 Some(back) if reused => req = back,
+                _ if is_parse_error(e.error()) => {
+                    return Err(SendError::Protocol(error_chain(e.error())))
+                }
                 _ => return Err(SendError::Connect(error_chain(e.error()))),
             },
         }

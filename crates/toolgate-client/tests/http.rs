@@ -532,3 +532,21 @@ async fn tls_is_compiled_in_and_a_failed_handshake_is_connect() {
     assert_eq!(err.kind, ErrorKind::Connect, "{}", err.message);
     server.abort();
 }
+
+/// Issue 17: a response head with 200k headers is the server breaking HTTP, a `protocol`
+/// error sent once, not a `connect` failure to retry.
+#[tokio::test]
+async fn a_flood_of_response_headers_is_protocol_and_not_retried() {
+    let mut headv = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n".to_vec();
+    for i in 0..200_000 {
+        headv.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
+    }
+    headv.extend_from_slice(b"content-length: 2\r\n\r\n{}");
+    let m = Mock::fixed(vec![common::Step::Write(headv)]).await;
+    for stream in [true, false] {
+        let out = chat(&m, &endpoint(&m), stream, &fast_retry(2)).await;
+        let err = out.result.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Protocol, "{}", err.message);
+        assert!(out.retries.is_empty(), "{:?}", out.retries);
+    }
+}

@@ -97,6 +97,9 @@ pub fn read_json(path: &Path) -> Result<Value, Diagnostic> {
     })
 }
 
+/// Longest case id `validate` accepts, in bytes.
+pub const MAX_CASE_ID: usize = 200;
+
 /// Parse YAML into `T` with serde-saphyr (duplicate keys and unknown fields rejected).
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     path: &Path,
@@ -354,6 +357,17 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
         let id = cs.id.value.clone();
         if id.trim().is_empty() {
             cx.at(&cs.id, None, "case id is empty");
+        } else if id.len() > MAX_CASE_ID || id.chars().any(char::is_control) {
+            // Ids end up in file names, report rows and terminal lines: one bounded line.
+            cx.at(
+                &cs.id,
+                None,
+                format!(
+                    "case id `{}` is longer than {MAX_CASE_ID} bytes or holds control characters",
+                    crate::text::terminal(&id.chars().take(60).collect::<String>())
+                ),
+            )
+            .expected = Some("a short id on one line (letters, digits, `-`, `_`, `.`)".into());
         }
         if let Some(prev) = ids.get(&id) {
             cx.at(

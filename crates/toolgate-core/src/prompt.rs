@@ -57,9 +57,14 @@ impl PromptContext<'_> {
     }
 }
 
+/// Template instructions one render may run: a system prompt needs a few thousand; nested
+/// `range(100000)` loops would otherwise run for minutes and grow memory without bound.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+
 fn new_env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env
 }
 
@@ -198,6 +203,11 @@ pub fn render_user_template(
 
 fn template_diag(path: &Path, text: &str, e: &minijinja::Error) -> Diagnostic {
     let mut msg = format!("template error: {}", e.kind());
+    if e.kind() == minijinja::ErrorKind::OutOfFuel {
+        msg.push_str(&format!(
+            " (the template ran more than {TEMPLATE_FUEL} instructions; a loop too large?)"
+        ));
+    }
     if let Some(d) = e.detail() {
         msg.push_str(": ");
         msg.push_str(d);
@@ -209,6 +219,28 @@ fn template_diag(path: &Path, text: &str, e: &minijinja::Error) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17: nested huge loops stop at the fuel limit with a located error instead of
+    /// running (and growing) for minutes.
+    #[test]
+    fn runaway_loops_run_out_of_fuel_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.md.j2"),
+            "hi\n{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}\n",
+        )
+        .unwrap();
+        let (p, diags) = Prompts::load(dir.path());
+        assert!(diags.is_empty(), "{diags:?}");
+        let ctx = PromptContext {
+            today: "2026-01-01".into(),
+            suite: "s".into(),
+            ..Default::default()
+        };
+        let e = p.render("p", &ctx).unwrap_err();
+        assert!(e.message.contains("fuel"), "{}", e.message);
+        assert_eq!(e.line, 2);
+    }
 
     #[test]
     fn strict_undefined_is_an_error_with_a_line() {

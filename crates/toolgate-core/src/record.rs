@@ -161,7 +161,18 @@ pub struct AssistantMessage {
     pub tool_calls: Vec<RawToolCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
+    /// How many tool calls the server sent, when that was more than the
+    /// [`MAX_TOOL_CALLS`] kept in `tool_calls` (a hostile or looping server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls_total: Option<u64>,
+    /// What the client changed to record the message at all (e.g. a lone UTF-16 surrogate
+    /// replaced with U+FFFD), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
+
+/// Tool calls kept per response; the rest are counted in `tool_calls_total`.
+pub const MAX_TOOL_CALLS: usize = 1000;
 
 /// A tool call as received. `arguments` keeps the wire value: usually a JSON string,
 /// sometimes a double-encoded string, an object (Ollama), or `""`.

@@ -23,6 +23,38 @@ pub fn fold_strip_zwj(s: &str) -> String {
     fold(&s.replace(['\u{200D}', '\u{200C}'], ""))
 }
 
+/// Text from a model, a server or a case file made safe to print on one terminal line or
+/// CI log line: control characters (C0, DEL, C1) and bidi overrides are shown escaped
+/// (`\n`, `\u{1b}`), so the text can neither start a new line (no forged
+/// `::error ...` workflow command, no forged summary line) nor drive the terminal; and a
+/// leading `::` is escaped too, in case the text is printed at the start of a line. The one
+/// function every command uses for such strings on stdout and stderr.
+pub fn terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+    let lead = s.trim_start_matches([' ', '\t']).starts_with("::");
+    if !lead && !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut first_colon = lead;
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ':' if first_colon => {
+                out.push_str("\\:");
+                first_colon = false;
+            }
+            c if unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -43,6 +75,23 @@ mod tests {
         assert_eq!(fold("  Hello   WORLD "), "hello world");
         // U+0CC0 (KANNADA VOWEL SIGN II) decomposes to U+0CBF U+0CD5.
         assert_eq!(fold("\u{0C95}\u{0CBF}\u{0CD5}"), fold("\u{0C95}\u{0CC0}"));
+    }
+
+    #[test]
+    fn terminal_text_cannot_start_a_line_or_drive_the_terminal() {
+        let forged = "x\n::error title=t::forged\u{0}\u{7}\u{1b}[31m\u{9b}\u{202e}";
+        let t = terminal(forged);
+        assert!(!t.chars().any(|c| c.is_control()), "{t:?}");
+        assert_eq!(
+            t,
+            "x\\n::error title=t::forged\\u{0}\\u{7}\\u{1b}[31m\\u{9b}\\u{202e}"
+        );
+        assert_eq!(terminal("::warning::x"), "\\::warning::x");
+        assert_eq!(terminal("  ::x"), "  \\::x");
+        assert!(matches!(
+            terminal("web_search"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

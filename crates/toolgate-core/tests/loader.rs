@@ -181,3 +181,28 @@ fn prompts_naming_tools_the_suite_lacks_are_reported() {
         "{text}"
     );
 }
+
+/// Issue 17: a case id with a newline, NUL or DEL, or 70k characters, is refused at its
+/// line instead of failing every trial later.
+#[test]
+fn case_ids_with_controls_or_huge_lengths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, id) in [
+        "\"a\\nb\"".to_string(),
+        "\"a\\0b\"".to_string(),
+        "\"a\\x7fb\"".to_string(),
+        "x".repeat(70_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = dir.path().join(format!("s{n}.yaml"));
+        let text = format!("suite: s\nkind: chat\ncases:\n  - id: {id}\n    user: hi\n");
+        std::fs::write(&p, text).unwrap();
+        let e = load_suite(&p, &ctx()).expect_err("refused");
+        let msg = e.to_string();
+        assert!(msg.contains("control characters"), "{msg}");
+        assert!(msg.contains(":4:"), "{msg}");
+        assert!(msg.len() < 2000, "the message repeats the whole id");
+    }
+}

@@ -92,6 +92,14 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
             return g;
         };
         let mut o = grade_turn(suite, exp, turn);
+        if let Some(total) = turn.message.as_ref().and_then(|m| m.tool_calls_total) {
+            // The client kept only the first calls of a flood; the grade says so.
+            o.diagnosis = format!(
+                "{} (the server sent {total} tool calls; the first {} were kept and graded)",
+                o.diagnosis,
+                toolgate_core::MAX_TOOL_CALLS
+            );
+        }
         let failed = !o.findings.is_empty();
         if failed && n > 1 {
             for f in &mut o.findings {

@@ -143,6 +143,14 @@ pub fn import(dir: &Path, category: &str) -> Result<Import> {
             .as_str()
             .context("an entry without `id`")?
             .to_string();
+        // The id becomes a file name: anything but one plain component is refused.
+        if !toolgate_core::paths::is_safe_file_stem(&id) {
+            out.warnings.push(format!(
+                "{:?}: skipped: the id is not a safe file name",
+                id.chars().take(80).collect::<String>()
+            ));
+            continue;
+        }
         let gt = if category == "irrelevance" {
             None
         } else {
@@ -479,6 +487,10 @@ pub fn write(import: &Import, out: &Path) -> Result<usize> {
     std::fs::create_dir_all(&tools_dir)
         .with_context(|| format!("cannot create {}", tools_dir.display()))?;
     for e in &import.entries {
+        // Checked again here: `write` must never leave `out`, whoever built the entries.
+        if !toolgate_core::paths::is_safe_file_stem(&e.id) {
+            bail!("{:?}: the id is not a safe file name", e.id);
+        }
         let yaml = serde_saphyr::to_string(&e.suite)
             .with_context(|| format!("{}: cannot write YAML", e.id))?;
         let header = format!(
@@ -554,5 +566,35 @@ mod tests {
             json!({"absent": true})
         );
         assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    /// Issue 17: an id that is a path (`../../x`, `/abs/x`) never writes outside `--out`;
+    /// the entry is skipped with a warning and the safe ones are written.
+    #[test]
+    fn ids_that_are_paths_are_refused_and_nothing_is_written_outside_out() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir_all(data.join("possible_answer")).unwrap();
+        let q = |id: &str| {
+            json!({"id": id, "question": [[{"role": "user", "content": "q"}]],
+                "function": [{"name": "f", "parameters": {"type": "dict", "properties": {}}}]})
+            .to_string()
+        };
+        let ids = ["../../escaped", "/abs/escaped", "sub/escaped", "ok_1"];
+        let questions: Vec<String> = ids.iter().map(|i| q(i)).collect();
+        std::fs::write(data.join("BFCL_v4_irrelevance.json"), questions.join("\n")).unwrap();
+        let imp = import(&data, "irrelevance").unwrap();
+        assert_eq!(imp.entries.len(), 1);
+        assert_eq!(imp.warnings.len(), 3, "{:?}", imp.warnings);
+        let out = root.path().join("a/b/out");
+        assert_eq!(write(&imp, &out).unwrap(), 1);
+        assert!(out.join("ok_1.yaml").exists());
+        assert!(!root.path().join("a/escaped.yaml").exists());
+        assert!(!out.join("sub").exists());
+        // `write` refuses on its own too, whoever built the entries.
+        let mut forged = imp.clone();
+        forged.entries[0].id = "../../forged".into();
+        assert!(write(&forged, &out).is_err());
+        assert!(!root.path().join("a/forged.yaml").exists());
     }
 }

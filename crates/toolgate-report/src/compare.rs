@@ -492,8 +492,8 @@ const MAX_DIAG: usize = 120;
 pub fn render_compare_text(c: &Comparison) -> String {
     let mut o = String::new();
     let s = &c.overall;
-    let _ = writeln!(o, "compare  base: {}", c.base.label);
-    let _ = writeln!(o, "         cand: {}", c.cand.label);
+    let _ = writeln!(o, "compare  base: {}", term(&c.base.label));
+    let _ = writeln!(o, "         cand: {}", term(&c.cand.label));
     for (side, label) in [(&c.base, "base"), (&c.cand, "cand")] {
         if !side.complete {
             let _ = writeln!(o, "warning: the {label} run is INCOMPLETE");
@@ -521,7 +521,7 @@ pub fn render_compare_text(c: &Comparison) -> String {
         let _ = writeln!(
             o,
             "  {:<24} {} → {}  {}  -{} +{}  {}",
-            d.suite,
+            term(&d.suite),
             pct(d.stats.base.value),
             pct(d.stats.cand.value),
             signed_pct(d.stats.delta),
@@ -539,14 +539,14 @@ pub fn render_compare_text(c: &Comparison) -> String {
         }
         let _ = writeln!(o, "\n{title}:");
         for f in flips {
-            let _ = writeln!(o, "  {}", f.label);
+            let _ = writeln!(o, "  {}", term(&f.label));
             let _ = writeln!(
                 o,
                 "    base: {}{}",
                 f.base_failure
                     .as_deref()
                     .map_or(String::new(), |k| format!("[{k}] ")),
-                truncate(&f.base_diagnosis, MAX_DIAG)
+                term(&truncate(&f.base_diagnosis, MAX_DIAG))
             );
             let _ = writeln!(
                 o,
@@ -554,7 +554,7 @@ pub fn render_compare_text(c: &Comparison) -> String {
                 f.cand_failure
                     .as_deref()
                     .map_or(String::new(), |k| format!("[{k}] ")),
-                truncate(&f.cand_diagnosis, MAX_DIAG)
+                term(&truncate(&f.cand_diagnosis, MAX_DIAG))
             );
         }
     }
@@ -564,7 +564,7 @@ pub fn render_compare_text(c: &Comparison) -> String {
             let _ = writeln!(
                 o,
                 "  {:<24} {} → {}",
-                t.tool,
+                term(&t.tool),
                 t.base
                     .map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value))),
                 t.cand
@@ -591,16 +591,21 @@ pub fn render_compare_text(c: &Comparison) -> String {
             let _ = writeln!(
                 o,
                 "  {}  base: {}  cand: {}",
-                e.label,
-                e.base.as_deref().unwrap_or("judged"),
-                e.cand.as_deref().unwrap_or("judged")
+                term(&e.label),
+                term(e.base.as_deref().unwrap_or("judged")),
+                term(e.cand.as_deref().unwrap_or("judged"))
             );
         }
     }
     for n in &c.notes {
-        let _ = writeln!(o, "note: {n}");
+        let _ = writeln!(o, "note: {}", term(n));
     }
     o
+}
+
+/// Model-controlled text on the terminal: one escaping rule for every command.
+fn term(s: &str) -> std::borrow::Cow<'_, str> {
+    toolgate_core::text::terminal(s)
 }
 
 fn list_text(o: &mut String, title: &str, items: &[String]) {
@@ -609,7 +614,7 @@ fn list_text(o: &mut String, title: &str, items: &[String]) {
     }
     let _ = writeln!(o, "\n{title} ({}):", items.len());
     for i in items {
-        let _ = writeln!(o, "  {i}");
+        let _ = writeln!(o, "  {}", term(i));
     }
 }
 

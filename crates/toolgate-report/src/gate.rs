@@ -502,6 +502,7 @@ fn cases_line(cases: &[String]) -> String {
 
 /// Terminal text: the decision first, then the reasons.
 pub fn render_gate_text(d: &GateDecision) -> String {
+    use toolgate_core::text::terminal;
     let mut o = String::new();
     let c = &d.comparison;
     let _ = writeln!(
@@ -509,19 +510,19 @@ pub fn render_gate_text(d: &GateDecision) -> String {
         "gate {} (exit {}): {} → {}",
         headline(d),
         d.exit_code(),
-        c.base.label,
-        c.cand.label
+        terminal(&c.base.label),
+        terminal(&c.cand.label)
     );
     for r in &d.reasons {
         let _ = writeln!(
             o,
             "  [{}] {}: {}",
             if r.passed { "ok" } else { "FAIL" },
-            r.rule,
-            r.message
+            terminal(&r.rule),
+            terminal(&r.message)
         );
         if !r.cases.is_empty() {
-            let _ = writeln!(o, "         cases: {}", cases_line(&r.cases));
+            let _ = writeln!(o, "         cases: {}", terminal(&cases_line(&r.cases)));
         }
     }
     o

@@ -51,7 +51,9 @@ pub fn truncate(s: &str, max: usize) -> String {
 }
 
 /// One line of Markdown table cell: pipes escaped, newlines flattened, HTML-ish characters
-/// escaped (GitHub renders inline HTML in tables).
+/// escaped (GitHub renders inline HTML in tables), link and image brackets escaped (a model
+/// writing `![i](https://…)` must not make a viewer fetch it), other control characters
+/// shown escaped (the Markdown also goes to stdout).
 pub fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -62,6 +64,9 @@ pub fn md_cell(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '`' => out.push_str("\\`"),
+            '[' => out.push_str("\\["),
+            ']' => out.push_str("\\]"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -123,6 +128,19 @@ mod tests {
             xml("a<b & \"c\"\u{1}"),
             "a&lt;b &amp; &quot;c&quot;\u{FFFD}"
         );
+    }
+
+    /// Issue 17: link and image syntax from a model renders as text, not as a link or a
+    /// fetched image; control bytes do not reach stdout raw.
+    #[test]
+    fn md_cell_escapes_links_images_and_controls() {
+        let c =
+            md_cell("[click](https://evil.example) ![i](https://evil.example/i.png)\u{1b}\u{0}");
+        assert_eq!(
+            c,
+            "\\[click\\](https://evil.example) !\\[i\\](https://evil.example/i.png)\\u{1b}\\u{0}"
+        );
+        assert!(!c.contains("[click]") && !c.contains("![i]"));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct ResolvedTarget {
     pub thinking: ThinkingMapping,
     /// Read from the environment at start; never serialised.
     pub api_key: Option<String>,
+    /// The variable the key came from: it names the key where a server echo is redacted.
+    pub api_key_env: Option<String>,
     pub concurrency: usize,
     pub timeout: Duration,
     pub idle_timeout: Duration,
@@ -79,6 +81,7 @@ impl ResolvedTarget {
             profile,
             thinking,
             api_key,
+            api_key_env: t.api_key_env.clone(),
             concurrency: concurrency
                 .or(t.concurrency)
                 .unwrap_or(cfg.defaults.concurrency)
@@ -91,6 +94,13 @@ impl ResolvedTarget {
             extra_body: t.extra_body.clone(),
             builtin_sim,
         })
+    }
+
+    /// Adds this target's key (if any) to `r`.
+    pub fn add_secret(&self, r: &mut toolgate_core::redact::Redactor) {
+        if let (Some(key), Some(env)) = (&self.api_key, &self.api_key_env) {
+            r.add(key, env);
+        }
     }
 
     pub fn endpoint(&self, url: &str, max_body: usize) -> Endpoint {
@@ -467,10 +477,15 @@ pub async fn run_trial(
         started_at: now_rfc3339(),
         warmup: p.trial.warmup,
     };
-    let headers = [(
-        "x-toolgate-case".to_string(),
-        format!("{}/{}", suite.name, case.id),
-    )];
+    // The simulator routes by this header. An id that is not a plain bounded header value
+    // (suites not validated, hand-edited files) is left out rather than failing the trial.
+    let case_header = format!("{}/{}", suite.name, case.id);
+    let headers: Vec<(String, String)> =
+        if case_header.len() <= 256 && case_header.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            vec![("x-toolgate-case".to_string(), case_header)]
+        } else {
+            vec![]
+        };
 
     // Later turns carry the replies so far; only a conversation builds them.
     let mut messages: Vec<Value> = Vec::new();
@@ -546,5 +561,10 @@ pub async fn gather_metadata(target: &ResolvedTarget, max_body: usize) -> Value 
         let ep = target.endpoint(u, max_body);
         m.insert(u.clone(), client.metadata(&ep).await);
     }
-    Value::Object(m)
+    // A metadata body may echo the key: redact before it reaches the manifest.
+    let mut v = Value::Object(m);
+    let mut r = toolgate_core::redact::Redactor::default();
+    target.add_secret(&mut r);
+    r.redact_value(&mut v);
+    v
 }

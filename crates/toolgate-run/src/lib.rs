@@ -280,6 +280,12 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     }
 
     let max_body = req.config.defaults.max_response_bytes;
+    // Every target's key, replaced wherever a server echoes it (records, manifest).
+    let redactor = {
+        let mut r = toolgate_core::redact::Redactor::default();
+        resolved.iter().for_each(|t| t.add_secret(&mut r));
+        Arc::new(r)
+    };
     let mut infos = Vec::new();
     for t in &resolved {
         infos.push(TargetInfo {
@@ -405,7 +411,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             not_sent += now.len() as u64;
             continue;
         }
-        let recorder = runfolder::Recorder::open(&dir.join(runfolder::RESPONSES))?;
+        let recorder = runfolder::Recorder::open(&dir.join(runfolder::RESPONSES))?
+            .with_redactor(redactor.clone());
         managed::start_servers(&group, &mut manifest, &dir, &stop, max_body, req.quiet).await?;
         let servers = group.clone();
         let out = exec::execute(

@@ -991,24 +991,12 @@ pub fn handles(
         .into_iter()
         .map(|(name, spec)| {
             let log = if several {
-                format!("server-{}.log", sanitize(&name))
+                format!("server-{}.log", toolgate_core::paths::file_stem(&name))
             } else {
                 "server.log".to_string()
             };
             let h = ServerHandle::new(spec, run_dir, &log);
             (name, h)
-        })
-        .collect()
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
         })
         .collect()
 }
@@ -1314,6 +1302,29 @@ mod tests {
         };
         let e = ManagedSpec::from_target("a", &cfg).unwrap_err();
         assert!(e.contains("not found on PATH"), "{e}");
+    }
+
+    /// Issue 17: targets `x/y` and `x_y` get two log files, both inside the run folder.
+    #[test]
+    fn managed_log_names_are_unique_and_stay_in_the_run_folder() {
+        let cfg = TargetConfig {
+            start: Some("sh --port {port}".into()),
+            model: Some("m".into()),
+            ..Default::default()
+        };
+        let mut specs = BTreeMap::new();
+        for name in ["x/y", "x_y", "../up"] {
+            specs.insert(
+                name.to_string(),
+                ManagedSpec::from_target(name, &cfg).unwrap().unwrap(),
+            );
+        }
+        let hs = handles(specs, Path::new("/run"));
+        let names: std::collections::BTreeSet<&str> = hs.values().map(|h| h.log_name()).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        for n in names {
+            assert!(!n.contains('/') && n.starts_with("server-"), "{n}");
+        }
     }
 
     #[test]

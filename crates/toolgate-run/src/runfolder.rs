@@ -94,16 +94,31 @@ pub fn read_manifest(dir: &Path) -> io::Result<RunManifest> {
 pub struct Recorder {
     file: File,
     pub written: u64,
+    /// Secrets replaced in every line before it is written.
+    redactor: Option<std::sync::Arc<toolgate_core::redact::Redactor>>,
 }
 
 impl Recorder {
     pub fn open(path: &Path) -> io::Result<Recorder> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Recorder { file, written: 0 })
+        Ok(Recorder {
+            file,
+            written: 0,
+            redactor: None,
+        })
+    }
+
+    /// Redact `r`'s secrets from every line appended from now on.
+    pub fn with_redactor(mut self, r: std::sync::Arc<toolgate_core::redact::Redactor>) -> Self {
+        self.redactor = (!r.is_empty()).then_some(r);
+        self
     }
 
     pub fn append<T: Serialize>(&mut self, rec: &T) -> io::Result<()> {
         let mut line = serde_json::to_vec(rec)?;
+        if let Some(r) = &self.redactor {
+            line = r.redact_json(line);
+        }
         line.push(b'\n');
         // One write call per line: a kill leaves at most one torn line at the end.
         self.file.write_all(&line)?;

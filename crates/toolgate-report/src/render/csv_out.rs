@@ -8,25 +8,37 @@ use std::io;
 
 #[derive(Serialize)]
 struct Row<'a> {
-    target: &'a str,
-    suite: &'a str,
-    case: &'a str,
-    prompt: &'a str,
-    variant: &'a str,
+    target: Cell<'a>,
+    suite: Cell<'a>,
+    case: Cell<'a>,
+    prompt: Cell<'a>,
+    variant: Cell<'a>,
     repeat: u32,
-    kind: &'a str,
-    category: &'a str,
+    kind: Cell<'a>,
+    category: Cell<'a>,
     verdict: &'a str,
     failure: &'a str,
-    diagnosis: &'a str,
-    expected_tools: &'a str,
-    actual: &'a str,
+    diagnosis: Cell<'a>,
+    expected_tools: Cell<'a>,
+    actual: Cell<'a>,
     precision: Option<f64>,
     recall: Option<f64>,
     f1: Option<f64>,
     ttft_ms: Option<f64>,
     e2e_ms: Option<f64>,
     completion_tokens: Option<u64>,
+}
+
+type Cell<'a> = std::borrow::Cow<'a, str>;
+
+/// A text cell a spreadsheet will not run as a formula (OWASP "CSV injection"): a cell
+/// starting with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`. Model output (a tool
+/// named `=cmd|' /C calc'!A0`) reaches these cells. Number columns are not text cells.
+pub(crate) fn cell(s: &str) -> Cell<'_> {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cell::Owned(format!("'{s}")),
+        _ => Cell::Borrowed(s),
+    }
 }
 
 /// The CSV bytes; with `opts.csv_bom` they start with a UTF-8 byte-order mark.
@@ -55,19 +67,19 @@ pub(crate) fn write_csv(
         let k = &g.key;
         let v = RowView::new(g, *r);
         w.serialize(Row {
-            target: &k.target,
-            suite: &k.suite,
-            case: &k.case,
-            prompt: &k.prompt,
-            variant: &k.variant,
+            target: cell(&k.target),
+            suite: cell(&k.suite),
+            case: cell(&k.case),
+            prompt: cell(&k.prompt),
+            variant: cell(&k.variant),
             repeat: k.repeat,
-            kind: &g.kind,
-            category: g.category.as_deref().unwrap_or(""),
+            kind: cell(&g.kind),
+            category: cell(g.category.as_deref().unwrap_or("")),
             verdict: g.verdict.as_str(),
             failure: v.failure.unwrap_or(""),
-            diagnosis: &g.diagnosis,
-            expected_tools: &v.expected,
-            actual: &v.actual,
+            diagnosis: cell(&g.diagnosis),
+            expected_tools: cell(&v.expected),
+            actual: cell(&v.actual),
             precision: g.scores.as_ref().map(|s| s.precision),
             recall: g.scores.as_ref().map(|s| s.recall),
             f1: g.scores.as_ref().map(|s| s.f1),
@@ -110,5 +122,21 @@ fn csv_io(e: csv::Error) -> io::Error {
     match e.into_kind() {
         csv::ErrorKind::Io(e) => e,
         other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    /// Issue 17: formula-looking text is neutralised, other text is untouched.
+    #[test]
+    fn formula_cells_get_a_leading_quote() {
+        for f in ["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(cell(f), format!("'{f}"));
+        }
+        for t in ["web_search", "", "a=b", "'quoted"] {
+            assert_eq!(cell(t), t);
+        }
     }
 }

@@ -311,6 +311,7 @@ fn latency(o: &mut String, s: &Summary) {
 fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
     // Only the listed rows are read back whole, so the page stays bounded however big the run.
     let mut reader = run.raw_reader();
+    let mut raw_shown = 0usize;
     o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
     o.push_str("<table id=\"cases\">\n<thead><tr>");
     for h in [
@@ -358,6 +359,23 @@ fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
             serde_json::to_string_pretty(&json!({"turns": turns, "error": r.error}))
                 .unwrap_or_default()
         });
+        // A trial shows at most RAW_CAP of its response, and the page at most RAW_BUDGET
+        // in all: a hostile server answering megabytes per trial cannot blow the page up.
+        let raw = raw.map(|r| {
+            let where_ = match trials.response(&c.key).map(|m| &m.raw) {
+                Some(crate::run::RawRef::Line(off)) => {
+                    format!("responses.jsonl at byte offset {off}")
+                }
+                _ => "responses.jsonl".to_string(),
+            };
+            let room = RAW_CAP.min(RAW_BUDGET.saturating_sub(raw_shown));
+            let (shown, more) = cut_at(&r, room);
+            raw_shown += shown.len();
+            match more {
+                0 => html(shown),
+                n => format!("{}\n… {n} bytes more, see {}", html(shown), html(&where_)),
+            }
+        });
         let _ = writeln!(
             o,
             "<tr data-verdict=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"{class}\">{class}</td><td>{}</td><td class=\"diag\">{}</td><td>{}</td><td>{}</td><td class=\"n\" data-sort=\"{}\">{}</td><td>{}</td></tr>",
@@ -368,18 +386,36 @@ fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
             html(&k.variant),
             k.repeat,
             html(c.failure.as_deref().unwrap_or("")),
-            html(&c.diagnosis),
-            html(&c.expected),
-            html(&c.actual),
+            html(cut_at(&c.diagnosis, CELL_CAP).0),
+            html(cut_at(&c.expected, CELL_CAP).0),
+            html(cut_at(&c.actual, CELL_CAP).0),
             c.ttft_ms.map_or_else(|| "-1".to_string(), |v| format!("{v}")),
             num(c.ttft_ms),
             raw.map_or_else(String::new, |r| format!(
-                "<details><summary>response</summary><pre>{}</pre></details>",
-                html(&r)
+                "<details><summary>response</summary><pre>{r}</pre></details>"
             ))
         );
     }
     o.push_str("</tbody>\n</table>\n");
+}
+
+/// Raw response shown per trial, and in all, in bytes of JSON (before HTML escaping, which
+/// can grow `&` five-fold).
+const RAW_CAP: usize = 64 * 1024;
+const RAW_BUDGET: usize = 4 * 1024 * 1024;
+/// A table cell (diagnosis, expected, actual) shown in bytes.
+const CELL_CAP: usize = 512;
+
+/// The first at most `max` bytes of `s` (on a char boundary) and how many bytes were left.
+fn cut_at(s: &str, max: usize) -> (&str, usize) {
+    if s.len() <= max {
+        return (s, 0);
+    }
+    let mut at = max;
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    (&s[..at], s.len() - at)
 }
 
 fn facts(o: &mut String, s: &Summary) {
@@ -389,6 +425,13 @@ fn facts(o: &mut String, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_keep_char_boundaries_and_count_the_rest() {
+        assert_eq!(cut_at("abc", 5), ("abc", 0));
+        assert_eq!(cut_at("aé", 2), ("a", 2));
+        assert_eq!(cut_at("abcdef", 4), ("abcd", 2));
+    }
 
     #[test]
     fn bar_lengths_scale_to_the_largest_p90() {

@@ -25,16 +25,6 @@ pub struct Filters {
     pub roots: Vec<PathBuf>,
 }
 
-impl Filters {
-    fn slice_filtered(&self) -> bool {
-        self.target.is_some()
-            || self.model.is_some()
-            || self.suite.is_some()
-            || self.prompt.is_some()
-            || self.variant.is_some()
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SuiteAccuracy {
     pub suite: String,
@@ -226,11 +216,17 @@ impl Index {
             if with_slices.contains(&fo.id) {
                 continue;
             }
-            let unreadable = fo.targets.is_empty() && !fo.complete;
-            if f.slice_filtered() && !unreadable {
-                continue;
-            }
-            if !unreadable && fo.complete {
+            // A complete run without matching slices is outside the filters; an incomplete
+            // one is shown unless its manifest rules the filters out.
+            let could_match = f
+                .target
+                .as_ref()
+                .is_none_or(|t| fo.targets.iter().any(|(n, _)| n == t))
+                && f.model
+                    .as_ref()
+                    .is_none_or(|m| fo.targets.iter().any(|(_, x)| x == m))
+                && f.suite.as_ref().is_none_or(|s| fo.suites.contains(s));
+            if fo.complete || !(fo.targets.is_empty() || could_match) {
                 continue;
             }
             rows.push(Row {

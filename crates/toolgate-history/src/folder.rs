@@ -232,6 +232,14 @@ pub fn encode_cases(cases: &BTreeMap<String, (u32, u32)>) -> Vec<u8> {
 /// Inverse of [`encode_cases`]; a malformed blob yields what could be read.
 pub fn decode_cases(blob: &[u8]) -> Vec<(String, u32, u32)> {
     let mut out = Vec::new();
+    for_each_case(blob, |name, p, j| {
+        out.push((String::from_utf8_lossy(name).into_owned(), p, j))
+    });
+    out
+}
+
+/// Calls `f(case, passed, judged)` for each case in the blob, without allocating.
+pub fn for_each_case(blob: &[u8], mut f: impl FnMut(&[u8], u32, u32)) {
     let mut i = 0;
     let u32_at = |i: usize| -> Option<u32> {
         blob.get(i..i + 4)
@@ -245,10 +253,9 @@ pub fn decode_cases(blob: &[u8]) -> Vec<(String, u32, u32)> {
         let (Some(p), Some(j)) = (u32_at(i + 4 + len), u32_at(i + 8 + len)) else {
             break;
         };
-        out.push((String::from_utf8_lossy(name).into_owned(), p, j));
+        f(name, p, j);
         i += 12 + len;
     }
-    out
 }
 
 pub fn encode_f32(v: &[f32]) -> Vec<u8> {

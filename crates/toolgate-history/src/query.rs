@@ -1,10 +1,11 @@
 //! History rows from the index: one per run × target, oldest first, with the delta to the
 //! previous row of the same target and an exact paired test over cases.
 
-use crate::folder::{decode_cases, decode_f32};
+use crate::folder::{decode_f32, for_each_case};
 use crate::index::{norm, Index, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use toolgate_report::stats::{mcnemar_exact, percentile_sorted, Proportion};
 
@@ -66,8 +67,10 @@ pub struct Row {
     pub per_suite: Vec<SuiteAccuracy>,
     pub delta: Option<Delta>,
     pub report_html: Option<String>,
+    /// (hash of suite, prompt, variant, case; passed; judged), sorted: the pairing key of
+    /// the Δ test, hashed so a warm `history` pairs 1,000 runs without a string per case.
     #[serde(skip)]
-    cases: Vec<(String, u32, u32)>,
+    cases: Vec<(u64, u32, u32)>,
 }
 
 struct FolderRow {
@@ -92,7 +95,16 @@ struct Acc {
     judged: u64,
     errors: u64,
     ttft: Vec<f32>,
-    cases: Vec<(String, u32, u32)>,
+    cases: Vec<(u64, u32, u32)>,
+}
+
+/// A 64-bit key of one case of one slice (SipHash with fixed keys: stable within a process,
+/// which is all pairing needs; a collision would at worst pair two cases wrongly).
+fn case_key(slice: u64, case: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    slice.hash(&mut h);
+    case.hash(&mut h);
+    h.finish()
 }
 
 impl Index {
@@ -164,11 +176,12 @@ impl Index {
                 a.ttft.extend(decode_f32(ttft));
                 let cases = r.get_ref(10)?.as_blob().unwrap_or_default();
                 // The pairing key: the case within its suite, prompt and variant.
-                a.cases.extend(
-                    decode_cases(cases).into_iter().map(|(c, p, j)| {
-                        (format!("{suite}\x1f{prompt}\x1f{variant}\x1f{c}"), p, j)
-                    }),
-                );
+                let slice = {
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (&suite, &prompt, &variant).hash(&mut h);
+                    h.finish()
+                };
+                for_each_case(cases, |c, p, j| a.cases.push((case_key(slice, c), p, j)));
             }
         }
         let mut rows: Vec<Row> = Vec::new();
@@ -410,10 +423,14 @@ mod tests {
             per_suite: vec![],
             delta: None,
             report_html: None,
-            cases: cases
-                .iter()
-                .map(|(c, p, j)| (c.to_string(), *p, *j))
-                .collect(),
+            cases: {
+                let mut v: Vec<(u64, u32, u32)> = cases
+                    .iter()
+                    .map(|(c, p, j)| (case_key(0, c.as_bytes()), *p, *j))
+                    .collect();
+                v.sort();
+                v
+            },
         }
     }
 

@@ -9,7 +9,8 @@
 //!    concurrency 32, wall time vs trials × latency / concurrency;
 //! 3. re-grade throughput — `toolgate grade` on a 100,000-trial run;
 //! 4. peak RSS of that 100,000-trial run and of its re-grade (`/usr/bin/time`);
-//! 5. startup — `toolgate validate cases/` and `toolgate --help`.
+//! 5. startup — `toolgate validate cases/` and `toolgate --help`;
+//! 6. history — the first `history --reindex` of 1,000 run folders and a warm `history`.
 //!
 //! Nothing here is asserted by a timed test; the figures go to the terminal and to
 //! `target/bench/results.md` (copied into BENCHMARKS.md by hand, with the machine).
@@ -610,6 +611,9 @@ pub fn bench(root: &Path) -> Result<bool> {
         });
     }
 
+    // 6. The history index: 1,000 run folders, first --reindex and a warm `history`.
+    rows.extend(history_rows(root, &tg, &bench)?);
+
     let mut md = String::from(
         "| measurement | value | target | ratio to target (≥ 1 meets it) | notes |\n|---|---|---|---:|---|\n",
     );
@@ -627,4 +631,103 @@ pub fn bench(root: &Path) -> Result<bool> {
     println!("{md}");
     println!("written to {}", bench.join("results.md").display());
     Ok(true)
+}
+
+/// A run folder of the main job's size: `reports/sim-strong` (146 trials) with every trial
+/// twice (repeat 0 and 1), so 292 trials, as in the issue.
+fn history_template(root: &Path, dir: &Path) -> Result<()> {
+    let src = root.join("reports/sim-strong");
+    std::fs::create_dir_all(dir)?;
+    for f in ["responses.jsonl", "grades.jsonl"] {
+        let text = std::fs::read_to_string(src.join(f))
+            .with_context(|| format!("reading {}", src.join(f).display()))?;
+        let mut out = String::with_capacity(text.len() * 2);
+        for repeat in [0u32, 1] {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let mut v: serde_json::Value = serde_json::from_str(line)?;
+                v["key"]["repeat"] = repeat.into();
+                out.push_str(&serde_json::to_string(&v)?);
+                out.push('\n');
+            }
+        }
+        std::fs::write(dir.join(f), out)?;
+    }
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("manifest.json"))?)?;
+    m["repeats"] = 2.into();
+    m["planned_trials"] = (m["planned_trials"].as_u64().unwrap_or(0) * 2).into();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&m)?)?;
+    Ok(())
+}
+
+/// Times `toolgate ARGS` in `cwd` (stdout discarded); fails on a non-zero exit.
+fn timed(cwd: &Path, tg: &Path, args: &[&str]) -> Result<Duration> {
+    let t0 = Instant::now();
+    let out = Command::new(tg)
+        .current_dir(cwd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let wall = t0.elapsed();
+    if !out.status.success() {
+        bail!(
+            "toolgate {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(wall)
+}
+
+fn history_rows(root: &Path, tg: &Path, bench: &Path) -> Result<Vec<Row>> {
+    let n = scaled(1_000) as usize;
+    let dir = bench.join("history");
+    let template = dir.join("template");
+    history_template(root, &template)?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(template.join("manifest.json"))?)?;
+    let trials = std::fs::read_to_string(template.join("grades.jsonl"))?
+        .lines()
+        .count();
+    for i in 0..n {
+        let run = dir.join(format!("runs/run-{i:04}"));
+        std::fs::create_dir_all(&run)?;
+        for f in ["responses.jsonl", "grades.jsonl"] {
+            std::fs::copy(template.join(f), run.join(f))?;
+        }
+        let mut m = manifest.clone();
+        m["run_id"] = format!("run-{i:04}").into();
+        // One run an hour from 2026-01-01 (1,000 hours end in February).
+        let (day, hour) = (i / 24, i % 24);
+        let (month, mday) = if day < 31 {
+            (1, day + 1)
+        } else {
+            (2, day - 30)
+        };
+        m["started_at"] = format!("2026-{month:02}-{mday:02}T{hour:02}:00:00Z").into();
+        std::fs::write(run.join("manifest.json"), serde_json::to_string_pretty(&m)?)?;
+    }
+    let reindex = timed(&dir, tg, &["history", "--reindex"])?;
+    let mut warm = Vec::new();
+    for _ in 0..11 {
+        warm.push(timed(&dir, tg, &["history"])?.as_secs_f64() * 1000.0);
+    }
+    let warm = median(warm);
+    Ok(vec![
+        Row {
+            name: format!("history, first --reindex of {n} run folders"),
+            value: format!("{:.2} s", reindex.as_secs_f64()),
+            target: "< 10 s".into(),
+            ratio: Some(10.0 / reindex.as_secs_f64()),
+            note: format!("{trials} trials per folder (reports/sim-strong, each trial twice); reads every manifest, responses and grades file, writes runs/index.sqlite, prints the table"),
+        },
+        Row {
+            name: format!("history, warm ({n} folders indexed)"),
+            value: format!("{warm:.1} ms"),
+            target: "< 100 ms".into(),
+            ratio: Some(100.0 / warm),
+            note: "median of 11 runs, spawn to exit: stat every folder's files, query the index, pair cases for the Δ test, print the table".into(),
+        },
+    ])
 }

@@ -164,6 +164,7 @@ pub fn accept(a: AcceptArgs) -> anyhow::Result<u8> {
         std::fs::rename(&staging, &dest)?;
     }
     let new = crate::commands::load_run(&dest)?;
+    crate::history_cmd::note_folder(&dest);
     let (pass, graded) = accuracy(&new);
     println!(
         "accepted {} as {} ({pass}/{graded} passed, {} trial(s)); commit it to gate against it: toolgate gate {} RUN",

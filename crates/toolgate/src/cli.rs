@@ -49,6 +49,8 @@ pub enum Command {
     Swap(SwapArgs),
     /// Keep a complete run as a reviewed baseline in reports/NAME/ (commit it; gate against it).
     Accept(AcceptArgs),
+    /// Runs over time from the index of run folders (runs/, reports/, --root DIR).
+    History(HistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,8 +145,13 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    pub base: PathBuf,
-    pub cand: PathBuf,
+    #[arg(required_unless_present = "last")]
+    pub base: Option<PathBuf>,
+    #[arg(required_unless_present = "last")]
+    pub cand: Option<PathBuf>,
+    /// Compare RUN with the previous indexed run of the same targets and suites.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["base", "cand"])]
+    pub last: Option<PathBuf>,
     /// Compare slices of one run, e.g. `--base-filter prompt=generic --cand-filter prompt=voice`.
     #[arg(long)]
     pub base_filter: Option<String>,
@@ -263,4 +270,42 @@ pub struct AcceptArgs {
     /// Folder of baselines (default: reports/).
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this target (name from the run's config).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only this model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only this suite (accuracy and Δ are over its trials).
+    #[arg(long)]
+    pub suite: Option<String>,
+    /// Only this prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Only this variant, e.g. `thinking=off`.
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Runs started on or after this day (YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Keep the newest N rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Another folder of run folders to index (repeatable); runs/ and reports/ always are.
+    #[arg(long = "root", value_name = "DIR")]
+    pub roots: Vec<PathBuf>,
+    /// Rebuild runs/index.sqlite from the folders.
+    #[arg(long)]
+    pub reindex: bool,
+    #[arg(long, conflicts_with_all = ["csv", "html"])]
+    pub json: bool,
+    #[arg(long, conflicts_with = "html")]
+    pub csv: bool,
+    /// Write a self-contained page with trend charts to OUT.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }

@@ -138,6 +138,7 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
             out.errors
         );
     }
+    crate::history_cmd::note_folder(&out.dir);
     println!("{}", out.dir.join("report.md").display());
     Ok(if out.complete {
         exit::OK
@@ -177,6 +178,7 @@ pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
     toolgate_run::ensure_run_dir(&a.run)?;
     let grades = toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
     let m = toolgate_run::runfolder::read_manifest(&a.run)?;
+    crate::history_cmd::note_folder(&a.run);
     eprintln!(
         "graded {} trial(s); wrote {}",
         grades.len(),
@@ -215,8 +217,22 @@ pub(crate) fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
 }
 
 pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
-    let base = load_run(&a.base)?;
-    let cand = load_run(&a.cand)?;
+    let (base, cand) = match (&a.last, &a.base, &a.cand) {
+        (Some(run), _, _) => {
+            let run = crate::baseline::resolve_run_checked(run)?;
+            let prev = crate::history_cmd::previous_run(&run)?;
+            eprintln!(
+                "comparing {} with the previous run {}",
+                run.display(),
+                prev.display()
+            );
+            (prev, run)
+        }
+        (None, Some(b), Some(c)) => (b.clone(), c.clone()),
+        _ => return Err(bad("compare: give BASE and CAND, or --last RUN")),
+    };
+    let base = load_run(&base)?;
+    let cand = load_run(&cand)?;
     let opts = toolgate_report::CompareOptions {
         base_filter: a
             .base_filter

@@ -29,6 +29,7 @@ pub fn import(cmd: ImportCommand) -> anyhow::Result<u8> {
 /// Exit 0 when the merged run is complete, 3 when a shard is missing or incomplete.
 pub fn merge(a: MergeArgs) -> anyhow::Result<u8> {
     let m = toolgate_run::merge::merge(&a.runs, &a.out)?;
+    crate::history_cmd::note_folder(&m.dir);
     println!(
         "merged {} shard(s) ({}) → {}: {} trial(s){}",
         m.shards.len(),

@@ -4,6 +4,7 @@
 mod baseline;
 mod cli;
 mod commands;
+mod history_cmd;
 mod interop_cmd;
 mod swap;
 mod tools_cmd;
@@ -57,6 +58,7 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Import(c) => outcome(interop_cmd::import(c)),
         Command::Merge(a) => outcome(interop_cmd::merge(a)),
         Command::Accept(a) => outcome(baseline::accept(a)),
+        Command::History(a) => outcome(history_cmd::history(a)),
     }
 }
 

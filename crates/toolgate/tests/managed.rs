@@ -588,6 +588,8 @@ fn llama_server_as_a_managed_target() {
         eprintln!("SKIP llama_server_as_a_managed_target: {why}");
         return;
     };
+    // A 135M model sometimes never stops on its own: the cap bounds a trial's time, which
+    // on a busy 2-core machine (ggml's threads spin) can fall to ~2 tokens/s.
     let d = tempfile::tempdir().unwrap();
     write_config(
         d.path(),
@@ -597,6 +599,7 @@ fn llama_server_as_a_managed_target() {
              env = {{ LD_LIBRARY_PATH = \"{libdir}\" }}\n\
              model = \"SmolLM2-135M-Instruct\"\nprofile = \"llamacpp\"\nhealth = \"/health\"\n\
              startup_timeout_s = 300\ntimeout_s = 300\n\
+             extra_body = {{ max_tokens = 256 }}\n\
              probes = [{{ name = \"rss-kib\", command = \"sh -c 'grep VmRSS /proc/{{pid}}/status'\" }}]\n",
             bin = bin.display(),
             gguf = model.display(),

@@ -50,6 +50,29 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}…", cut[..at].trim_end())
 }
 
+/// Longest model- or server-supplied text shown on one terminal line; past it the text is
+/// cut at the end (the start says what went wrong, the full text is in the reports).
+pub const MAX_TERM: usize = 2000;
+
+/// Text for a terminal: control characters (escape sequences, carriage returns, newlines)
+/// shown as `\u{..}` so model output cannot move the cursor or forge log lines; length
+/// bounded by [`MAX_TERM`].
+pub fn term(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_TERM + 8));
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_TERM {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202E}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One line of Markdown table cell: pipes escaped, newlines flattened, HTML-ish characters
 /// escaped (GitHub renders inline HTML in tables).
 pub fn md_cell(s: &str) -> String {
@@ -110,6 +133,16 @@ pub fn xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn term_escapes_controls_and_bounds_length() {
+        assert_eq!(term("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\u{a}c");
+        assert_eq!(term("ಪ್ರಿಯಾ"), "ಪ್ರಿಯಾ");
+        assert_eq!(
+            term(&"x".repeat(MAX_TERM + 5)).chars().count(),
+            MAX_TERM + 1
+        );
+    }
 
     #[test]
     fn truncate_cuts_at_whitespace() {

@@ -155,11 +155,19 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
+    /// Baseline run folder.
     pub base: PathBuf,
+    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter).
     pub cand: PathBuf,
     /// Policy file (TOML); defaults apply without one.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Gate a slice of the base run, e.g. `prompt=generic` (FIELD=VALUE: prompt, variant, target).
+    #[arg(long)]
+    pub base_filter: Option<String>,
+    /// Gate a slice of the candidate run, e.g. `prompt=voice`.
+    #[arg(long)]
+    pub cand_filter: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -212,30 +212,52 @@ pub(crate) fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
     toolgate_report::RunData::load(dir).map_err(|e| bad(e.to_string()))
 }
 
+/// Prints to stdout, ignoring a closed pipe (`toolgate gate … | head`): the command's exit
+/// code is the decision and must not become a panic.
+pub(crate) fn print_out(s: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o
+        .write_all(s.as_bytes())
+        .and_then(|_| o.write_all(b"\n"))
+        .and_then(|_| o.flush());
+}
+
+fn slice_options(
+    base_filter: Option<&str>,
+    cand_filter: Option<&str>,
+) -> anyhow::Result<toolgate_report::CompareOptions> {
+    let parse = |f: Option<&str>| {
+        f.map(str::parse::<toolgate_report::SliceFilter>)
+            .transpose()
+            .map_err(bad)
+    };
+    Ok(toolgate_report::CompareOptions {
+        base_filter: parse(base_filter)?,
+        cand_filter: parse(cand_filter)?,
+    })
+}
+
 pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
     let base = load_run(&a.base)?;
     let cand = load_run(&a.cand)?;
-    let opts = toolgate_report::CompareOptions {
-        base_filter: a
-            .base_filter
-            .as_deref()
-            .map(str::parse::<toolgate_report::SliceFilter>)
-            .transpose()
-            .map_err(bad)?,
-        cand_filter: a
-            .cand_filter
-            .as_deref()
-            .map(str::parse::<toolgate_report::SliceFilter>)
-            .transpose()
-            .map_err(bad)?,
-    };
+    let opts = slice_options(a.base_filter.as_deref(), a.cand_filter.as_deref())?;
+    toolgate_report::check_filters(&base, &cand, &opts).map_err(bad)?;
     let c = toolgate_report::compare(&base, &cand, &opts);
     if a.markdown {
-        println!("{}", toolgate_report::render_compare_markdown(&c));
+        print_out(&toolgate_report::render_compare_markdown(&c));
     } else {
-        println!("{}", toolgate_report::render_compare_text(&c));
+        print_out(&toolgate_report::render_compare_text(&c));
     }
     Ok(exit::OK)
+}
+
+/// Appends the gate's Markdown to `$GITHUB_STEP_SUMMARY`; a file that cannot be written is
+/// a warning, never a change of the decision's exit code.
+pub(crate) fn step_summary(d: &toolgate_report::GateDecision) {
+    if let Err(e) = toolgate_report::write_step_summary(&toolgate_report::render_gate_markdown(d)) {
+        eprintln!("warning: cannot write $GITHUB_STEP_SUMMARY: {e}");
+    }
 }
 
 pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
@@ -245,10 +267,16 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
         Some(p) => toolgate_report::Policy::load(p).map_err(|e| bad(e.to_string()))?,
         None => toolgate_report::Policy::default(),
     };
-    let d = toolgate_report::gate(&base, &cand, &policy);
-    println!("{}", toolgate_report::render_gate_text(&d));
-    toolgate_report::write_step_summary(&toolgate_report::render_gate_markdown(&d))
-        .context("cannot write $GITHUB_STEP_SUMMARY")?;
+    let opts = slice_options(a.base_filter.as_deref(), a.cand_filter.as_deref())?;
+    toolgate_report::check_filters(&base, &cand, &opts).map_err(bad)?;
+    let c = toolgate_report::compare(&base, &cand, &opts);
+    let unknown = toolgate_report::unknown_policy_names(&c, &policy);
+    if !unknown.is_empty() {
+        return Err(bad(unknown.join("\n")));
+    }
+    let d = toolgate_report::decide(c, &policy);
+    print_out(&toolgate_report::render_gate_text(&d));
+    step_summary(&d);
     Ok(d.exit_code() as u8)
 }
 

@@ -780,16 +780,29 @@ fn list_text(o: &mut String, title: &str, items: &[String]) {
 
 /// GitHub-flavoured Markdown rendering.
 pub fn render_compare_markdown(c: &Comparison) -> String {
+    compare_markdown(c, true)
+}
+
+/// The compare report as a section of a larger document (the swap report): no H1 title,
+/// headings one level down, no latency table (the document has its own).
+pub fn render_compare_markdown_section(c: &Comparison) -> String {
+    compare_markdown(c, false)
+}
+
+fn compare_markdown(c: &Comparison, whole: bool) -> String {
     let mut o = String::new();
     let s = &c.overall;
     let incomplete = !c.base.complete || !c.cand.complete;
-    let _ = writeln!(
-        o,
-        "# {}Compare: {} → {}",
-        if incomplete { "INCOMPLETE — " } else { "" },
-        md_cell(&c.base.label),
-        md_cell(&c.cand.label)
-    );
+    let h2 = if whole { "##" } else { "###" };
+    if whole {
+        let _ = writeln!(
+            o,
+            "# {}Compare: {} → {}",
+            if incomplete { "INCOMPLETE — " } else { "" },
+            md_cell(&c.base.label),
+            md_cell(&c.cand.label)
+        );
+    }
     let cs = &c.case_stats;
     let _ = writeln!(o, "\n**Verdict: {}**", md_cell(&verdict(cs)));
     let _ = writeln!(
@@ -824,7 +837,7 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     }
     let ch = changed(c);
     if !ch.is_empty() {
-        o.push_str("\n## Cases that changed\n\n| case | suite | variant | base | candidate | status |\n|---|---|---|---:|---:|---|\n");
+        let _ = write!(o, "\n{h2} Cases that changed\n\n| case | suite | variant | base | candidate | status |\n|---|---|---|---:|---:|---|\n");
         for d in ch {
             let _ = writeln!(
                 o,
@@ -849,7 +862,7 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
         }
         let _ = writeln!(
             o,
-            "\n## {title}\n\n| trial | base | candidate |\n|---|---|---|"
+            "\n{h2} {title}\n\n| trial | base | candidate |\n|---|---|---|"
         );
         for f in flips {
             let side = |k: &Option<String>, d: &str| {
@@ -869,7 +882,10 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
         }
     }
     if !c.tools.is_empty() {
-        o.push_str("\n## Tools\n\n| tool | base | candidate |\n|---|---|---|\n");
+        let _ = write!(
+            o,
+            "\n{h2} Tools\n\n| tool | base | candidate |\n|---|---|---|\n"
+        );
         for t in &c.tools {
             let f = |p: &Option<Proportion>| {
                 p.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
@@ -883,18 +899,20 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
             );
         }
     }
-    o.push_str(
-        "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
-    );
-    for l in &c.latency {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} |",
-            l.metric,
-            num(l.base_p50),
-            num(l.cand_p50),
-            ratio_fmt(l.ratio)
+    if whole {
+        o.push_str(
+            "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
         );
+        for l in &c.latency {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                l.metric,
+                num(l.base_p50),
+                num(l.cand_p50),
+                ratio_fmt(l.ratio)
+            );
+        }
     }
     for (title, items) in [
         ("Only in base", &c.only_in_base),

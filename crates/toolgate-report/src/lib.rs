@@ -18,8 +18,8 @@ pub mod summary;
 pub mod text;
 
 pub use compare::{
-    check_filters, compare, render_compare_markdown, render_compare_text, CompareOptions,
-    Comparison, SliceField, SliceFilter,
+    check_filters, compare, render_compare_markdown, render_compare_markdown_section,
+    render_compare_text, CompareOptions, Comparison, SliceField, SliceFilter,
 };
 pub use error::ReportError;
 pub use gate::{

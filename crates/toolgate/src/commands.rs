@@ -260,6 +260,19 @@ pub(crate) fn step_summary(d: &toolgate_report::GateDecision) {
     }
 }
 
+/// A run id as a file name part: anything but `[A-Za-z0-9._-]` becomes `_`.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
     let base = load_run(&a.base)?;
     let cand = load_run(&a.cand)?;
@@ -276,6 +289,20 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
     }
     let d = toolgate_report::decide(c, &policy);
     print_out(&toolgate_report::render_gate_text(&d));
+    // The full evidence (every case, every flip) goes to a file beside the candidate run;
+    // the log names it last. Not writable (a read-only checkout) is a warning only.
+    let report = a
+        .cand
+        .join(format!("gate-{}.md", file_safe(&base.manifest.run_id)));
+    let md = format!(
+        "{}\n{}",
+        toolgate_report::render_gate_markdown(&d),
+        toolgate_report::render_compare_markdown(&d.comparison).replacen("# ", "## ", 1)
+    );
+    match std::fs::write(&report, md) {
+        Ok(()) => print_out(&format!("compare report: {}", report.display())),
+        Err(e) => eprintln!("warning: cannot write {}: {e}", report.display()),
+    }
     step_summary(&d);
     Ok(d.exit_code() as u8)
 }

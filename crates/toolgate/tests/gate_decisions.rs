@@ -158,6 +158,17 @@ fn two_hundred_cases_real_drop_fails() {
     // At most 10 regressed cases in the log, the rest counted.
     assert!(out.contains("regressed cases (35):"), "{out}");
     assert!(out.contains("… 25 more in the compare report"), "{out}");
+    // The log ends with the compare report's path; the report lists every case.
+    let last = out.lines().last().unwrap();
+    assert_eq!(
+        last,
+        format!("compare report: {}", c.join("gate-b.md").display())
+    );
+    let md = std::fs::read_to_string(c.join("gate-b.md")).unwrap();
+    assert!(
+        md.contains("| case-034 | big | thinking=off | 1/1 | 0/1 | regressed |"),
+        "{md}"
+    );
 }
 
 #[test]

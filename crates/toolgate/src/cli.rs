@@ -19,33 +19,69 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exit codes, shown at the end of each command's --help.
+const EXIT_RUN: &str =
+    "Exit codes: 0 every planned trial recorded; 2 bad input or usage (unknown target, \
+model not served, bad case file); 3 incomplete (infra errors, interrupted).";
+const EXIT_READ: &str =
+    "Exit codes: 0 ok; 2 bad input or usage (not a run folder, unparsable file); \
+3 the run is incomplete.";
+const EXIT_OK: &str = "Exit codes: 0 ok; 2 bad input or usage.";
+const EXIT_GATE: &str = "Exit codes: 0 passed; 1 failed, or inconclusive (a drop over the limit the \
+suite is too small to confirm; `on_inconclusive = \"pass\"` in the policy allows it); 2 bad input or \
+usage (a policy suite/tool name or a filter that matches nothing); 3 a run is incomplete.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check cases, tools files, prompts and schemas without calling a model.
+    #[command(
+        after_help = "Exit codes: 0 every file is valid; 2 a problem was found (each one listed)."
+    )]
     Validate(ValidateArgs),
     /// Send every trial to the targets and record the responses (then grade and report).
+    #[command(after_help = EXIT_RUN)]
     Run(RunArgs),
     /// Recompute grades.jsonl and the reports from responses.jsonl alone.
+    #[command(after_help = EXIT_READ)]
     Grade(GradeArgs),
     /// Render the reports of a graded run.
+    #[command(after_help = EXIT_OK)]
     Report(ReportArgs),
-    /// Per-case flips, accuracy deltas and significance between two runs.
+    /// Per-case pass rates, accuracy deltas and a sign test over cases between two runs.
+    #[command(after_help = EXIT_OK)]
     Compare(CompareArgs),
-    /// The CI decision: compare two runs under a policy; exit 0 pass, 1 fail, 3 incomplete.
+    /// The CI decision: compare two runs under a policy; exit 0 pass, 1 fail or
+    /// inconclusive, 3 incomplete.
+    #[command(after_help = EXIT_GATE)]
     Gate(GateArgs),
     /// TTFT / decode tok/s with warmup and measured runs, multi-turn scaling.
+    #[command(after_help = EXIT_RUN, mut_arg("repeat", |a| a.hide(true)))]
     Latency(LatencyArgs),
     /// Serve the scripted OpenAI-compatible simulator on a port.
+    #[command(
+        after_help = "Exit codes: 0 stopped with Ctrl-C; 2 bad input (script, port); \
+--exit-code N after --exit-after."
+    )]
     Mock(MockArgs),
     /// Tools files: import from a live MCP server, diff two versions.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_OK)]
     Tools(ToolsCommand),
     /// Import external benchmark data as a toolgate suite.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_OK)]
     Import(ImportCommand),
     /// Join shard run folders into one run.
+    #[command(
+        after_help = "Exit codes: 0 merged a complete run; 2 bad input (runs that do not \
+belong together); 3 merged, but a shard is missing or incomplete."
+    )]
     Merge(MergeArgs),
     /// Run a baseline and a candidate target one after the other, compare and gate.
+    #[command(
+        after_help = EXIT_GATE,
+        mut_arg("targets", |a| a.hide(true)),
+        mut_arg("resume", |a| a.hide(true)),
+        mut_arg("force", |a| a.hide(true))
+    )]
     Swap(SwapArgs),
 }
 
@@ -81,8 +117,8 @@ pub struct RunArgs {
     /// Prompt name(s); overrides each suite's prompt. Several prompts make several trials.
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
-    /// Thinking variant(s): on, off, or both.
-    #[arg(long, default_value = "off")]
+    /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking flag).
+    #[arg(long, default_value = "off", value_parser = ["on", "off", "both", "default", "none"])]
     pub thinking: String,
     /// Repeats per case.
     #[arg(long, default_value_t = 1)]
@@ -121,6 +157,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct GradeArgs {
+    /// Run folder (holds manifest.json and responses.jsonl).
     pub run: PathBuf,
     #[arg(long)]
     pub stable_output: bool,
@@ -128,8 +165,9 @@ pub struct GradeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Run folder.
     pub run: PathBuf,
-    /// Comma-separated: md,json,csv,junit,html.
+    /// Comma-separated formats; allowed: md, json, csv, junit, html.
     #[arg(long, default_value = "md,json,csv,junit,html")]
     pub format: String,
     /// Write a UTF-8 BOM at the start of results.csv (for spreadsheets).
@@ -141,11 +179,14 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
+    /// Baseline run folder.
     pub base: PathBuf,
+    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter).
     pub cand: PathBuf,
     /// Compare slices of one run, e.g. `--base-filter prompt=generic --cand-filter prompt=voice`.
     #[arg(long)]
     pub base_filter: Option<String>,
+    /// The candidate slice, e.g. `prompt=voice` (FIELD=VALUE: prompt, variant, target).
     #[arg(long)]
     pub cand_filter: Option<String>,
     /// Print Markdown instead of text.
@@ -215,16 +256,24 @@ pub enum ToolsCommand {
         out: Option<PathBuf>,
     },
     /// What changed between two tools files.
-    Diff { old: PathBuf, new: PathBuf },
+    Diff {
+        /// The tools file before.
+        old: PathBuf,
+        /// The tools file after.
+        new: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Berkeley Function Calling Leaderboard entries → a toolgate suite.
     Bfcl {
+        /// Folder holding BFCL's `BFCL_v4_<category>.json` and `possible_answer/`.
         dir: PathBuf,
-        #[arg(long)]
+        /// BFCL category to import.
+        #[arg(long, value_parser = ["simple", "multiple", "parallel", "parallel_multiple", "irrelevance"])]
         category: String,
+        /// Output suite folder.
         #[arg(long)]
         out: PathBuf,
     },
@@ -232,7 +281,9 @@ pub enum ImportCommand {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
+    /// Shard run folders (from `run --shard I/N`).
     pub runs: Vec<PathBuf>,
+    /// Folder for the merged run.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -147,6 +147,12 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
 }
 
 pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
+    if a.run.repeat != 1 {
+        // `--repeat` would silently lose to `--runs`; say which flag counts.
+        return Err(bad(
+            "toolgate latency counts measured repetitions with --runs N (and --warmup N), not --repeat",
+        ));
+    }
     let mut run_args = a.run.clone();
     if run_args.suites.is_empty() {
         run_args.suites = vec![

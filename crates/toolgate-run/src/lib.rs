@@ -36,6 +36,8 @@ pub struct RunRequest {
     pub suites: Vec<PathBuf>,
     pub prompts_dir: Option<PathBuf>,
     pub prompts: Vec<String>,
+    /// Template files given as `--prompt PATH`, added to the prompts under their NAME.
+    pub prompt_files: Vec<PathBuf>,
     pub thinking: Vec<Option<bool>>,
     pub repeats: u32,
     pub warmup: u32,
@@ -105,7 +107,13 @@ pub fn load_inputs(
 /// `toolgate run`.
 pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     let resume_dir = req.resume.clone();
-    let (suites, prompts) = load_inputs(&req.suites, req.prompts_dir.as_deref(), &req.today)?;
+    let (suites, mut prompts) = load_inputs(&req.suites, req.prompts_dir.as_deref(), &req.today)?;
+    for f in &req.prompt_files {
+        prompts
+            .get_or_insert_with(|| Prompts::load(Path::new("/nonexistent-toolgate-prompts")).0)
+            .add_file(f)
+            .map_err(|d| bad(d.to_string()))?;
+    }
     let empty_prompts;
     let prompts_ref = match &prompts {
         Some(p) => p,
@@ -117,7 +125,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     for p in &req.prompts {
         if !prompts_ref.contains(p) {
             return Err(bad(format!(
-                "--prompt {p}: no template prompts/{p}.md.j2 (have: {})",
+                "--prompt {p}: no template {p}.md.j2 in {} (have: {})",
+                prompts_ref.dir().display(),
                 prompts_ref.names().collect::<Vec<_>>().join(", ")
             )));
         }

@@ -114,9 +114,13 @@ pub struct RunArgs {
     /// Suite file or folder (default: every suite under cases/).
     #[arg(long = "suite")]
     pub suites: Vec<PathBuf>,
-    /// Prompt name(s); overrides each suite's prompt. Several prompts make several trials.
+    /// Prompt name(s) or template file(s) (`my/voice-v2.md.j2`); overrides each suite's
+    /// prompt. Several prompts make several trials.
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
+    /// Prompt templates folder (default: the nearest `prompts/` above the first suite).
+    #[arg(long = "prompts")]
+    pub prompts_dir: Option<PathBuf>,
     /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking flag).
     #[arg(long, default_value = "off", value_parser = ["on", "off", "both", "default", "none"])]
     pub thinking: String,

@@ -76,16 +76,23 @@ pub(crate) fn build_request(
     } else {
         a.suites.clone()
     };
-    let prompts_dir = toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
-        Path::new("prompts")
-            .is_dir()
-            .then(|| PathBuf::from("prompts"))
+    let (prompt_names, prompt_files) = prompt_args(&a.prompts)?;
+    let prompts_dir = a.prompts_dir.clone().or_else(|| {
+        toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
+            Path::new("prompts")
+                .is_dir()
+                .then(|| PathBuf::from("prompts"))
+        })
     });
+    if let Some(d) = prompts_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(bad(format!("--prompts {}: not a folder", d.display())));
+    }
     Ok(RunRequest {
         targets,
         suites,
         prompts_dir,
-        prompts: a.prompts.clone(),
+        prompts: prompt_names,
+        prompt_files,
         thinking: plan::parse_thinking(&a.thinking).map_err(bad)?,
         repeats: repeats.max(a.repeat),
         warmup,
@@ -107,6 +114,39 @@ pub(crate) fn build_request(
         today: crate::today(),
         config,
     })
+}
+
+/// `--prompt` values as template names, plus the template files among them
+/// (`my/voice-v2.md.j2` → name `voice-v2`, added beside the prompts folder's templates).
+fn prompt_args(values: &[String]) -> anyhow::Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut names = Vec::new();
+    let mut files = Vec::new();
+    for v in values {
+        let file = Path::new(v)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        let stem = file
+            .strip_suffix(".md.j2")
+            .or_else(|| file.strip_suffix(".txt.j2"));
+        let Some(stem) = stem.filter(|_| v.contains('/') || v.ends_with(".j2")) else {
+            if v.contains('/') {
+                return Err(bad(format!(
+                    "--prompt {v}: template files are named NAME.md.j2 or NAME.txt.j2"
+                )));
+            }
+            names.push(v.clone());
+            continue;
+        };
+        if !Path::new(v).is_file() {
+            return Err(bad(format!(
+                "--prompt {v}: no such template file (a name like `voice-assistant` is looked up in the prompts folder)"
+            )));
+        }
+        names.push(stem.to_string());
+        files.push(PathBuf::from(v));
+    }
+    Ok((names, files))
 }
 
 pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {

@@ -7,6 +7,7 @@
 pub mod cases;
 pub mod compare;
 pub mod error;
+pub mod errors;
 pub mod gate;
 pub mod latency;
 pub mod redact;

@@ -178,6 +178,15 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
             out.errors
         );
     }
+    if out.errors > 0 {
+        // Counts alone do not say what to fix; the kinds and one message each do.
+        if let Ok(data) = toolgate_report::RunData::load(&out.dir) {
+            eprint!(
+                "{}",
+                toolgate_report::errors::render_error_summary(&data, 5)
+            );
+        }
+    }
     println!("{}", out.dir.join("report.md").display());
     Ok(if out.complete {
         exit::OK

@@ -33,7 +33,7 @@ pub fn error_groups(run: &RunData) -> Vec<ErrorGroup> {
             example,
         })
         .collect();
-    v.sort_by(|a, b| b.count.cmp(&a.count));
+    v.sort_by_key(|g| std::cmp::Reverse(g.count));
     v
 }
 

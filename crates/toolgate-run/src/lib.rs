@@ -38,6 +38,8 @@ pub struct RunRequest {
     pub prompts: Vec<String>,
     /// Template files given as `--prompt PATH`, added to the prompts under their NAME.
     pub prompt_files: Vec<PathBuf>,
+    /// Skip the check that each URL target's `/v1/models` lists its model.
+    pub no_model_check: bool,
     pub thinking: Vec<Option<bool>>,
     pub repeats: u32,
     pub warmup: u32,
@@ -102,6 +104,34 @@ pub fn load_inputs(
         )));
     }
     Ok((loaded, prompts))
+}
+
+/// When a target's `/v1/models` answered with a model list that lacks `model`, says so
+/// with the served ids. A server that did not answer, or answered something else, is not
+/// judged here (the trials will say what is wrong).
+pub fn model_not_served(model: &str, metadata: &serde_json::Value) -> Option<String> {
+    let urls = metadata.as_object()?;
+    for (url, probes) in urls {
+        let Some(probes) = probes.as_object() else {
+            continue;
+        };
+        for (key, v) in probes {
+            if !key.ends_with("models") || v["status"].as_u64() != Some(200) {
+                continue;
+            }
+            let Some(data) = v["body"]["data"].as_array() else {
+                continue;
+            };
+            let ids: Vec<&str> = data.iter().filter_map(|d| d["id"].as_str()).collect();
+            if !ids.is_empty() && !ids.contains(&model) {
+                return Some(format!(
+                    "model `{model}` is not served at {url} (served: {})",
+                    ids.join(", ")
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// `toolgate run`.
@@ -311,6 +341,18 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             },
             server: None,
         });
+    }
+    if !req.no_model_check {
+        for info in &infos {
+            if let Some(msg) = model_not_served(&info.model, &info.metadata) {
+                // Nothing was sent; leave no empty run folder behind (a no-op if not empty).
+                let _ = std::fs::remove_dir(&dir);
+                return Err(bad(format!(
+                    "target `{}`: {msg}; nothing was sent (--no-model-check skips this check)",
+                    info.name
+                )));
+            }
+        }
     }
     manifest.targets = infos;
 

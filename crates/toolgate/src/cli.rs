@@ -148,6 +148,9 @@ pub struct RunArgs {
     /// Send non-streaming requests.
     #[arg(long)]
     pub no_stream: bool,
+    /// Do not stop when a URL target's /v1/models does not list the model.
+    #[arg(long)]
+    pub no_model_check: bool,
     /// Run targets one after another (one server up at a time).
     #[arg(long)]
     pub sequential: bool,

@@ -93,6 +93,7 @@ pub(crate) fn build_request(
         prompts_dir,
         prompts: prompt_names,
         prompt_files,
+        no_model_check: a.no_model_check,
         thinking: plan::parse_thinking(&a.thinking).map_err(bad)?,
         repeats: repeats.max(a.repeat),
         warmup,

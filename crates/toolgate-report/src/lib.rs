@@ -4,6 +4,7 @@
 //! Invariant: no network, no async, no clock. Every output is a pure function of the run
 //! files (and, for gates, the policy), so reports snapshot-test and re-render identically.
 
+pub mod by;
 pub mod cases;
 pub mod compare;
 pub mod error;

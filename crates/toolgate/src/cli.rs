@@ -186,10 +186,18 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Baseline run folder.
+    /// Baseline run folder (with --by: the one run whose slices are compared).
     pub base: PathBuf,
-    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter).
-    pub cand: PathBuf,
+    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter;
+    /// not with --by).
+    #[arg(required_unless_present = "by")]
+    pub cand: Option<PathBuf>,
+    /// Compare the slices of one run against a reference slice: a table of values × suites.
+    #[arg(long, value_parser = ["prompt", "variant", "target"], conflicts_with_all = ["cand", "base_filter", "cand_filter"])]
+    pub by: Option<String>,
+    /// With --by: the reference value (default: the first one in the run).
+    #[arg(long, requires = "by")]
+    pub reference: Option<String>,
     /// Compare slices of one run, e.g. `--base-filter prompt=generic --cand-filter prompt=voice`.
     #[arg(long)]
     pub base_filter: Option<String>,

@@ -296,7 +296,21 @@ fn slice_options(
 
 pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
     let base = load_run(&a.base)?;
-    let cand = load_run(&a.cand)?;
+    if let Some(by) = &a.by {
+        let field = match by.as_str() {
+            "prompt" => toolgate_report::SliceField::Prompt,
+            "variant" => toolgate_report::SliceField::Variant,
+            _ => toolgate_report::SliceField::Target,
+        };
+        let text = toolgate_report::by::render_by_text(&base, field, a.reference.as_deref())
+            .map_err(bad)?;
+        print_out(&text);
+        return Ok(exit::OK);
+    }
+    let Some(cand_dir) = &a.cand else {
+        return Err(bad("compare needs a candidate run (or --by FIELD)"));
+    };
+    let cand = load_run(cand_dir)?;
     let opts = slice_options(a.base_filter.as_deref(), a.cand_filter.as_deref())?;
     toolgate_report::check_filters(&base, &cand, &opts).map_err(bad)?;
     let c = toolgate_report::compare(&base, &cand, &opts);

@@ -84,6 +84,52 @@ fn prompt_ab_on_the_simulator_is_significant_and_gated() {
         "{text}"
     );
 
+    // One run, every prompt against the first: a table of prompts × suites and a verdict.
+    let by = |extra: &[&str]| {
+        toolgate()
+            .arg("compare")
+            .arg(&run)
+            .args(["--by", "prompt"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = by(&[]);
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("(reference: tools-generic)"), "{t}");
+    let row = t
+        .lines()
+        .find(|l| l.starts_with("voice-assistant"))
+        .unwrap_or_else(|| panic!("{t}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [
+            "voice-assistant",
+            "tool-routing",
+            "100.0%",
+            "+16.7",
+            "pts",
+            "0/8",
+            "p",
+            "=",
+            "0.0039",
+            "better"
+        ],
+        "{t}"
+    );
+    assert!(t.contains("mve-entity-arun-who 0/1 → 1/1 (better)"), "{t}");
+    assert!(
+        t.contains("verdict prompt=voice-assistant vs tools-generic: candidate better (p = 0.0039"),
+        "{t}"
+    );
+    let o = by(&["--reference", "voice-assistant"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("candidate worse (p = 0.0039"));
+    let o = by(&["--reference", "voice"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("have: tools-generic, voice-assistant"));
+
     // Swapping to the generic prompt is a real regression: the gate fails on it.
     let gate = toolgate()
         .arg("gate")

@@ -113,13 +113,10 @@ pub fn render_by_text(
             }
             let _ = writeln!(
                 o,
-                "{:<24} {:<24} {:>9} {:>11} {:>7}  {}",
+                "{:<24} {:<24} {:>9}   reference",
                 term(&reference),
                 term(&s.suite),
                 pct(st.base_rate),
-                "reference",
-                "",
-                ""
             );
             let _ = writeln!(
                 o,

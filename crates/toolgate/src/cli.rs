@@ -105,7 +105,8 @@ pub struct RunArgs {
     /// Model name for a URL target.
     #[arg(long)]
     pub model: Option<String>,
-    /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai.
+    /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai
+    /// (default: detected from the server's metadata, else openai with a warning).
     #[arg(long)]
     pub profile: Option<String>,
     /// Environment variable holding the API key for a URL target.

@@ -40,6 +40,28 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// A URL target without `--profile`: ask the server what it is (the metadata endpoints the
+/// run manifest records), say which profile was chosen and why; `openai` with a warning
+/// when nothing identifies it.
+fn detect_profile(url: &str, api_key_env: Option<&str>) -> anyhow::Result<String> {
+    let mut ep = toolgate_client::Endpoint::new(url);
+    ep.api_key = api_key_env.and_then(|k| std::env::var(k).ok());
+    let client = toolgate_client::Client::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let meta = runtime()?.block_on(client.metadata(&ep));
+    Ok(match toolgate_client::detect(&meta) {
+        Some((p, why)) => {
+            eprintln!("--target {url}: profile {p} ({why}); --profile overrides");
+            p.as_str().to_string()
+        }
+        None => {
+            eprintln!(
+                "warning: --target {url}: could not tell the server kind from its metadata; using profile openai (set --profile vllm|sglang|llamacpp|ollama|nim|openai)"
+            );
+            "openai".to_string()
+        }
+    })
+}
+
 pub(crate) fn build_request(
     a: &cli::RunArgs,
     warmup: u32,
@@ -61,7 +83,10 @@ pub(crate) fn build_request(
                 TargetConfig {
                     base_url: Some(t.clone()),
                     model: Some(model),
-                    profile: Some(a.profile.clone().unwrap_or_else(|| "openai".into())),
+                    profile: Some(match &a.profile {
+                        Some(p) => p.clone(),
+                        None => detect_profile(t, a.api_key_env.as_deref())?,
+                    }),
                     api_key_env: a.api_key_env.clone(),
                     ..Default::default()
                 },

@@ -83,4 +83,46 @@ fn a_model_the_server_does_not_serve_stops_the_run_before_sending() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+
+    // No --profile: the server says what it is, and the choice is explained.
+    let o = Command::new(env!("CARGO_BIN_EXE_toolgate"))
+        .current_dir(&root)
+        .args(["run", "--quiet", "--target", &url, "--model", "sim-strong"])
+        .args(["--suite", "cases/tool-routing", "--tag", "core8", "--out"])
+        .arg(t.path().join("detected"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("profile vllm (GET /v1/models: owned_by = vllm)"),
+        "{err}"
+    );
+    let m = std::fs::read_to_string(t.path().join("detected/manifest.json")).unwrap();
+    assert!(m.contains("\"profile\": \"vllm\""), "{m}");
+}
+
+#[test]
+fn an_unidentified_server_falls_back_to_openai_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_toolgate"))
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .args([
+            "run",
+            "--quiet",
+            "--target",
+            "http://127.0.0.1:1/v1",
+            "--model",
+            "x",
+        ])
+        .args(["--suite", "cases/tool-routing", "--tag", "core8", "--out"])
+        .arg(t.path().join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: --target http://127.0.0.1:1/v1: could not tell the server kind"),
+        "{err}"
+    );
+    assert!(err.contains("using profile openai"), "{err}");
 }

@@ -76,5 +76,5 @@ pub use parse::{
     classify_http_error, completion_timing, parse_completion, parse_sse_body, parse_sse_split,
     Completion, Feed, StreamAccumulator, StreamResult,
 };
-pub use profile::{apply_thinking, Profile, ThinkingMapping, UnknownProfile};
+pub use profile::{apply_thinking, detect, Profile, ThinkingMapping, UnknownProfile};
 pub use sse::{SseDecoder, SseEvent};

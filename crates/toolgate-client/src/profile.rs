@@ -66,6 +66,41 @@ impl fmt::Display for Profile {
     }
 }
 
+/// Which server answered, from what [`crate::Client::metadata`] gathered: `owned_by` in
+/// `/v1/models` (vLLM, SGLang, llama.cpp; Ollama says `library`), then Ollama's
+/// `/api/version`, then llama.cpp's `/props`. Returns the profile and the evidence, or
+/// `None` when nothing identifies the server.
+pub fn detect(metadata: &Value) -> Option<(Profile, String)> {
+    let probes = metadata.as_object()?;
+    for (key, v) in probes {
+        if !key.ends_with("models") || v["status"].as_u64() != Some(200) {
+            continue;
+        }
+        for m in v["body"]["data"].as_array().into_iter().flatten() {
+            let owner = m["owned_by"].as_str().unwrap_or_default();
+            let p = match owner {
+                "vllm" => Profile::Vllm,
+                "sglang" => Profile::Sglang,
+                "llamacpp" => Profile::Llamacpp,
+                "library" | "ollama" => Profile::Ollama,
+                _ => continue,
+            };
+            return Some((p, format!("GET {key}: owned_by = {owner}")));
+        }
+    }
+    let ok = |k: &str| probes.get(k).filter(|v| v["status"].as_u64() == Some(200));
+    if ok("/api/version").is_some_and(|v| v["body"]["version"].is_string()) {
+        return Some((Profile::Ollama, "GET /api/version answered (Ollama)".into()));
+    }
+    if ok("/props").is_some_and(|v| v["body"]["default_generation_settings"].is_object()) {
+        return Some((
+            Profile::Llamacpp,
+            "GET /props answered with default_generation_settings (llama.cpp)".into(),
+        ));
+    }
+    None
+}
+
 /// Error for an unknown profile name; lists the accepted ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown profile `{0}` (expected one of: vllm, sglang, llamacpp, ollama, nim, openai)")]
@@ -154,6 +189,28 @@ fn set_path(body: &mut Map<String, Value>, path: &[&str], value: Value) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn detects_the_server_from_its_metadata() {
+        let models = |owner: &str| serde_json::json!({"/v1/models": {"status": 200, "body": {"data": [{"id": "m", "owned_by": owner}]}}});
+        assert_eq!(detect(&models("vllm")).unwrap().0, Profile::Vllm);
+        assert_eq!(detect(&models("sglang")).unwrap().0, Profile::Sglang);
+        assert_eq!(detect(&models("llamacpp")).unwrap().0, Profile::Llamacpp);
+        let (p, why) = detect(&models("library")).unwrap();
+        assert_eq!(
+            (p, why.as_str()),
+            (Profile::Ollama, "GET /v1/models: owned_by = library")
+        );
+        assert_eq!(detect(&models("openai")), None);
+        let ollama =
+            serde_json::json!({"/api/version": {"status": 200, "body": {"version": "0.12.0"}}});
+        assert_eq!(detect(&ollama).unwrap().0, Profile::Ollama);
+        let llama = serde_json::json!({"/props": {"status": 200, "body": {"default_generation_settings": {}}}});
+        assert_eq!(detect(&llama).unwrap().0, Profile::Llamacpp);
+        let down = serde_json::json!({"/v1/models": {"error": "connection refused"}});
+        assert_eq!(detect(&down), None);
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -14,6 +14,8 @@ pub struct Prompts {
     dir: PathBuf,
     env: Environment<'static>,
     sources: BTreeMap<String, String>,
+    /// Templates added from outside `dir` (`--prompt my/voice-v2.md.j2`), by name.
+    files: BTreeMap<String, PathBuf>,
 }
 
 /// What a template sees.
@@ -114,6 +116,7 @@ impl Prompts {
                 dir: dir.to_path_buf(),
                 env,
                 sources,
+                files: BTreeMap::new(),
             },
             diags,
         )
@@ -135,7 +138,38 @@ impl Prompts {
         self.sources.get(name).map(String::as_str)
     }
 
+    /// Adds one template file from anywhere (`NAME.md.j2` or `NAME.txt.j2`) under its
+    /// NAME, replacing a folder template of that name. Returns the name.
+    pub fn add_file(&mut self, path: &Path) -> Result<String, Diagnostic> {
+        let file = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let Some(name) = file
+            .strip_suffix(".md.j2")
+            .or_else(|| file.strip_suffix(".txt.j2"))
+            .map(str::to_string)
+        else {
+            return Err(Diagnostic::whole_file(
+                path,
+                "prompt templates must be named NAME.md.j2 or NAME.txt.j2",
+            ));
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostic::whole_file(path, format!("cannot read: {e}")))?;
+        self.env
+            .add_template_owned(file, text.clone())
+            .map_err(|e| template_diag(path, &text, &e))?;
+        self.sources.insert(name.clone(), text);
+        self.files.insert(name.clone(), path.to_path_buf());
+        Ok(name)
+    }
+
     pub fn path_of(&self, name: &str) -> PathBuf {
+        if let Some(p) = self.files.get(name) {
+            return p.clone();
+        }
         let md = self.dir.join(format!("{name}.md.j2"));
         if md.exists() {
             md

@@ -1,11 +1,12 @@
-//! Comparing two runs (or two slices of one run) trial by trial: flips, paired accuracy
-//! deltas, exact McNemar significance, latency ratios.
+//! Comparing two runs (or two slices of one run): trials paired, repeats pooled per case,
+//! per-case deltas with an exact one-sided sign test over cases, flips, latency ratios.
 
+use crate::cases::{case_stats, p_fmt, pool, verdict, CaseDelta, CaseStats, CaseStatus, GradeRef};
 use crate::run::RunData;
 use crate::run::{ResponseMeta, TurnMeta};
 use crate::stats::{mcnemar_exact, Proportion};
 use crate::summary::{decode_tps, measured, p50_of, tool_accuracy, Counts};
-use crate::text::{md_cell, num, pct, pct_ci, ratio, truncate};
+use crate::text::{md_cell, num, pct, pct_ci, ratio, term, MAX_TERM};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -76,6 +77,43 @@ impl FromStr for SliceFilter {
     }
 }
 
+/// A slice filter that selects nothing is a typo, not an empty comparison: the error names
+/// the values that exist on that side.
+pub fn check_filters(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Result<(), String> {
+    for (run, f, side) in [
+        (base, &opts.base_filter, "--base-filter"),
+        (cand, &opts.cand_filter, "--cand-filter"),
+    ] {
+        let Some(f) = f else { continue };
+        let gs = || run.grades.iter().filter(|g| !g.warmup);
+        if gs().any(|g| f.matches(&g.key)) {
+            continue;
+        }
+        let values: BTreeSet<String> = gs()
+            .map(|g| {
+                match f.field {
+                    SliceField::Target => &g.key.target,
+                    SliceField::Prompt => &g.key.prompt,
+                    SliceField::Variant => &g.key.variant,
+                }
+                .to_string()
+            })
+            .collect();
+        let field = f.to_string();
+        let field = field.split('=').next().unwrap_or("");
+        return Err(format!(
+            "{side} {f} matches no trial of {} ({field} values there: {})",
+            run.manifest.run_id,
+            if values.is_empty() {
+                "none".to_string()
+            } else {
+                values.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        ));
+    }
+    Ok(())
+}
+
 /// Which trials of each side to compare. Both `None`: every trial of each run. Set both (on
 /// the same run passed twice) to compare prompt A with prompt B on the same model.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -132,6 +170,8 @@ pub struct PairedStats {
 pub struct SuiteDelta {
     pub suite: String,
     pub stats: PairedStats,
+    /// The suite's cases, repeats pooled per case.
+    pub case_stats: CaseStats,
     /// Candidate's accuracy on every judged trial of the suite (floors use this).
     pub cand_counts: Counts,
     /// Ids of candidate trials that regressed.
@@ -169,7 +209,14 @@ pub struct ExcludedPair {
 pub struct Comparison {
     pub base: Side,
     pub cand: Side,
+    /// Trial-level counts (each repeat a pair); decisions use `case_stats`.
     pub overall: PairedStats,
+    /// Case-level statistics: repeats pooled per case, sign test over cases.
+    pub case_stats: CaseStats,
+    /// Every case of either side, repeats pooled.
+    pub cases: Vec<CaseDelta>,
+    /// Base cases with no candidate trial at all (a skipped suite, a tag filter, a shard).
+    pub missing_cases: Vec<String>,
     pub suites: Vec<SuiteDelta>,
     pub regressions: Vec<Flip>,
     pub improvements: Vec<Flip>,
@@ -201,6 +248,25 @@ fn pair_label(k: &PairKey) -> String {
     }
     let _ = write!(s, " #{}", k.5);
     s
+}
+
+type CaseKey = (String, String, String, String, String);
+
+fn case_key(k: &PairKey) -> CaseKey {
+    (
+        k.0.clone(),
+        k.1.clone(),
+        k.2.clone(),
+        k.3.clone(),
+        k.4.clone(),
+    )
+}
+
+/// [`pair_label`] without the repeat.
+fn case_label(k: &PairKey) -> String {
+    let l = pair_label(k);
+    l.rsplit_once(" #")
+        .map_or(l.clone(), |(a, _)| a.to_string())
 }
 
 fn slice<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a GradeRecord> {
@@ -297,7 +363,16 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         gs.iter().map(|g| g.key.target.to_string()).collect()
     };
     let keep_target = !filtered(SliceField::Target) && targets(&bs) == targets(&cs);
-    let (wild_prompt, wild_variant) = (filtered(SliceField::Prompt), filtered(SliceField::Variant));
+    // Two runs made with one prompt each (A against B) pair across the prompts.
+    let prompts = |gs: &[&GradeRecord]| -> BTreeSet<String> {
+        gs.iter().map(|g| g.key.prompt.to_string()).collect()
+    };
+    let (bp, cp) = (prompts(&bs), prompts(&cs));
+    let cross_prompt = bp.len() == 1 && cp.len() == 1 && bp != cp;
+    let (wild_prompt, wild_variant) = (
+        filtered(SliceField::Prompt) || cross_prompt,
+        filtered(SliceField::Variant),
+    );
     let key_of = |k: &TrialKey| -> PairKey {
         let (suite, case, prompt, variant, repeat) = k.pair_key();
         let star = || "*".to_string();
@@ -323,6 +398,13 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         )
     };
     let mut notes = Vec::new();
+    if cross_prompt {
+        notes.push(format!(
+            "each run has one prompt ({} and {}): trials paired across the prompts",
+            bp.iter().next().map_or("", String::as_str),
+            cp.iter().next().map_or("", String::as_str)
+        ));
+    }
     let bm = index(&bs, &key_of, "base", &mut notes);
     let cm = index(&cs, &key_of, "candidate", &mut notes);
 
@@ -370,6 +452,22 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         .map(pair_label)
         .collect();
 
+    let side_cases = |m: &BTreeMap<PairKey, &GradeRecord>| -> Vec<(CaseKey, String, GradeRef)> {
+        m.iter()
+            .map(|(k, g)| (case_key(k), case_label(k), GradeRef::of(g)))
+            .collect()
+    };
+    let cases = pool(side_cases(&bm), side_cases(&cm));
+    let cand_cases: BTreeSet<CaseKey> = cm.keys().map(case_key).collect();
+    let mut missing_cases: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for k in bm.keys() {
+        let ck = case_key(k);
+        if !cand_cases.contains(&ck) && seen.insert(ck) {
+            missing_cases.push(case_label(k));
+        }
+    }
+
     let all_pairs: Vec<(&GradeRecord, &GradeRecord)> =
         pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
     let suite_names: BTreeSet<&str> = bs
@@ -390,6 +488,7 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             SuiteDelta {
                 suite: suite.to_string(),
                 stats: paired_stats(&sp),
+                case_stats: case_stats(cases.iter().filter(|d| d.suite == suite)),
                 cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
                 regressed: regressions
                     .iter()
@@ -458,6 +557,9 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             counts: Counts::from_verdicts(cs.iter().map(|g| &g.verdict)),
         },
         overall: paired_stats(&all_pairs),
+        case_stats: case_stats(&cases),
+        cases,
+        missing_cases,
         suites,
         regressions,
         improvements,
@@ -474,19 +576,55 @@ fn signed_pct(d: Option<f64>) -> String {
     d.map_or_else(|| "–".into(), |d| format!("{:+.1} pts", d * 100.0))
 }
 
-fn p_fmt(p: f64) -> String {
-    if p < 0.0001 {
-        "p < 0.0001".into()
+/// The sign test's p-value in the direction the cases moved: `p = 0.0312 (worse)`.
+fn case_p(st: &CaseStats) -> String {
+    if st.worse >= st.better {
+        format!("{} (worse)", p_fmt(st.p_worse))
     } else {
-        format!("p = {p:.4}")
+        format!("{} (better)", p_fmt(st.p_better))
     }
+}
+
+fn case_status(d: &CaseDelta) -> &'static str {
+    match d.status {
+        CaseStatus::Regressed if d.stable => "stable regression",
+        CaseStatus::Regressed => "regressed",
+        CaseStatus::Improved => "improved",
+        CaseStatus::Flaky => "flaky",
+        CaseStatus::Same => "same",
+        CaseStatus::Unpaired => "unpaired",
+    }
+}
+
+/// Cases whose pass rate moved, worst first.
+fn changed(c: &Comparison) -> Vec<&CaseDelta> {
+    let mut v: Vec<&CaseDelta> = c
+        .cases
+        .iter()
+        .filter(|d| d.delta().is_some_and(|x| x != 0.0))
+        .collect();
+    v.sort_by(|a, b| {
+        a.delta()
+            .unwrap_or(0.0)
+            .total_cmp(&b.delta().unwrap_or(0.0))
+    });
+    v
 }
 
 fn ratio_fmt(r: Option<f64>) -> String {
     r.map_or_else(|| "–".into(), |r| format!("×{r:.2}"))
 }
 
-const MAX_DIAG: usize = 120;
+/// A diagnosis is shown whole (never cut mid-reason) up to this bound on hostile length.
+const MAX_DIAG: usize = MAX_TERM;
+
+fn bounded(s: &str) -> String {
+    if s.chars().count() <= MAX_DIAG {
+        s.to_string()
+    } else {
+        s.chars().take(MAX_DIAG).chain(['…']).collect()
+    }
+}
 
 /// Terminal rendering: plain text, widest information first.
 pub fn render_compare_text(c: &Comparison) -> String {
@@ -499,16 +637,26 @@ pub fn render_compare_text(c: &Comparison) -> String {
             let _ = writeln!(o, "warning: the {label} run is INCOMPLETE");
         }
     }
+    let cs = &c.case_stats;
     let _ = writeln!(
         o,
-        "\n{} paired trials: {} → {} ({}), {} regressions, {} improvements, McNemar exact {}",
+        "\n{} cases: accuracy {} → {} ({}), {} cases worse, {} better; sign test over cases {}",
+        cs.cases,
+        pct(cs.base_rate),
+        pct(cs.cand_rate),
+        signed_pct(cs.delta),
+        cs.worse,
+        cs.better,
+        case_p(cs)
+    );
+    let _ = writeln!(
+        o,
+        "{} paired trials: {} → {}, {} pass→fail, {} fail→pass",
         s.pairs,
         ratio(&s.base),
         ratio(&s.cand),
-        signed_pct(s.delta),
         s.regressions,
         s.improvements,
-        p_fmt(s.p_value)
     );
     let _ = writeln!(
         o,
@@ -516,19 +664,35 @@ pub fn render_compare_text(c: &Comparison) -> String {
         pct_ci(&s.base),
         pct_ci(&s.cand)
     );
-    o.push_str("\nper suite:\n");
+    o.push_str("\nper suite (cases):\n");
     for d in &c.suites {
+        let st = &d.case_stats;
         let _ = writeln!(
             o,
             "  {:<24} {} → {}  {}  -{} +{}  {}",
             term(&d.suite),
-            pct(d.stats.base.value),
-            pct(d.stats.cand.value),
-            signed_pct(d.stats.delta),
-            d.stats.regressions,
-            d.stats.improvements,
-            p_fmt(d.stats.p_value)
+            pct(st.base_rate),
+            pct(st.cand_rate),
+            signed_pct(st.delta),
+            st.worse,
+            st.better,
+            case_p(st)
         );
+    }
+    let ch = changed(c);
+    if !ch.is_empty() {
+        let _ = writeln!(o, "\ncases that changed ({}):", ch.len());
+        for d in ch {
+            let _ = writeln!(
+                o,
+                "  {:<32} base {} → cand {}/{}  {}",
+                term(&format!("{} ({}, {})", d.case, d.suite, d.variant)),
+                format_args!("{}/{}", d.base_pass, d.base_n),
+                d.cand_pass,
+                d.cand_n,
+                case_status(d)
+            );
+        }
     }
     for (title, flips) in [
         ("regressions (pass → fail)", &c.regressions),
@@ -546,7 +710,7 @@ pub fn render_compare_text(c: &Comparison) -> String {
                 f.base_failure
                     .as_deref()
                     .map_or(String::new(), |k| format!("[{k}] ")),
-                term(&truncate(&f.base_diagnosis, MAX_DIAG))
+                term(&f.base_diagnosis)
             );
             let _ = writeln!(
                 o,
@@ -554,7 +718,7 @@ pub fn render_compare_text(c: &Comparison) -> String {
                 f.cand_failure
                     .as_deref()
                     .map_or(String::new(), |k| format!("[{k}] ")),
-                term(&truncate(&f.cand_diagnosis, MAX_DIAG))
+                term(&f.cand_diagnosis)
             );
         }
     }
@@ -600,12 +764,8 @@ pub fn render_compare_text(c: &Comparison) -> String {
     for n in &c.notes {
         let _ = writeln!(o, "note: {}", term(n));
     }
+    let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
     o
-}
-
-/// Model-controlled text on the terminal: one escaping rule for every command.
-fn term(s: &str) -> std::borrow::Cow<'_, str> {
-    toolgate_core::text::terminal(s)
 }
 
 fn list_text(o: &mut String, title: &str, items: &[String]) {
@@ -620,41 +780,78 @@ fn list_text(o: &mut String, title: &str, items: &[String]) {
 
 /// GitHub-flavoured Markdown rendering.
 pub fn render_compare_markdown(c: &Comparison) -> String {
+    compare_markdown(c, true)
+}
+
+/// The compare report as a section of a larger document (the swap report): no H1 title,
+/// headings one level down, no latency table (the document has its own).
+pub fn render_compare_markdown_section(c: &Comparison) -> String {
+    compare_markdown(c, false)
+}
+
+fn compare_markdown(c: &Comparison, whole: bool) -> String {
     let mut o = String::new();
     let s = &c.overall;
     let incomplete = !c.base.complete || !c.cand.complete;
+    let h2 = if whole { "##" } else { "###" };
+    if whole {
+        let _ = writeln!(
+            o,
+            "# {}Compare: {} → {}",
+            if incomplete { "INCOMPLETE — " } else { "" },
+            md_cell(&c.base.label),
+            md_cell(&c.cand.label)
+        );
+    }
+    let cs = &c.case_stats;
+    let _ = writeln!(o, "\n**Verdict: {}**", md_cell(&verdict(cs)));
     let _ = writeln!(
         o,
-        "# {}Compare: {} → {}",
-        if incomplete { "INCOMPLETE — " } else { "" },
-        md_cell(&c.base.label),
-        md_cell(&c.cand.label)
-    );
-    let _ = writeln!(
-        o,
-        "\n**{} paired trials: {} → {} ({})** · {} regressions · {} improvements · McNemar exact {}\n",
+        "\n**{} cases: {} → {} ({})** · {} cases worse · {} better · sign test over cases {} · {} paired trials: {} → {}\n",
+        cs.cases,
+        pct(cs.base_rate),
+        pct(cs.cand_rate),
+        signed_pct(cs.delta),
+        cs.worse,
+        cs.better,
+        case_p(cs),
         s.pairs,
         pct_ci(&s.base),
         pct_ci(&s.cand),
-        signed_pct(s.delta),
-        s.regressions,
-        s.improvements,
-        p_fmt(s.p_value)
     );
-    o.push_str("| suite | pairs | base | candidate | Δ | pass→fail | fail→pass | McNemar p |\n|---|---:|---|---|---:|---:|---:|---:|\n");
+    o.push_str("| suite | cases | base | candidate | Δ | worse | better | sign test |\n|---|---:|---|---|---:|---:|---:|---:|\n");
     for d in &c.suites {
+        let st = &d.case_stats;
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.4} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             md_cell(&d.suite),
-            d.stats.pairs,
-            pct_ci(&d.stats.base),
-            pct_ci(&d.stats.cand),
-            signed_pct(d.stats.delta),
-            d.stats.regressions,
-            d.stats.improvements,
-            d.stats.p_value
+            st.cases,
+            pct(st.base_rate),
+            pct(st.cand_rate),
+            signed_pct(st.delta),
+            st.worse,
+            st.better,
+            case_p(st)
         );
+    }
+    let ch = changed(c);
+    if !ch.is_empty() {
+        let _ = write!(o, "\n{h2} Cases that changed\n\n| case | suite | variant | base | candidate | status |\n|---|---|---|---:|---:|---|\n");
+        for d in ch {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {}/{} | {}/{} | {} |",
+                md_cell(&d.case),
+                md_cell(&d.suite),
+                md_cell(&d.variant),
+                d.base_pass,
+                d.base_n,
+                d.cand_pass,
+                d.cand_n,
+                case_status(d)
+            );
+        }
     }
     for (title, flips) in [
         ("Regressions (pass → fail)", &c.regressions),
@@ -665,11 +862,11 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
         }
         let _ = writeln!(
             o,
-            "\n## {title}\n\n| trial | base | candidate |\n|---|---|---|"
+            "\n{h2} {title}\n\n| trial | base | candidate |\n|---|---|---|"
         );
         for f in flips {
             let side = |k: &Option<String>, d: &str| {
-                let d = md_cell(&truncate(d, MAX_DIAG));
+                let d = md_cell(&bounded(d));
                 match k {
                     Some(k) => format!("`{}` {d}", md_cell(k)),
                     None => format!("pass {d}"),
@@ -685,7 +882,10 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
         }
     }
     if !c.tools.is_empty() {
-        o.push_str("\n## Tools\n\n| tool | base | candidate |\n|---|---|---|\n");
+        let _ = write!(
+            o,
+            "\n{h2} Tools\n\n| tool | base | candidate |\n|---|---|---|\n"
+        );
         for t in &c.tools {
             let f = |p: &Option<Proportion>| {
                 p.map_or("–".into(), |p| format!("{} {}", ratio(&p), pct(p.value)))
@@ -699,18 +899,20 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
             );
         }
     }
-    o.push_str(
-        "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
-    );
-    for l in &c.latency {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} |",
-            l.metric,
-            num(l.base_p50),
-            num(l.cand_p50),
-            ratio_fmt(l.ratio)
+    if whole {
+        o.push_str(
+            "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
         );
+        for l in &c.latency {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                l.metric,
+                num(l.base_p50),
+                num(l.cand_p50),
+                ratio_fmt(l.ratio)
+            );
+        }
     }
     for (title, items) in [
         ("Only in base", &c.only_in_base),

@@ -1,9 +1,11 @@
 //! The CI decision: a [`Policy`] (TOML) applied to a [`Comparison`] of a base and a
-//! candidate run. Exit codes (docs/run-folder.md#exit-codes): 0 pass, 1 fail, 3 incomplete.
+//! candidate run. Exit codes (docs/run-folder.md#exit-codes): 0 pass, 1 fail or inconclusive,
+//! 3 incomplete.
 
+use crate::cases::{advice, p_fmt, CaseDelta, CaseStats, CaseStatus, STABLE_MIN_REPEATS};
 use crate::compare::{compare, CompareOptions, Comparison};
 use crate::run::RunData;
-use crate::text::{md_cell, pct};
+use crate::text::{md_cell, pct, term};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -14,10 +16,15 @@ use std::path::{Path, PathBuf};
 ///
 /// ```toml
 /// min_accuracy = 0.8            # candidate accuracy floor over all judged trials (default: none)
-/// max_regressions = 2           # pass→fail flips allowed (default: no limit; see below)
-/// max_accuracy_drop = 0.05      # paired accuracy drop allowed, 0..1 (default 0.05)
-/// require_significance = true   # a drop fails only if McNemar p < alpha (default true)
-/// alpha = 0.05                  # significance level (default 0.05)
+/// max_regressions = 2           # regressed cases allowed (default: no limit; see below)
+/// max_stable_regressions = 0    # cases that passed every base repeat and failed every
+///                               # candidate repeat, 3+ repeats each side (default 0)
+/// max_accuracy_drop = 0.05      # per-case accuracy drop allowed, 0..1 (default 0.05)
+/// require_significance = true   # a drop fails only if the sign test p < alpha (default true)
+/// alpha = 0.05                  # significance level, one-sided (default 0.05)
+/// on_inconclusive = "fail"      # a drop over the limit the suite is too small to confirm:
+///                               # "fail" (exit 1, labelled INCONCLUSIVE) or "pass"
+/// allow_missing_cases = false   # may base cases lack candidate trials? (default false)
 /// max_ttft_p50_ratio = 1.5      # candidate/base TTFT p50 ceiling (default: none)
 /// allow_incomplete = false      # may an incomplete run pass? (default false → exit 3)
 ///
@@ -31,13 +38,15 @@ use std::path::{Path, PathBuf};
 ///
 /// `max_regressions` has no default limit because a single flip on a noisy model is not
 /// evidence; the significance-aware drop rule is the default guard, and a team that wants
-/// "no flips at all" sets `max_regressions = 0`.
+/// "no flips at all" sets `max_regressions = 0`. The case is the unit everywhere: repeats of
+/// a case are pooled into one pass rate per side (see `cases.rs`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     #[serde(deserialize_with = "opt_fraction")]
     pub min_accuracy: Option<f64>,
     pub max_regressions: Option<u64>,
+    pub max_stable_regressions: u64,
     #[serde(deserialize_with = "fraction")]
     pub max_accuracy_drop: f64,
     pub require_significance: bool,
@@ -46,6 +55,8 @@ pub struct Policy {
     #[serde(deserialize_with = "opt_positive")]
     pub max_ttft_p50_ratio: Option<f64>,
     pub allow_incomplete: bool,
+    pub on_inconclusive: OnInconclusive,
+    pub allow_missing_cases: bool,
     pub suites: BTreeMap<String, SuitePolicy>,
     pub tools: BTreeMap<String, ToolPolicy>,
 }
@@ -55,15 +66,29 @@ impl Default for Policy {
         Policy {
             min_accuracy: None,
             max_regressions: None,
+            max_stable_regressions: 0,
             max_accuracy_drop: 0.05,
             require_significance: true,
             alpha: 0.05,
             max_ttft_p50_ratio: None,
             allow_incomplete: false,
+            on_inconclusive: OnInconclusive::Fail,
+            allow_missing_cases: false,
             suites: BTreeMap::new(),
             tools: BTreeMap::new(),
         }
     }
+}
+
+/// What an inconclusive drop does to the decision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInconclusive {
+    /// Exit 1, labelled INCONCLUSIVE (not as a regression).
+    #[default]
+    Fail,
+    /// Exit 0; the reason still says the drop could not be confirmed.
+    Pass,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -175,39 +200,60 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// How one rule came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Fail,
+    /// Over the limit, but the suite is too small to tell the drop from noise.
+    Inconclusive,
+    Pass,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateReason {
     /// The policy key behind the reason (`min_accuracy`, `suites.NAME.min_accuracy`, …).
     pub rule: String,
+    /// `outcome == Pass`.
     pub passed: bool,
+    pub outcome: Outcome,
     pub message: String,
-    /// Trial ids behind the reason (regressions, failing trials).
+    /// Trial ids or case labels behind the reason (regressions, failing trials), for JSON;
+    /// the text shows regressed cases once, below the rules.
     pub cases: Vec<String>,
+}
+
+/// The gate's decision, in the words the log leads with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Passed,
+    Failed,
+    /// A drop over the limit that the suite is too small to confirm, and the policy says
+    /// `on_inconclusive = "fail"` (the default).
+    Inconclusive,
+    Incomplete,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateDecision {
+    pub decision: Decision,
     pub passed: bool,
     /// Either run is incomplete.
     pub incomplete: bool,
-    /// Failing reasons first, then passing ones, each in rule order.
+    /// Failing reasons first, then inconclusive, then passing ones, each in rule order.
     pub reasons: Vec<GateReason>,
     pub comparison: Comparison,
 }
 
 impl GateDecision {
-    /// 0 passed; 3 a run is incomplete and the policy does not allow it; 1 any other failure.
+    /// 0 passed; 3 a run is incomplete and the policy does not allow it; 1 failed or
+    /// inconclusive.
     pub fn exit_code(&self) -> i32 {
-        if self.passed {
-            0
-        } else if self
-            .reasons
-            .iter()
-            .any(|r| r.rule == "allow_incomplete" && !r.passed)
-        {
-            3
-        } else {
-            1
+        match self.decision {
+            Decision::Passed => 0,
+            Decision::Incomplete => 3,
+            Decision::Failed | Decision::Inconclusive => 1,
         }
     }
 }
@@ -227,17 +273,59 @@ pub fn gate_with(
     decide(compare(base, cand, opts), policy)
 }
 
+/// Suite and tool names in the policy that match nothing in either run: a typo there
+/// would otherwise be a rule that can never hold, so callers treat it as bad input.
+pub fn unknown_policy_names(c: &Comparison, policy: &Policy) -> Vec<String> {
+    let mut out = Vec::new();
+    let suites: Vec<&str> = c.suites.iter().map(|s| s.suite.as_str()).collect();
+    for name in policy.suites.keys() {
+        if !suites.contains(&name.as_str()) {
+            out.push(format!(
+                "policy names suite `{name}`, which is in neither run (suites: {})",
+                if suites.is_empty() {
+                    "none".to_string()
+                } else {
+                    suites.join(", ")
+                }
+            ));
+        }
+    }
+    let tools: Vec<&str> = c.tools.iter().map(|t| t.tool.as_str()).collect();
+    for name in policy.tools.keys() {
+        if !tools.contains(&name.as_str()) {
+            out.push(format!(
+                "policy names tool `{name}`, which no case of either run expects (tools: {})",
+                if tools.is_empty() {
+                    "none".to_string()
+                } else {
+                    tools.join(", ")
+                }
+            ));
+        }
+    }
+    out
+}
+
 fn reason(
     rule: impl Into<String>,
-    passed: bool,
+    outcome: Outcome,
     message: String,
     cases: Vec<String>,
 ) -> GateReason {
     GateReason {
         rule: rule.into(),
-        passed,
+        passed: outcome == Outcome::Pass,
+        outcome,
         message,
         cases,
+    }
+}
+
+fn ok(passed: bool) -> Outcome {
+    if passed {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
     }
 }
 
@@ -257,7 +345,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             .collect();
         rs.push(reason(
             "allow_incomplete",
-            policy.allow_incomplete,
+            ok(policy.allow_incomplete),
             format!(
                 "the {} run is incomplete; {}",
                 which.join(" and "),
@@ -272,17 +360,64 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
     }
 
     let o = &c.overall;
+    let cs = &c.case_stats;
+    let mut unpaired = Vec::new();
+    if !c.only_in_base.is_empty() {
+        unpaired.push(format!("{} base trials", c.only_in_base.len()));
+    }
+    if !c.only_in_cand.is_empty() {
+        unpaired.push(format!("{} candidate trials", c.only_in_cand.len()));
+    }
+    if !c.excluded_errors.is_empty() {
+        let n = c.excluded_errors.len();
+        unpaired.push(format!(
+            "{n} pair{} with an infra error",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
     rs.push(reason(
         "pairs",
-        o.pairs > 0,
-        if o.pairs > 0 {
-            format!("{} paired trials compared", o.pairs)
+        ok(cs.cases > 0),
+        if cs.cases > 0 {
+            format!(
+                "{} cases compared ({} paired trials){}",
+                cs.cases,
+                o.pairs,
+                if unpaired.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; left out, listed in the compare report: {}",
+                        unpaired.join(", ")
+                    )
+                }
+            )
         } else {
-            "no trial of the candidate pairs with a judged trial of the base: nothing to compare"
+            "no case of the candidate pairs with a judged case of the base: nothing to compare"
                 .to_string()
         },
         Vec::new(),
     ));
+
+    if !c.missing_cases.is_empty() {
+        let n = c.missing_cases.len();
+        let shown: Vec<&str> = c.missing_cases.iter().take(3).map(String::as_str).collect();
+        rs.push(reason(
+            "allow_missing_cases",
+            ok(policy.allow_missing_cases),
+            format!(
+                "coverage: {n} baseline case{} no candidate trial (e.g. {}){}",
+                if n == 1 { " has" } else { "s have" },
+                shown.join(", "),
+                if policy.allow_missing_cases {
+                    "; allowed by the policy"
+                } else {
+                    "; a skipped suite, a tag filter or a crashed shard? `allow_missing_cases = true` allows it"
+                }
+            ),
+            c.missing_cases.clone(),
+        ));
+    }
 
     if let Some(min) = policy.min_accuracy {
         let acc = c.cand.counts.accuracy.value;
@@ -293,7 +428,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             .collect();
         rs.push(reason(
             "min_accuracy",
-            acc.is_some_and(|a| a >= min),
+            ok(acc.is_some_and(|a| a >= min)),
             format!(
                 "candidate accuracy {} ({}/{}) vs floor {}",
                 pct(acc),
@@ -314,7 +449,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
                     let acc = s.cand_counts.accuracy.value;
                     rs.push(reason(
                         rule,
-                        acc.is_some_and(|a| a >= min),
+                        ok(acc.is_some_and(|a| a >= min)),
                         format!(
                             "suite {name}: candidate accuracy {} ({}/{}) vs floor {}",
                             pct(acc),
@@ -327,7 +462,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
                 }
                 None => rs.push(reason(
                     rule,
-                    false,
+                    Outcome::Fail,
                     format!("suite {name}: no judged candidate trials (misspelled suite name?)"),
                     Vec::new(),
                 )),
@@ -335,81 +470,128 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         }
     }
 
+    let regressed: Vec<&CaseDelta> = c
+        .cases
+        .iter()
+        .filter(|d| d.status == CaseStatus::Regressed)
+        .collect();
     if let Some(max) = policy.max_regressions {
         rs.push(reason(
             "max_regressions",
-            o.regressions <= max,
-            format!("{} pass→fail flips (allowed: {max})", o.regressions),
-            c.regressions.iter().map(|f| f.cand_id.clone()).collect(),
+            ok(regressed.len() as u64 <= max),
+            format!(
+                "{} case{} regressed (passed every base trial, failed every candidate trial; allowed: {max})",
+                regressed.len(),
+                if regressed.len() == 1 { "" } else { "s" }
+            ),
+            regressed.iter().map(|d| d.label.clone()).collect(),
         ));
     }
 
-    // Accuracy drop, overall and per suite; each judged on its own paired trials.
-    let mut drop_rule = |rule: String,
-                         scope: &str,
-                         st: &crate::compare::PairedStats,
-                         max: f64,
-                         cases: Vec<String>| {
+    let stable: Vec<&CaseDelta> = regressed.iter().copied().filter(|d| d.stable).collect();
+    let repeated = c
+        .cases
+        .iter()
+        .any(|d| d.base_n >= STABLE_MIN_REPEATS && d.cand_n >= STABLE_MIN_REPEATS);
+    rs.push(reason(
+        "max_stable_regressions",
+        ok(stable.len() as u64 <= policy.max_stable_regressions),
+        if repeated {
+            format!(
+                "{} stable regression{} (passed all {STABLE_MIN_REPEATS}+ base repeats, failed all candidate repeats; allowed: {})",
+                stable.len(),
+                if stable.len() == 1 { "" } else { "s" },
+                policy.max_stable_regressions
+            )
+        } else {
+            format!(
+                "not counted: no case has {STABLE_MIN_REPEATS}+ repeats on both sides (one run cannot tell a stable failure from a flaky one)"
+            )
+        },
+        stable.iter().map(|d| d.label.clone()).collect(),
+    ));
+
+    // Accuracy drop, overall and per suite, each on its own cases. `three_way`: an
+    // unconfirmed drop over the limit is INCONCLUSIVE rather than passed.
+    let mut drop_rule = |rule: String, scope: &str, st: &CaseStats, max: f64, three_way: bool| {
         let Some(delta) = st.delta else { return };
         let drop = -delta;
-        let significant = st.p_value < policy.alpha;
-        let (passed, why) = if drop <= max + 1e-12 {
-            (true, "within the limit".to_string())
-        } else if policy.require_significance && !significant {
+        let significant = st.p_worse < policy.alpha;
+        let test = format!(
+            "sign test over cases {} (one-sided, α = {})",
+            p_fmt(st.p_worse),
+            policy.alpha
+        );
+        let (outcome, why) = if drop <= max + 1e-12 {
+            (Outcome::Pass, "within the limit".to_string())
+        } else if !policy.require_significance {
+            (Outcome::Fail, "over the limit".to_string())
+        } else if significant {
+            (Outcome::Fail, format!("over the limit and real: {test}"))
+        } else if three_way {
             (
-                true,
+                Outcome::Inconclusive,
                 format!(
-                    "over the limit but not significant (McNemar p = {:.4} ≥ alpha {})",
-                    st.p_value, policy.alpha
+                    "over the limit, not confirmed ({test}); {}",
+                    advice(st, drop, policy.alpha)
                 ),
             )
         } else {
             (
-                false,
-                format!("McNemar p = {:.4} (alpha {})", st.p_value, policy.alpha),
+                Outcome::Pass,
+                format!("over the limit but not significant ({test})"),
             )
         };
         rs.push(reason(
             rule,
-            passed,
+            outcome,
             format!(
-                "{scope}: accuracy {} → {} on {} pairs, drop {} (allowed {}): {why}",
-                pct(st.base.value),
-                pct(st.cand.value),
-                st.pairs,
+                "{scope}: accuracy {} → {} on {} cases ({} worse, {} better), drop {} (allowed {}): {why}",
+                pct(st.base_rate),
+                pct(st.cand_rate),
+                st.cases,
+                st.worse,
+                st.better,
                 pts(drop.max(0.0)),
                 pts(max)
             ),
-            if passed { Vec::new() } else { cases },
+            Vec::new(),
         ));
     };
     drop_rule(
         "max_accuracy_drop".into(),
         "all suites",
-        o,
+        cs,
         policy.max_accuracy_drop,
-        c.regressions.iter().map(|f| f.cand_id.clone()).collect(),
+        true,
     );
     for s in &c.suites {
-        if s.stats.pairs == 0 || c.suites.len() < 2 && !policy.suites.contains_key(&s.suite) {
+        if s.case_stats.cases == 0 || c.suites.len() < 2 && !policy.suites.contains_key(&s.suite) {
             // One suite: the overall rule already said it.
             continue;
         }
-        let (rule, max) = match policy
+        // A suite's own limit is three-way like the overall one; the inherited default only
+        // fails on a confirmed drop, so a single flip in a small suite does not block alone.
+        match policy
             .suites
             .get(&s.suite)
             .and_then(|p| p.max_accuracy_drop)
         {
-            Some(m) => (format!("suites.{}.max_accuracy_drop", s.suite), m),
-            None => ("max_accuracy_drop".to_string(), policy.max_accuracy_drop),
-        };
-        drop_rule(
-            rule,
-            &format!("suite {}", s.suite),
-            &s.stats,
-            max,
-            s.regressed.clone(),
-        );
+            Some(m) => drop_rule(
+                format!("suites.{}.max_accuracy_drop", s.suite),
+                &format!("suite {}", s.suite),
+                &s.case_stats,
+                m,
+                true,
+            ),
+            None => drop_rule(
+                "max_accuracy_drop".to_string(),
+                &format!("suite {}", s.suite),
+                &s.case_stats,
+                policy.max_accuracy_drop,
+                false,
+            ),
+        }
     }
 
     for (tool, tp) in &policy.tools {
@@ -422,7 +604,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         {
             Some((t, p)) if p.n > 0 => rs.push(reason(
                 rule,
-                p.value.is_some_and(|a| a >= tp.min_accuracy),
+                ok(p.value.is_some_and(|a| a >= tp.min_accuracy)),
                 format!(
                     "tool {tool}: candidate accuracy {} ({}/{}) vs floor {}",
                     pct(p.value),
@@ -434,7 +616,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             )),
             _ => rs.push(reason(
                 rule,
-                false,
+                Outcome::Fail,
                 format!(
                     "tool {tool}: no judged candidate trial expects it (misspelled tool name?)"
                 ),
@@ -448,7 +630,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         match l.and_then(|l| l.ratio.map(|r| (l, r))) {
             Some((l, r)) => rs.push(reason(
                 "max_ttft_p50_ratio",
-                r <= max,
+                ok(r <= max),
                 format!(
                     "TTFT p50 {:.1} ms → {:.1} ms (×{r:.2}, allowed ×{max:.2})",
                     l.base_p50.unwrap_or(0.0),
@@ -459,18 +641,32 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             // Without TTFT on both sides the ceiling cannot be checked; say so, don't fail.
             None => rs.push(reason(
                 "max_ttft_p50_ratio",
-                true,
+                Outcome::Pass,
                 "TTFT not measured on both runs; ceiling not checked".to_string(),
                 Vec::new(),
             )),
         }
     }
 
-    let passed = rs.iter().all(|r| r.passed);
-    // Stable partition: failures first, rule order kept.
-    rs.sort_by_key(|r| r.passed);
+    let decision = if rs
+        .iter()
+        .any(|r| r.rule == "allow_incomplete" && r.outcome == Outcome::Fail)
+    {
+        Decision::Incomplete
+    } else if rs.iter().any(|r| r.outcome == Outcome::Fail) {
+        Decision::Failed
+    } else if rs.iter().any(|r| r.outcome == Outcome::Inconclusive)
+        && policy.on_inconclusive == OnInconclusive::Fail
+    {
+        Decision::Inconclusive
+    } else {
+        Decision::Passed
+    };
+    // Stable partition: failures, then inconclusive, then passes; rule order kept.
+    rs.sort_by_key(|r| r.outcome);
     GateDecision {
-        passed,
+        decision,
+        passed: decision == Decision::Passed,
         incomplete,
         reasons: rs,
         comparison: c,
@@ -478,31 +674,60 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
 }
 
 fn headline(d: &GateDecision) -> &'static str {
-    match d.exit_code() {
-        0 => "PASSED",
-        3 => "INCOMPLETE",
-        _ => "FAILED",
+    match d.decision {
+        Decision::Passed => "PASSED",
+        Decision::Failed => "FAILED",
+        Decision::Inconclusive => "INCONCLUSIVE",
+        Decision::Incomplete => "INCOMPLETE",
     }
 }
 
-const MAX_CASES: usize = 20;
+fn tag(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "ok",
+        Outcome::Fail => "FAIL",
+        Outcome::Inconclusive => "INCONCLUSIVE",
+    }
+}
 
-fn cases_line(cases: &[String]) -> String {
-    let mut s = cases
+/// How many regressed (and flaky) cases the log lists; the compare report has them all.
+pub const MAX_LISTED: usize = 10;
+
+/// Cases the log lists under the rules: regressed first (stable ones leading), then flaky
+/// cases that got worse, each group in case order.
+fn listed(c: &Comparison) -> (Vec<&CaseDelta>, Vec<&CaseDelta>) {
+    let mut reg: Vec<&CaseDelta> = c
+        .cases
         .iter()
-        .take(MAX_CASES)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if cases.len() > MAX_CASES {
-        let _ = write!(s, " … (+{})", cases.len() - MAX_CASES);
-    }
-    s
+        .filter(|d| d.status == CaseStatus::Regressed)
+        .collect();
+    reg.sort_by_key(|d| !d.stable);
+    let flaky = c
+        .cases
+        .iter()
+        .filter(|d| d.status == CaseStatus::Flaky && d.worse())
+        .collect();
+    (reg, flaky)
 }
 
-/// Terminal text: the decision first, then the reasons.
+fn case_line(d: &CaseDelta) -> String {
+    let mut s = format!("{} ({}, {}): {}", d.case, d.suite, d.variant, d.counts());
+    if let Some(diag) = &d.cand_diagnosis {
+        let _ = write!(
+            s,
+            " — {}{}",
+            d.cand_failure
+                .as_deref()
+                .map_or(String::new(), |k| format!("[{k}] ")),
+            diag
+        );
+    }
+    term(&s)
+}
+
+/// Terminal text, in the order a CI log is read: the decision, one line per rule, up to
+/// [`MAX_LISTED`] regressed cases with their full diagnosis, then flaky cases.
 pub fn render_gate_text(d: &GateDecision) -> String {
-    use toolgate_core::text::terminal;
     let mut o = String::new();
     let c = &d.comparison;
     let _ = writeln!(
@@ -510,32 +735,52 @@ pub fn render_gate_text(d: &GateDecision) -> String {
         "gate {} (exit {}): {} → {}",
         headline(d),
         d.exit_code(),
-        terminal(&c.base.label),
-        terminal(&c.cand.label)
+        term(&c.base.label),
+        term(&c.cand.label)
     );
     for r in &d.reasons {
-        let _ = writeln!(
-            o,
-            "  [{}] {}: {}",
-            if r.passed { "ok" } else { "FAIL" },
-            terminal(&r.rule),
-            terminal(&r.message)
-        );
-        if !r.cases.is_empty() {
-            let _ = writeln!(o, "         cases: {}", terminal(&cases_line(&r.cases)));
+        let _ = writeln!(o, "  [{}] {}: {}", tag(r.outcome), r.rule, term(&r.message));
+    }
+    let (reg, flaky) = listed(c);
+    for (title, items) in [
+        ("regressed cases", &reg),
+        (
+            "flaky cases (mixed results, not counted as regressions)",
+            &flaky,
+        ),
+    ] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "{title} ({}):", items.len());
+        for d in items.iter().take(MAX_LISTED) {
+            let _ = writeln!(
+                o,
+                "  {}{}",
+                if d.stable { "stable: " } else { "" },
+                case_line(d)
+            );
+        }
+        if items.len() > MAX_LISTED {
+            let _ = writeln!(
+                o,
+                "  … {} more in the compare report",
+                items.len() - MAX_LISTED
+            );
         }
     }
     o
 }
 
-/// Markdown for `$GITHUB_STEP_SUMMARY`: the decision first, then the reasons.
+/// Markdown for `$GITHUB_STEP_SUMMARY`: the decision first, then the reasons, then the
+/// regressed cases.
 pub fn render_gate_markdown(d: &GateDecision) -> String {
     let mut o = String::new();
     let c = &d.comparison;
-    let icon = match d.exit_code() {
-        0 => "✅",
-        3 => "⚠️",
-        _ => "❌",
+    let icon = match d.decision {
+        Decision::Passed => "✅",
+        Decision::Incomplete | Decision::Inconclusive => "⚠️",
+        Decision::Failed => "❌",
     };
     let _ = writeln!(
         o,
@@ -544,16 +789,42 @@ pub fn render_gate_markdown(d: &GateDecision) -> String {
         md_cell(&c.base.label),
         md_cell(&c.cand.label)
     );
-    o.push_str("| | rule | detail | cases |\n|---|---|---|---|\n");
+    o.push_str("| | rule | detail |\n|---|---|---|\n");
     for r in &d.reasons {
         let _ = writeln!(
             o,
-            "| {} | `{}` | {} | {} |",
-            if r.passed { "✅" } else { "❌" },
+            "| {} | `{}` | {} |",
+            match r.outcome {
+                Outcome::Pass => "✅",
+                Outcome::Fail => "❌",
+                Outcome::Inconclusive => "⚠️",
+            },
             md_cell(&r.rule),
             md_cell(&r.message),
-            md_cell(&cases_line(&r.cases))
         );
+    }
+    let (reg, flaky) = listed(c);
+    for (title, items) in [
+        ("Regressed cases", &reg),
+        (
+            "Flaky cases (mixed results, not counted as regressions)",
+            &flaky,
+        ),
+    ] {
+        if items.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n**{title}** ({}):\n", items.len());
+        for d in items.iter().take(MAX_LISTED) {
+            let _ = writeln!(o, "- {}", md_cell(&case_line(d)));
+        }
+        if items.len() > MAX_LISTED {
+            let _ = writeln!(
+                o,
+                "- … {} more in the compare report",
+                items.len() - MAX_LISTED
+            );
+        }
     }
     o
 }

@@ -4,8 +4,11 @@
 //! Invariant: no network, no async, no clock. Every output is a pure function of the run
 //! files (and, for gates, the policy), so reports snapshot-test and re-render identically.
 
+pub mod by;
+pub mod cases;
 pub mod compare;
 pub mod error;
+pub mod errors;
 pub mod gate;
 pub mod latency;
 pub mod redact;
@@ -17,13 +20,14 @@ pub mod summary;
 pub mod text;
 
 pub use compare::{
-    compare, render_compare_markdown, render_compare_text, CompareOptions, Comparison, SliceField,
-    SliceFilter,
+    check_filters, compare, render_compare_markdown, render_compare_markdown_section,
+    render_compare_text, CompareOptions, Comparison, SliceField, SliceFilter,
 };
 pub use error::ReportError;
 pub use gate::{
-    decide, gate, gate_with, render_gate_markdown, render_gate_text, write_step_summary,
-    GateDecision, GateReason, Policy, PolicyError,
+    decide, gate, gate_with, render_gate_markdown, render_gate_text, unknown_policy_names,
+    write_step_summary, Decision, GateDecision, GateReason, OnInconclusive, Outcome, Policy,
+    PolicyError,
 };
 pub use redact::redact;
 pub use render::{

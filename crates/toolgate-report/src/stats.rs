@@ -57,11 +57,38 @@ pub fn wilson(x: u64, n: u64, z: f64) -> Option<(f64, f64)> {
 /// (fail→pass). p = min(1, 2·P[X ≤ min(b, c)]) with X ~ Bin(b + c, 1/2), summed in log
 /// space so large counts neither overflow nor underflow. No discordant pairs gives p = 1.
 pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
-    let n = b + c;
-    if n == 0 {
+    if b + c == 0 {
         return 1.0;
     }
-    let k = b.min(c);
+    (2.0 * binom_half_cdf(b + c, b.min(c))).min(1.0)
+}
+
+/// Exact one-sided sign test: with `worse` units that moved one way and `better` that moved
+/// the other (ties dropped), the chance of at least `worse` of them moving that way if
+/// either direction were equally likely: P[X ≥ worse], X ~ Bin(worse + better, 1/2).
+/// No moved unit gives p = 1.
+pub fn sign_test_one_sided(worse: u64, better: u64) -> f64 {
+    if worse + better == 0 {
+        return 1.0;
+    }
+    // By symmetry P[X ≥ worse] = P[X ≤ better].
+    binom_half_cdf(worse + better, better).min(1.0)
+}
+
+/// The fewest units that must all move the same way (none the other way) for
+/// [`sign_test_one_sided`] to fall below `alpha`: the floor of what a suite can detect.
+pub fn sign_test_min_units(alpha: f64) -> u64 {
+    (1..=64u64)
+        .find(|&k| sign_test_one_sided(k, 0) < alpha)
+        .unwrap_or(64)
+}
+
+/// P[X ≤ k] for X ~ Bin(n, 1/2), summed in log space so large counts neither overflow nor
+/// underflow.
+fn binom_half_cdf(n: u64, k: u64) -> f64 {
+    if k >= n {
+        return 1.0;
+    }
     // ln C(n, i), built incrementally: C(n, i) = C(n, i-1) · (n - i + 1) / i.
     let mut ln_c = 0.0f64;
     let mut terms = Vec::with_capacity(k as usize + 1);
@@ -73,7 +100,7 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
     let max = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let ln_sum = max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln();
     let ln_tail = ln_sum - n as f64 * std::f64::consts::LN_2;
-    (2.0 * ln_tail.exp()).min(1.0)
+    ln_tail.exp().min(1.0)
 }
 
 /// Unbiased pass@k from `n` samples with `c` correct: 1 − C(n−c, k) / C(n, k)
@@ -200,6 +227,21 @@ mod tests {
         close(mcnemar_exact(2, 10), 0.03857421875);
         close(mcnemar_exact(10, 40), 2.3861331676755526e-05);
         close(mcnemar_exact(300, 340), 0.12310113072196767);
+    }
+
+    // References: Python `sum(math.comb(n, i) for i in range(k + 1)) / 2**n`.
+    #[test]
+    fn sign_test_reference_values() {
+        close(sign_test_one_sided(5, 0), 0.03125);
+        close(sign_test_one_sided(1, 0), 0.5);
+        close(sign_test_one_sided(0, 0), 1.0);
+        close(sign_test_one_sided(0, 3), 1.0);
+        // 23-case example: 5 worse, 1 better → 7/64.
+        close(sign_test_one_sided(5, 1), 7.0 / 64.0);
+        // 200-case example: 35 worse, 5 better → Σ_{i≤5} C(40,i)/2⁴⁰.
+        close(sign_test_one_sided(35, 5), 760099.0 / 1099511627776.0);
+        assert_eq!(sign_test_min_units(0.05), 5);
+        assert_eq!(sign_test_min_units(0.01), 7);
     }
 
     #[test]

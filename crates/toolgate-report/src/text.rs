@@ -50,6 +50,25 @@ pub fn truncate(s: &str, max: usize) -> String {
     format!("{}…", cut[..at].trim_end())
 }
 
+/// Longest model- or server-supplied text shown on one terminal line; past it the text is
+/// cut at the end (the start says what went wrong, the full text is in the reports).
+pub const MAX_TERM: usize = 2000;
+
+/// Text for a terminal: [`toolgate_core::text::terminal`] (the one escaping rule for every
+/// command: control characters shown escaped, no line may start a CI workflow command),
+/// with the length bounded by [`MAX_TERM`].
+pub fn term(s: &str) -> String {
+    let cut = match s.char_indices().nth(MAX_TERM) {
+        Some((at, _)) => &s[..at],
+        None => s,
+    };
+    let mut out = toolgate_core::text::terminal(cut).into_owned();
+    if cut.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// One line of Markdown table cell: pipes escaped, newlines flattened, HTML-ish characters
 /// escaped (GitHub renders inline HTML in tables), link and image brackets escaped (a model
 /// writing `![i](https://…)` must not make a viewer fetch it), other control characters
@@ -115,6 +134,16 @@ pub fn xml(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn term_escapes_controls_and_bounds_length() {
+        assert_eq!(term("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\u{a}c");
+        assert_eq!(term("ಪ್ರಿಯಾ"), "ಪ್ರಿಯಾ");
+        assert_eq!(
+            term(&"x".repeat(MAX_TERM + 5)).chars().count(),
+            MAX_TERM + 1
+        );
+    }
 
     #[test]
     fn truncate_cuts_at_whitespace() {

@@ -36,6 +36,10 @@ pub struct RunRequest {
     pub suites: Vec<PathBuf>,
     pub prompts_dir: Option<PathBuf>,
     pub prompts: Vec<String>,
+    /// Template files given as `--prompt PATH`, added to the prompts under their NAME.
+    pub prompt_files: Vec<PathBuf>,
+    /// Skip the check that each URL target's `/v1/models` lists its model.
+    pub no_model_check: bool,
     pub thinking: Vec<Option<bool>>,
     pub repeats: u32,
     pub warmup: u32,
@@ -102,10 +106,44 @@ pub fn load_inputs(
     Ok((loaded, prompts))
 }
 
+/// When a target's `/v1/models` answered with a model list that lacks `model`, says so
+/// with the served ids. A server that did not answer, or answered something else, is not
+/// judged here (the trials will say what is wrong).
+pub fn model_not_served(model: &str, metadata: &serde_json::Value) -> Option<String> {
+    let urls = metadata.as_object()?;
+    for (url, probes) in urls {
+        let Some(probes) = probes.as_object() else {
+            continue;
+        };
+        for (key, v) in probes {
+            if !key.ends_with("models") || v["status"].as_u64() != Some(200) {
+                continue;
+            }
+            let Some(data) = v["body"]["data"].as_array() else {
+                continue;
+            };
+            let ids: Vec<&str> = data.iter().filter_map(|d| d["id"].as_str()).collect();
+            if !ids.is_empty() && !ids.contains(&model) {
+                return Some(format!(
+                    "model `{model}` is not served at {url} (served: {})",
+                    ids.join(", ")
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// `toolgate run`.
 pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     let resume_dir = req.resume.clone();
-    let (suites, prompts) = load_inputs(&req.suites, req.prompts_dir.as_deref(), &req.today)?;
+    let (suites, mut prompts) = load_inputs(&req.suites, req.prompts_dir.as_deref(), &req.today)?;
+    for f in &req.prompt_files {
+        prompts
+            .get_or_insert_with(|| Prompts::load(Path::new("/nonexistent-toolgate-prompts")).0)
+            .add_file(f)
+            .map_err(|d| bad(d.to_string()))?;
+    }
     let empty_prompts;
     let prompts_ref = match &prompts {
         Some(p) => p,
@@ -117,7 +155,8 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     for p in &req.prompts {
         if !prompts_ref.contains(p) {
             return Err(bad(format!(
-                "--prompt {p}: no template prompts/{p}.md.j2 (have: {})",
+                "--prompt {p}: no template {p}.md.j2 in {} (have: {})",
+                prompts_ref.dir().display(),
                 prompts_ref.names().collect::<Vec<_>>().join(", ")
             )));
         }
@@ -308,6 +347,18 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             },
             server: None,
         });
+    }
+    if !req.no_model_check {
+        for info in &infos {
+            if let Some(msg) = model_not_served(&info.model, &info.metadata) {
+                // Nothing was sent; leave no empty run folder behind (a no-op if not empty).
+                let _ = std::fs::remove_dir(&dir);
+                return Err(bad(format!(
+                    "target `{}`: {msg}; nothing was sent (--no-model-check skips this check)",
+                    info.name
+                )));
+            }
+        }
     }
     manifest.targets = infos;
 

@@ -350,6 +350,9 @@ pub struct RuleMatch {
     pub kind: Option<CaseKind>,
     pub user_contains: Option<String>,
     pub user_regex: Option<regex::Regex>,
+    /// The rendered system prompt contains this (case-insensitive): lets a script answer
+    /// prompt A differently from prompt B.
+    pub system_contains: Option<String>,
     pub thinking: Option<bool>,
     pub stream: Option<bool>,
     pub turn: Option<u32>,
@@ -365,6 +368,8 @@ pub struct RequestFacts<'a> {
     pub kind: Option<CaseKind>,
     /// The last user message's text.
     pub user: &'a str,
+    /// The first system message's text (`""` without one).
+    pub system: &'a str,
     pub thinking: bool,
     pub stream: bool,
     pub turn: u32,
@@ -385,6 +390,10 @@ impl RuleMatch {
                 .as_ref()
                 .is_none_or(|s| f.user.to_lowercase().contains(&s.to_lowercase()))
             && self.user_regex.as_ref().is_none_or(|r| r.is_match(f.user))
+            && self
+                .system_contains
+                .as_ref()
+                .is_none_or(|s| f.system.to_lowercase().contains(&s.to_lowercase()))
             && self.thinking.is_none_or(|t| t == f.thinking)
             && self.stream.is_none_or(|s| s == f.stream)
             && self.turn.is_none_or(|t| t == f.turn)
@@ -538,6 +547,8 @@ struct MatchSpec {
     #[serde(default)]
     user_regex: Option<Spanned<String>>,
     #[serde(default)]
+    system_contains: Option<String>,
+    #[serde(default)]
     thinking: Option<OnOff>,
     #[serde(default)]
     stream: Option<bool>,
@@ -664,6 +675,7 @@ fn compile(spec: ScriptSpec, path: &str) -> Result<Script, String> {
             kind: m.kind,
             user_contains: m.user_contains,
             user_regex,
+            system_contains: m.system_contains,
             thinking: m.thinking.map(|t| t == OnOff::On),
             stream: m.stream,
             turn: m.turn,
@@ -778,11 +790,31 @@ mod tests {
             tags,
             kind: Some(CaseKind::ToolCall),
             user,
+            system: "",
             thinking: false,
             stream: true,
             turn: 0,
             dialect: Dialect::Vllm,
         }
+    }
+
+    #[test]
+    fn system_contains_matches_the_rendered_system_prompt() {
+        let s = Script::from_yaml(
+            "model: m\nrules:\n  - match: { system_contains: \"Helpful Assistant\" }\n    do: answer_in_text\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let f = facts("greeting", "", &[]);
+        assert!(!s.rules[0].matcher.matches(&f), "no system prompt");
+        assert!(s.rules[0].matcher.matches(&RequestFacts {
+            system: "You are a helpful assistant. Today is …",
+            ..f
+        }));
+        assert!(!s.rules[0].matcher.matches(&RequestFacts {
+            system: "You are Annie, a voice assistant",
+            ..f
+        }));
     }
 
     #[test]

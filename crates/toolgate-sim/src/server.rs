@@ -357,6 +357,11 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
         .collect();
     let last_user = users.last().map(|m| content_text(m)).unwrap_or_default();
     let first_user = users.first().map(|m| content_text(m)).unwrap_or_default();
+    let system = msgs
+        .iter()
+        .find(|m| m.get("role").and_then(Value::as_str) == Some("system"))
+        .map(content_text)
+        .unwrap_or_default();
 
     // The case: by header, else by the user's text.
     let found = req
@@ -379,6 +384,7 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
         tags: case.map(|c| c.tags.as_slice()).unwrap_or(&[]),
         kind: case.map(|c| c.kind),
         user: &last_user,
+        system: &system,
         thinking,
         stream,
         turn: turn as u32,

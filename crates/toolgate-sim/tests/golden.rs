@@ -112,6 +112,7 @@ fn weak_rules_make_their_cases_fail() {
                         tags: &c.tags,
                         kind: Some(c.kind),
                         user: &user,
+                        system: "",
                         thinking,
                         stream: true,
                         turn: t as u32,

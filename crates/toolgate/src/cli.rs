@@ -19,33 +19,69 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Exit codes, shown at the end of each command's --help.
+const EXIT_RUN: &str =
+    "Exit codes: 0 every planned trial recorded; 2 bad input or usage (unknown target, \
+model not served, bad case file); 3 incomplete (infra errors, interrupted).";
+const EXIT_READ: &str =
+    "Exit codes: 0 ok; 2 bad input or usage (not a run folder, unparsable file); \
+3 the run is incomplete.";
+const EXIT_OK: &str = "Exit codes: 0 ok; 2 bad input or usage.";
+const EXIT_GATE: &str = "Exit codes: 0 passed; 1 failed, or inconclusive (a drop over the limit the \
+suite is too small to confirm; `on_inconclusive = \"pass\"` in the policy allows it); 2 bad input or \
+usage (a policy suite/tool name or a filter that matches nothing); 3 a run is incomplete.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check cases, tools files, prompts and schemas without calling a model.
+    #[command(
+        after_help = "Exit codes: 0 every file is valid; 2 a problem was found (each one listed)."
+    )]
     Validate(ValidateArgs),
     /// Send every trial to the targets and record the responses (then grade and report).
+    #[command(after_help = EXIT_RUN)]
     Run(RunArgs),
     /// Recompute grades.jsonl and the reports from responses.jsonl alone.
+    #[command(after_help = EXIT_READ)]
     Grade(GradeArgs),
     /// Render the reports of a graded run.
+    #[command(after_help = EXIT_OK)]
     Report(ReportArgs),
-    /// Per-case flips, accuracy deltas and significance between two runs.
+    /// Per-case pass rates, accuracy deltas and a sign test over cases between two runs.
+    #[command(after_help = EXIT_OK)]
     Compare(CompareArgs),
-    /// The CI decision: compare two runs under a policy; exit 0 pass, 1 fail, 3 incomplete.
+    /// The CI decision: compare two runs under a policy; exit 0 pass, 1 fail or
+    /// inconclusive, 3 incomplete.
+    #[command(after_help = EXIT_GATE)]
     Gate(GateArgs),
     /// TTFT / decode tok/s with warmup and measured runs, multi-turn scaling.
+    #[command(after_help = EXIT_RUN, mut_arg("repeat", |a| a.hide(true)))]
     Latency(LatencyArgs),
     /// Serve the scripted OpenAI-compatible simulator on a port.
+    #[command(
+        after_help = "Exit codes: 0 stopped with Ctrl-C; 2 bad input (script, port); \
+--exit-code N after --exit-after."
+    )]
     Mock(MockArgs),
     /// Tools files: import from a live MCP server, diff two versions.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_OK)]
     Tools(ToolsCommand),
     /// Import external benchmark data as a toolgate suite.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = EXIT_OK)]
     Import(ImportCommand),
     /// Join shard run folders into one run.
+    #[command(
+        after_help = "Exit codes: 0 merged a complete run; 2 bad input (runs that do not \
+belong together); 3 merged, but a shard is missing or incomplete."
+    )]
     Merge(MergeArgs),
     /// Run a baseline and a candidate target one after the other, compare and gate.
+    #[command(
+        after_help = EXIT_GATE,
+        mut_arg("targets", |a| a.hide(true)),
+        mut_arg("resume", |a| a.hide(true)),
+        mut_arg("force", |a| a.hide(true))
+    )]
     Swap(SwapArgs),
     /// Keep a complete run as a reviewed baseline in reports/NAME/ (commit it; gate against it).
     Accept(AcceptArgs),
@@ -73,7 +109,8 @@ pub struct RunArgs {
     /// Model name for a URL target.
     #[arg(long)]
     pub model: Option<String>,
-    /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai.
+    /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai
+    /// (default: detected from the server's metadata, else openai with a warning).
     #[arg(long)]
     pub profile: Option<String>,
     /// Environment variable holding the API key for a URL target.
@@ -82,11 +119,15 @@ pub struct RunArgs {
     /// Suite file or folder (default: every suite under cases/).
     #[arg(long = "suite")]
     pub suites: Vec<PathBuf>,
-    /// Prompt name(s); overrides each suite's prompt. Several prompts make several trials.
+    /// Prompt name(s) or template file(s) (`my/voice-v2.md.j2`); overrides each suite's
+    /// prompt. Several prompts make several trials.
     #[arg(long = "prompt")]
     pub prompts: Vec<String>,
-    /// Thinking variant(s): on, off, or both.
-    #[arg(long, default_value = "off")]
+    /// Prompt templates folder (default: the nearest `prompts/` above the first suite).
+    #[arg(long = "prompts")]
+    pub prompts_dir: Option<PathBuf>,
+    /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking flag).
+    #[arg(long, default_value = "off", value_parser = ["on", "off", "both", "default", "none"])]
     pub thinking: String,
     /// Repeats per case.
     #[arg(long, default_value_t = 1)]
@@ -112,6 +153,9 @@ pub struct RunArgs {
     /// Send non-streaming requests.
     #[arg(long)]
     pub no_stream: bool,
+    /// Do not stop when a URL target's /v1/models does not list the model.
+    #[arg(long)]
+    pub no_model_check: bool,
     /// Run targets one after another (one server up at a time).
     #[arg(long)]
     pub sequential: bool,
@@ -125,6 +169,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct GradeArgs {
+    /// Run folder (holds manifest.json and responses.jsonl).
     pub run: PathBuf,
     #[arg(long)]
     pub stable_output: bool,
@@ -132,8 +177,9 @@ pub struct GradeArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Run folder.
     pub run: PathBuf,
-    /// Comma-separated: md,json,csv,junit,html.
+    /// Comma-separated formats; allowed: md, json, csv, junit, html.
     #[arg(long, default_value = "md,json,csv,junit,html")]
     pub format: String,
     /// Write a UTF-8 BOM at the start of results.csv (for spreadsheets).
@@ -145,16 +191,26 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
+    /// Baseline run folder or baseline name (with --by: the one run whose slices are compared).
     #[arg(required_unless_present = "last")]
     pub base: Option<PathBuf>,
-    #[arg(required_unless_present = "last")]
+    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter;
+    /// not with --by).
+    #[arg(required_unless_present_any = ["by", "last"])]
     pub cand: Option<PathBuf>,
     /// Compare RUN with the previous indexed run of the same targets and suites.
-    #[arg(long, value_name = "RUN", conflicts_with_all = ["base", "cand"])]
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["base", "cand", "by"])]
     pub last: Option<PathBuf>,
+    /// Compare the slices of one run against a reference slice: a table of values × suites.
+    #[arg(long, value_parser = ["prompt", "variant", "target"], conflicts_with_all = ["cand", "base_filter", "cand_filter"])]
+    pub by: Option<String>,
+    /// With --by: the reference value (default: the first one in the run).
+    #[arg(long, requires = "by")]
+    pub reference: Option<String>,
     /// Compare slices of one run, e.g. `--base-filter prompt=generic --cand-filter prompt=voice`.
     #[arg(long)]
     pub base_filter: Option<String>,
+    /// The candidate slice, e.g. `prompt=voice` (FIELD=VALUE: prompt, variant, target).
     #[arg(long)]
     pub cand_filter: Option<String>,
     /// Print Markdown instead of text.
@@ -164,11 +220,19 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
+    /// Baseline run folder.
     pub base: PathBuf,
+    /// Candidate run folder (may be the same folder with --base-filter/--cand-filter).
     pub cand: PathBuf,
     /// Policy file (TOML); defaults apply without one.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Gate a slice of the base run, e.g. `prompt=generic` (FIELD=VALUE: prompt, variant, target).
+    #[arg(long)]
+    pub base_filter: Option<String>,
+    /// Gate a slice of the candidate run, e.g. `prompt=voice`.
+    #[arg(long)]
+    pub cand_filter: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -216,16 +280,24 @@ pub enum ToolsCommand {
         out: Option<PathBuf>,
     },
     /// What changed between two tools files.
-    Diff { old: PathBuf, new: PathBuf },
+    Diff {
+        /// The tools file before.
+        old: PathBuf,
+        /// The tools file after.
+        new: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
     /// Berkeley Function Calling Leaderboard entries → a toolgate suite.
     Bfcl {
+        /// Folder holding BFCL's `BFCL_v4_<category>.json` and `possible_answer/`.
         dir: PathBuf,
-        #[arg(long)]
+        /// BFCL category to import.
+        #[arg(long, value_parser = ["simple", "multiple", "parallel", "parallel_multiple", "irrelevance"])]
         category: String,
+        /// Output suite folder.
         #[arg(long)]
         out: PathBuf,
     },
@@ -233,7 +305,9 @@ pub enum ImportCommand {
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
+    /// Shard run folders (from `run --shard I/N`).
     pub runs: Vec<PathBuf>,
+    /// Folder for the merged run.
     #[arg(long)]
     pub out: PathBuf,
 }

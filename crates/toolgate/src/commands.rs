@@ -40,6 +40,28 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// A URL target without `--profile`: ask the server what it is (the metadata endpoints the
+/// run manifest records), say which profile was chosen and why; `openai` with a warning
+/// when nothing identifies it.
+fn detect_profile(url: &str, api_key_env: Option<&str>) -> anyhow::Result<String> {
+    let mut ep = toolgate_client::Endpoint::new(url);
+    ep.api_key = api_key_env.and_then(|k| std::env::var(k).ok());
+    let client = toolgate_client::Client::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let meta = runtime()?.block_on(client.metadata(&ep));
+    Ok(match toolgate_client::detect(&meta) {
+        Some((p, why)) => {
+            eprintln!("--target {url}: profile {p} ({why}); --profile overrides");
+            p.as_str().to_string()
+        }
+        None => {
+            eprintln!(
+                "warning: --target {url}: could not tell the server kind from its metadata; using profile openai (set --profile vllm|sglang|llamacpp|ollama|nim|openai)"
+            );
+            "openai".to_string()
+        }
+    })
+}
+
 pub(crate) fn build_request(
     a: &cli::RunArgs,
     warmup: u32,
@@ -61,7 +83,10 @@ pub(crate) fn build_request(
                 TargetConfig {
                     base_url: Some(t.clone()),
                     model: Some(model),
-                    profile: Some(a.profile.clone().unwrap_or_else(|| "openai".into())),
+                    profile: Some(match &a.profile {
+                        Some(p) => p.clone(),
+                        None => detect_profile(t, a.api_key_env.as_deref())?,
+                    }),
                     api_key_env: a.api_key_env.clone(),
                     ..Default::default()
                 },
@@ -76,16 +101,24 @@ pub(crate) fn build_request(
     } else {
         a.suites.clone()
     };
-    let prompts_dir = toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
-        Path::new("prompts")
-            .is_dir()
-            .then(|| PathBuf::from("prompts"))
+    let (prompt_names, prompt_files) = prompt_args(&a.prompts)?;
+    let prompts_dir = a.prompts_dir.clone().or_else(|| {
+        toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
+            Path::new("prompts")
+                .is_dir()
+                .then(|| PathBuf::from("prompts"))
+        })
     });
+    if let Some(d) = prompts_dir.as_ref().filter(|d| !d.is_dir()) {
+        return Err(bad(format!("--prompts {}: not a folder", d.display())));
+    }
     Ok(RunRequest {
         targets,
         suites,
         prompts_dir,
-        prompts: a.prompts.clone(),
+        prompts: prompt_names,
+        prompt_files,
+        no_model_check: a.no_model_check,
         thinking: plan::parse_thinking(&a.thinking).map_err(bad)?,
         repeats: repeats.max(a.repeat),
         warmup,
@@ -107,6 +140,39 @@ pub(crate) fn build_request(
         today: crate::today(),
         config,
     })
+}
+
+/// `--prompt` values as template names, plus the template files among them
+/// (`my/voice-v2.md.j2` → name `voice-v2`, added beside the prompts folder's templates).
+fn prompt_args(values: &[String]) -> anyhow::Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut names = Vec::new();
+    let mut files = Vec::new();
+    for v in values {
+        let file = Path::new(v)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .unwrap_or_default();
+        let stem = file
+            .strip_suffix(".md.j2")
+            .or_else(|| file.strip_suffix(".txt.j2"));
+        let Some(stem) = stem.filter(|_| v.contains('/') || v.ends_with(".j2")) else {
+            if v.contains('/') {
+                return Err(bad(format!(
+                    "--prompt {v}: template files are named NAME.md.j2 or NAME.txt.j2"
+                )));
+            }
+            names.push(v.clone());
+            continue;
+        };
+        if !Path::new(v).is_file() {
+            return Err(bad(format!(
+                "--prompt {v}: no such template file (a name like `voice-assistant` is looked up in the prompts folder)"
+            )));
+        }
+        names.push(stem.to_string());
+        files.push(PathBuf::from(v));
+    }
+    Ok((names, files))
 }
 
 pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
@@ -138,6 +204,15 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
             out.errors
         );
     }
+    if out.errors > 0 {
+        // Counts alone do not say what to fix; the kinds and one message each do.
+        if let Ok(data) = toolgate_report::RunData::load(&out.dir) {
+            eprint!(
+                "{}",
+                toolgate_report::errors::render_error_summary(&data, 5)
+            );
+        }
+    }
     crate::history_cmd::note_folder(&out.dir);
     println!("{}", out.dir.join("report.md").display());
     Ok(if out.complete {
@@ -148,6 +223,12 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
 }
 
 pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
+    if a.run.repeat != 1 {
+        // `--repeat` would silently lose to `--runs`; say which flag counts.
+        return Err(bad(
+            "toolgate latency counts measured repetitions with --runs N (and --warmup N), not --repeat",
+        ));
+    }
     let mut run_args = a.run.clone();
     if run_args.suites.is_empty() {
         run_args.suites = vec![
@@ -216,44 +297,101 @@ pub(crate) fn load_run(dir: &Path) -> anyhow::Result<toolgate_report::RunData> {
     toolgate_report::RunData::load(dir).map_err(|e| bad(e.to_string()))
 }
 
+/// Prints to stdout, ignoring a closed pipe (`toolgate gate … | head`): the command's exit
+/// code is the decision and must not become a panic.
+pub(crate) fn print_out(s: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o
+        .write_all(s.as_bytes())
+        .and_then(|_| o.write_all(b"\n"))
+        .and_then(|_| o.flush());
+}
+
+fn slice_options(
+    base_filter: Option<&str>,
+    cand_filter: Option<&str>,
+) -> anyhow::Result<toolgate_report::CompareOptions> {
+    let parse = |f: Option<&str>| {
+        f.map(str::parse::<toolgate_report::SliceFilter>)
+            .transpose()
+            .map_err(bad)
+    };
+    Ok(toolgate_report::CompareOptions {
+        base_filter: parse(base_filter)?,
+        cand_filter: parse(cand_filter)?,
+    })
+}
+
 pub fn compare(a: cli::CompareArgs) -> anyhow::Result<u8> {
-    let (base, cand) = match (&a.last, &a.base, &a.cand) {
-        (Some(run), _, _) => {
-            let run = crate::baseline::resolve_run_checked(run)?;
-            let prev = crate::history_cmd::previous_run(&run)?;
-            eprintln!(
-                "comparing {} with the previous run {}",
-                run.display(),
-                prev.display()
-            );
-            (prev, run)
-        }
-        (None, Some(b), Some(c)) => (b.clone(), c.clone()),
-        _ => return Err(bad("compare: give BASE and CAND, or --last RUN")),
+    if let Some(run) = &a.last {
+        let run = crate::baseline::resolve_run_checked(run)?;
+        let prev = crate::history_cmd::previous_run(&run)?;
+        eprintln!(
+            "comparing {} with the previous run {}",
+            run.display(),
+            prev.display()
+        );
+        return compare_two(&load_run(&prev)?, &load_run(&run)?, &a);
+    }
+    let Some(base_dir) = &a.base else {
+        return Err(bad(
+            "compare: give BASE and CAND, BASE --by FIELD, or --last RUN",
+        ));
     };
-    let base = load_run(&base)?;
-    let cand = load_run(&cand)?;
-    let opts = toolgate_report::CompareOptions {
-        base_filter: a
-            .base_filter
-            .as_deref()
-            .map(str::parse::<toolgate_report::SliceFilter>)
-            .transpose()
-            .map_err(bad)?,
-        cand_filter: a
-            .cand_filter
-            .as_deref()
-            .map(str::parse::<toolgate_report::SliceFilter>)
-            .transpose()
-            .map_err(bad)?,
+    let base = load_run(base_dir)?;
+    if let Some(by) = &a.by {
+        let field = match by.as_str() {
+            "prompt" => toolgate_report::SliceField::Prompt,
+            "variant" => toolgate_report::SliceField::Variant,
+            _ => toolgate_report::SliceField::Target,
+        };
+        let text = toolgate_report::by::render_by_text(&base, field, a.reference.as_deref())
+            .map_err(bad)?;
+        print_out(&text);
+        return Ok(exit::OK);
+    }
+    let Some(cand_dir) = &a.cand else {
+        return Err(bad("compare needs a candidate run (or --by FIELD)"));
     };
-    let c = toolgate_report::compare(&base, &cand, &opts);
+    compare_two(&base, &load_run(cand_dir)?, &a)
+}
+
+fn compare_two(
+    base: &toolgate_report::RunData,
+    cand: &toolgate_report::RunData,
+    a: &cli::CompareArgs,
+) -> anyhow::Result<u8> {
+    let opts = slice_options(a.base_filter.as_deref(), a.cand_filter.as_deref())?;
+    toolgate_report::check_filters(base, cand, &opts).map_err(bad)?;
+    let c = toolgate_report::compare(base, cand, &opts);
     if a.markdown {
-        println!("{}", toolgate_report::render_compare_markdown(&c));
+        print_out(&toolgate_report::render_compare_markdown(&c));
     } else {
-        println!("{}", toolgate_report::render_compare_text(&c));
+        print_out(&toolgate_report::render_compare_text(&c));
     }
     Ok(exit::OK)
+}
+
+/// Appends the gate's Markdown to `$GITHUB_STEP_SUMMARY`; a file that cannot be written is
+/// a warning, never a change of the decision's exit code.
+pub(crate) fn step_summary(d: &toolgate_report::GateDecision) {
+    if let Err(e) = toolgate_report::write_step_summary(&toolgate_report::render_gate_markdown(d)) {
+        eprintln!("warning: cannot write $GITHUB_STEP_SUMMARY: {e}");
+    }
+}
+
+/// A run id as a file name part: anything but `[A-Za-z0-9._-]` becomes `_`.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
@@ -263,10 +401,30 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
         Some(p) => toolgate_report::Policy::load(p).map_err(|e| bad(e.to_string()))?,
         None => toolgate_report::Policy::default(),
     };
-    let d = toolgate_report::gate(&base, &cand, &policy);
-    println!("{}", toolgate_report::render_gate_text(&d));
-    toolgate_report::write_step_summary(&toolgate_report::render_gate_markdown(&d))
-        .context("cannot write $GITHUB_STEP_SUMMARY")?;
+    let opts = slice_options(a.base_filter.as_deref(), a.cand_filter.as_deref())?;
+    toolgate_report::check_filters(&base, &cand, &opts).map_err(bad)?;
+    let c = toolgate_report::compare(&base, &cand, &opts);
+    let unknown = toolgate_report::unknown_policy_names(&c, &policy);
+    if !unknown.is_empty() {
+        return Err(bad(unknown.join("\n")));
+    }
+    let d = toolgate_report::decide(c, &policy);
+    print_out(&toolgate_report::render_gate_text(&d));
+    // The full evidence (every case, every flip) goes to a file beside the candidate run;
+    // the log names it last. Not writable (a read-only checkout) is a warning only.
+    let report = a
+        .cand
+        .join(format!("gate-{}.md", file_safe(&base.manifest.run_id)));
+    let md = format!(
+        "{}\n{}",
+        toolgate_report::render_gate_markdown(&d),
+        toolgate_report::render_compare_markdown(&d.comparison).replacen("# ", "## ", 1)
+    );
+    match std::fs::write(&report, md) {
+        Ok(()) => print_out(&format!("compare report: {}", report.display())),
+        Err(e) => eprintln!("warning: cannot write {}: {e}", report.display()),
+    }
+    step_summary(&d);
     Ok(d.exit_code() as u8)
 }
 

@@ -91,7 +91,10 @@ pub fn swap(a: cli::SwapArgs) -> anyhow::Result<u8> {
 
     let base = load_run(&parent.join("baseline"))?;
     let cand = load_run(&parent.join("candidate"))?;
-    let decision = toolgate_report::gate(&base, &cand, &policy);
+    let mut decision = toolgate_report::gate(&base, &cand, &policy);
+    // The reader knows the targets by name, not by run folder.
+    decision.comparison.base.label = a.baseline.clone();
+    decision.comparison.cand.label = a.candidate.clone();
     let bs = toolgate_report::summarize(&base);
     let cs = toolgate_report::summarize(&cand);
     let md = swap_markdown(&a.baseline, &a.candidate, &decision, &bs, &cs);
@@ -105,8 +108,9 @@ pub fn swap(a: cli::SwapArgs) -> anyhow::Result<u8> {
         parent.join("swap.json"),
         serde_json::to_string_pretty(&json)? + "\n",
     )?;
-    println!("{}", toolgate_report::render_gate_text(&decision));
-    println!("{}", parent.join("swap.md").display());
+    crate::commands::print_out(&toolgate_report::render_gate_text(&decision));
+    crate::commands::print_out(&parent.join("swap.md").display().to_string());
+    crate::commands::step_summary(&decision);
     Ok(decision.exit_code() as u8)
 }
 
@@ -141,7 +145,12 @@ pub fn swap_markdown(
     let _ = writeln!(
         o,
         "**Decision: {}** (exit {})\n",
-        if d.passed { "PASS" } else { "FAIL" },
+        match d.decision {
+            toolgate_report::Decision::Passed => "PASS",
+            toolgate_report::Decision::Failed => "FAIL",
+            toolgate_report::Decision::Inconclusive => "INCONCLUSIVE",
+            toolgate_report::Decision::Incomplete => "INCOMPLETE",
+        },
         d.exit_code()
     );
     o.push_str(&toolgate_report::render_gate_markdown(d));
@@ -181,7 +190,9 @@ pub fn swap_markdown(
         let _ = writeln!(o, "| {k} | {} | {} |", cell(&b), cell(&c));
     }
     o.push_str("\n## Failure analysis\n\n");
-    o.push_str(&toolgate_report::render_compare_markdown(&d.comparison));
+    o.push_str(&toolgate_report::render_compare_markdown_section(
+        &d.comparison,
+    ));
     o.push_str("\n\n## Latency (p50)\n\n| variant | metric | baseline | candidate |\n|---|---|---:|---:|\n");
     for b in &bs.latency.by_variant {
         let c = cs.latency.by_variant.iter().find(|c| c.group == b.group);

@@ -470,9 +470,9 @@ fn swap_runs_two_managed_servers_one_after_the_other_and_gates() {
             m = mock("")
         ),
     );
-    let out = toolgate(
-        d.path(),
-        &[
+    let out = Command::new(BIN)
+        .current_dir(d.path())
+        .args([
             "swap",
             "--baseline",
             "strong",
@@ -481,8 +481,10 @@ fn swap_runs_two_managed_servers_one_after_the_other_and_gates() {
             "--out",
             "sw",
             "--quiet",
-        ],
-    );
+        ])
+        .env("GITHUB_STEP_SUMMARY", d.path().join("summary.md"))
+        .output()
+        .expect("toolgate runs");
     // The weak model regresses: the gate fails.
     assert_eq!(out.status.code(), Some(1));
     let sw = d.path().join("sw");
@@ -494,6 +496,16 @@ fn swap_runs_two_managed_servers_one_after_the_other_and_gates() {
     let latency = md.find("## Latency").expect("latency");
     let servers = md.find("## Server facts").expect("server facts");
     assert!(decision < accuracy && accuracy < failures && failures < latency && latency < servers);
+    // One title, one latency section, targets by name.
+    assert!(!md.contains("# Compare"), "{md}");
+    assert_eq!(md.matches("## Latency").count(), 1, "{md}");
+    assert!(md.contains("toolgate gate FAILED: strong → weak"), "{md}");
+    // The step summary is written as `gate` writes it.
+    let summary = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+    assert!(
+        summary.starts_with("## ❌ toolgate gate FAILED: strong → weak"),
+        "{summary}"
+    );
     let startup = md
         .lines()
         .find(|l| l.starts_with("| startup time |"))

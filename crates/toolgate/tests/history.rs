@@ -277,6 +277,21 @@ fn index_prunes_deleted_folders_rereads_changed_ones_and_survives_corruption() {
     let s = ok(&toolgate(p, &["history", "--json"]));
     assert!(s.contains("\"successes\": 62"), "{s}");
 
+    // `run` and `accept` store the folder they wrote in an existing index (nothing else
+    // touches the file between the two reads).
+    let before = std::fs::read(p.join("runs/index.sqlite")).unwrap();
+    sim_run(p, "runs/c", "sim");
+    let after_run = std::fs::read(p.join("runs/index.sqlite")).unwrap();
+    assert_ne!(before, after_run, "run did not update the index");
+    let o = toolgate(p, &["accept", "runs/c", "--as", "base-c"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let after_accept = std::fs::read(p.join("runs/index.sqlite")).unwrap();
+    assert_ne!(after_run, after_accept, "accept did not update the index");
+    let s = ok(&toolgate(p, &["history", "--json"]));
+    assert!(s.contains("\"path\": \"reports/base-c\""), "{s}");
+    std::fs::remove_dir_all(p.join("runs/c")).unwrap();
+    std::fs::remove_dir_all(p.join("reports")).unwrap();
+
     // A corrupt index: rebuilt with a one-line note, same answer.
     std::fs::write(p.join("runs/index.sqlite"), vec![b'#'; 4096]).unwrap();
     let o = toolgate(p, &["history", "--json"]);

@@ -137,7 +137,9 @@ mod tests {
 
     #[test]
     fn term_escapes_controls_and_bounds_length() {
-        assert_eq!(term("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\u{a}c");
+        assert_eq!(term("a\x1b[31mb\nc"), "a\\u{1b}[31mb\\nc");
+        // No line of model text can start a CI workflow command.
+        assert_eq!(term("::error::x"), "\\::error::x");
         assert_eq!(term("ಪ್ರಿಯಾ"), "ಪ್ರಿಯಾ");
         assert_eq!(
             term(&"x".repeat(MAX_TERM + 5)).chars().count(),

@@ -75,7 +75,8 @@ pub fn term(s: &str) -> String {
 /// shown escaped (the Markdown also goes to stdout).
 pub fn md_cell(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '|' => out.push_str("\\|"),
             '\n' | '\r' => out.push(' '),
@@ -83,8 +84,10 @@ pub fn md_cell(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '`' => out.push_str("\\`"),
-            '[' => out.push_str("\\["),
-            ']' => out.push_str("\\]"),
+            // `[text](url)`, `![alt](url)` and `[text][ref]` need a `]` followed by `(` or
+            // `[`: escaping that one bracket breaks every link and image form, and leaves
+            // plain brackets (`[15.0–85.0]`, `[thinking=on]`) readable in the raw file.
+            ']' if matches!(chars.peek(), Some('(' | '[')) => out.push_str("\\]"),
             c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
@@ -165,13 +168,20 @@ mod tests {
     /// fetched image; control bytes do not reach stdout raw.
     #[test]
     fn md_cell_escapes_links_images_and_controls() {
-        let c =
-            md_cell("[click](https://evil.example) ![i](https://evil.example/i.png)\u{1b}\u{0}");
+        let c = md_cell(
+            "[click](https://evil.example) ![i](https://evil.example/i.png) [a][ref]\u{1b}\u{0}",
+        );
         assert_eq!(
             c,
-            "\\[click\\](https://evil.example) !\\[i\\](https://evil.example/i.png)\\u{1b}\\u{0}"
+            "[click\\](https://evil.example) ![i\\](https://evil.example/i.png) [a\\][ref]\\u{1b}\\u{0}"
         );
-        assert!(!c.contains("[click]") && !c.contains("![i]"));
+        let unescaped = c.replace("\\]", "");
+        assert!(!unescaped.contains("](") && !unescaped.contains("]["));
+        // Brackets that form no link stay as written.
+        assert_eq!(
+            md_cell("100.0% [97.4–100.0] [thinking=on]"),
+            "100.0% [97.4–100.0] [thinking=on]"
+        );
     }
 
     #[test]

@@ -357,7 +357,15 @@ fn a_hostile_tool_name_is_defused_in_csv_markdown_and_on_the_terminal() {
     let base = dir.path().join("base");
     let out = Command::new(BIN)
         .current_dir(repo())
-        .args(["run", "--quiet", "--suite", &tool_routing(), "--tag", "core8", "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--suite",
+            &tool_routing(),
+            "--tag",
+            "core8",
+            "--out",
+        ])
         .arg(&base)
         .output()
         .unwrap();
@@ -379,10 +387,19 @@ fn a_hostile_tool_name_is_defused_in_csv_markdown_and_on_the_terminal() {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&c.stdout);
-        assert!(text.contains("calc"), "the tool name is not shown at all:\n{text}");
+        assert!(
+            text.contains("calc"),
+            "the tool name is not shown at all:\n{text}"
+        );
         for line in text.lines() {
-            assert!(!line.trim_start().starts_with("::"), "forged line: {line:?}");
-            assert!(!line.chars().any(|ch| ch.is_control() && ch != '\t'), "{line:?}");
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "forged line: {line:?}"
+            );
+            assert!(
+                !line.chars().any(|ch| ch.is_control() && ch != '\t'),
+                "{line:?}"
+            );
         }
     }
 }

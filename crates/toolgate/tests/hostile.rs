@@ -327,6 +327,7 @@ fn report_html_shows_a_bounded_part_of_each_huge_response() {
     let dir = tempfile::tempdir().unwrap();
     let (run, _) = run_core8(dir.path(), &server.url, &["--no-stream"]);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    eprintln!("report.html: {} bytes for 8 trials of 1 MiB", html.len());
     assert!(
         html.len() < 4 << 20,
         "report.html is {} bytes for 8 MiB of responses",

@@ -614,6 +614,24 @@ pub fn bench(root: &Path) -> Result<bool> {
     // 6. The history index: 1,000 run folders, first --reindex and a warm `history`.
     rows.extend(history_rows(root, &tg, &bench)?);
 
+    // SSE decoding throughput, normal and hostile (issue 17): linear in the bytes.
+    for (name, bytes) in toolgate_client::sse::throughput_streams(100_000) {
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            toolgate_client::sse::decode_in_reads(&bytes, 16 * 1024);
+            v.push(t0.elapsed().as_secs_f64());
+        }
+        let s = median(v);
+        rows.push(Row {
+            name: format!("SSE decode: {name}"),
+            value: format!("{:.0} MB/s", bytes.len() as f64 / s / 1e6),
+            target: "reported (no target)".into(),
+            ratio: None,
+            note: format!("{} bytes in 16 KiB reads, median of 5", bytes.len()),
+        });
+    }
+
     let mut md = String::from(
         "| measurement | value | target | ratio to target (≥ 1 meets it) | notes |\n|---|---|---|---:|---|\n",
     );

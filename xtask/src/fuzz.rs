@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 9] = [
     "case_file",
     "tools_file",
     "prompt",
@@ -29,6 +29,8 @@ pub const TARGETS: [&str; 7] = [
     "config",
     "completion_json",
     "sse_stream",
+    "sim_http_request",
+    "run_jsonl",
 ];
 
 struct Opts {
@@ -387,6 +389,25 @@ fn seed(root: &Path, target: &str) -> Result<usize> {
                 add(&format!("recorded-{dialect}-{i}"), &b)?;
             }
             copy_files(committed, b"")?;
+        }
+        "sim_http_request" => {
+            add(
+                "post-json",
+                b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}",
+            )?;
+            add(
+                "chunked-keepalive",
+                b"POST /v1/chat/completions HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET /health HTTP/1.0\r\n\r\n",
+            )?;
+            copy_files(committed, b"")?;
+        }
+        "run_jsonl" => {
+            let mut f = walk(&root.join("golden/runs"), &|p: &Path| {
+                p.file_name().is_some_and(|n| n == "responses.jsonl")
+            });
+            f.truncate(20);
+            f.extend(committed);
+            copy_files(f, b"")?;
         }
         other => bail!("no seeds for `{other}`"),
     }

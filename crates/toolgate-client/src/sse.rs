@@ -156,6 +156,43 @@ fn is_complete_payload(s: &str) -> bool {
     t == "[DONE]" || serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
 }
 
+/// Streams for the SSE throughput figures (`cargo xtask bench` and RELIABILITY.md): a normal
+/// content stream, `n` `data:` lines without blank lines between them, and one long line
+/// without a newline. Each as (name, bytes).
+pub fn throughput_streams(n: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let mut normal = Vec::new();
+    for i in 0..n {
+        normal.extend_from_slice(
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"tok{i} \"}}}}]}}\n\n"
+            )
+            .as_bytes(),
+        );
+    }
+    normal.extend_from_slice(b"data: [DONE]\n\n");
+    let mut joined = Vec::new();
+    for _ in 0..n {
+        joined.extend_from_slice(b"data: {\"choices\":[{\"delta\":{\"content\":\"x\n");
+    }
+    let mut line = b"data: ".to_vec();
+    line.resize(16 << 20, b'x');
+    vec![
+        ("normal stream", normal),
+        ("data lines without blank lines", joined),
+        ("one 16 MiB line without a newline", line),
+    ]
+}
+
+/// Decodes `bytes` in `read`-sized pieces, as the client does; returns the events seen.
+pub fn decode_in_reads(bytes: &[u8], read: usize) -> usize {
+    let mut d = SseDecoder::new();
+    let mut n = 0;
+    for c in bytes.chunks(read.max(1)) {
+        n += d.push(c).map_or(0, |e| e.len());
+    }
+    n + d.finish().map_or(0, |e| e.len())
+}
+
 pub(crate) fn protocol(message: impl Into<String>) -> InfraError {
     InfraError {
         kind: ErrorKind::Protocol,
@@ -252,6 +289,26 @@ mod tests {
         let evs = d.push(b"\n\n").unwrap();
         assert_eq!(evs, vec![data(&"x".repeat(1_000_000))]);
         assert!(d.work <= 3 * 1_000_010, "work {}", d.work);
+    }
+
+    /// The figures in RELIABILITY.md (not an assertion: timings stay out of `cargo test`).
+    /// `cargo test --release -p toolgate-client --lib sse_throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn sse_throughput() {
+        for n in [50_000, 100_000] {
+            for (name, bytes) in throughput_streams(n) {
+                let t0 = std::time::Instant::now();
+                let evs = decode_in_reads(&bytes, 16 * 1024);
+                let s = t0.elapsed().as_secs_f64();
+                println!(
+                    "n={n} {name}: {} bytes, {evs} events, {:.1} ms, {:.0} MB/s",
+                    bytes.len(),
+                    s * 1000.0,
+                    bytes.len() as f64 / s / 1e6
+                );
+            }
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Redactor {
             replacement: format!("[redacted:{env}]"),
         });
         // Longest first, so a key that contains another is replaced whole.
-        self.secrets.sort_by(|a, b| b.raw.len().cmp(&a.raw.len()));
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.raw.len()));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -65,10 +65,8 @@ impl Redactor {
             return;
         }
         match v {
-            Value::String(s) => {
-                if self.secrets.iter().any(|sec| s.contains(&sec.raw)) {
-                    *s = self.redact_str(s);
-                }
+            Value::String(s) if self.secrets.iter().any(|sec| s.contains(&sec.raw)) => {
+                *s = self.redact_str(s);
             }
             Value::Array(a) => a.iter_mut().for_each(|x| self.redact_value(x)),
             Value::Object(m) => {

@@ -186,7 +186,8 @@ impl Conn {
                     }
                 }
             }
-            if body.len() + size > MAX_BODY {
+            // Saturating: a chunk size of `ffffffffffffffff` must be refused, not overflow.
+            if body.len().saturating_add(size) > MAX_BODY {
                 return Err(ReadError::Status(413, "request body too large"));
             }
             self.need(size + 2, idle).await?;

@@ -327,10 +327,80 @@ fn report_html_shows_a_bounded_part_of_each_huge_response() {
     let dir = tempfile::tempdir().unwrap();
     let (run, _) = run_core8(dir.path(), &server.url, &["--no-stream"]);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    eprintln!("report.html: {} bytes for 8 trials of 1 MiB", html.len());
     assert!(
         html.len() < 4 << 20,
         "report.html is {} bytes for 8 MiB of responses",
         html.len()
     );
     assert!(html.contains("bytes more, see responses.jsonl"));
+}
+
+/// Items 5, 6 and 7: a model naming its tool `=cmd…`, with a forged workflow command,
+/// terminal control bytes and Markdown link/image syntax. results.csv neutralises the
+/// formula, report.md escapes the link and image, and `toolgate compare` prints no raw
+/// control byte and no line the model started.
+#[test]
+fn a_hostile_tool_name_is_defused_in_csv_markdown_and_on_the_terminal() {
+    let name = "=cmd|' /C calc'!A0\n::error title=forged::forged\u{7}\u{1b}[31m\u{0} [click](https://evil.example) ![i](https://evil.example/i.png)";
+    let server = Hostile::start(move |req, _| match req.path.as_str() {
+        p if p.ends_with("/chat/completions") => http(
+            "200 OK",
+            "application/json",
+            &chat_json(serde_json::json!({"role": "assistant", "content": null,
+                "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": name, "arguments": "{}"}}]})),
+        ),
+        _ => http("404 Not Found", "text/plain", ""),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (cand, _) = run_core8(dir.path(), &server.url, &["--no-stream"]);
+    let base = dir.path().join("base");
+    let out = Command::new(BIN)
+        .current_dir(repo())
+        .args([
+            "run",
+            "--quiet",
+            "--suite",
+            &tool_routing(),
+            "--tag",
+            "core8",
+            "--out",
+        ])
+        .arg(&base)
+        .output()
+        .unwrap();
+    ok(&out);
+
+    let csv = std::fs::read_to_string(cand.join("results.csv")).unwrap();
+    assert!(csv.contains("\"'=cmd|"), "{csv}");
+    assert!(!csv.contains(",=cmd") && !csv.contains(",\"=cmd"), "{csv}");
+    let md = std::fs::read_to_string(cand.join("report.md")).unwrap();
+    assert!(!md.contains("[click](") && !md.contains("![i]("), "{md}");
+    assert!(md.contains("\\[click\\]"), "{md}");
+
+    for extra in [&[][..], &["--markdown"][..]] {
+        let c = toolgate(dir.path())
+            .arg("compare")
+            .arg(&base)
+            .arg(&cand)
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&c.stdout);
+        assert!(
+            text.contains("calc"),
+            "the tool name is not shown at all:\n{text}"
+        );
+        for line in text.lines() {
+            assert!(
+                !line.trim_start().starts_with("::"),
+                "forged line: {line:?}"
+            );
+            assert!(
+                !line.chars().any(|ch| ch.is_control() && ch != '\t'),
+                "{line:?}"
+            );
+        }
+    }
 }

@@ -36,6 +36,8 @@ type Cell<'a> = std::borrow::Cow<'a, str>;
 /// named `=cmd|' /C calc'!A0`) reaches these cells. Number columns are not text cells.
 pub(crate) fn cell(s: &str) -> Cell<'_> {
     match s.as_bytes().first() {
+        // A lone `-` is the "none" placeholder, not a formula.
+        _ if s == "-" => Cell::Borrowed(s),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cell::Owned(format!("'{s}")),
         _ => Cell::Borrowed(s),
     }
@@ -135,7 +137,7 @@ mod tests {
         for f in ["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
             assert_eq!(cell(f), format!("'{f}"));
         }
-        for t in ["web_search", "", "a=b", "'quoted"] {
+        for t in ["web_search", "", "a=b", "'quoted", "-"] {
             assert_eq!(cell(t), t);
         }
     }

@@ -14,6 +14,7 @@ pub mod load;
 pub mod model;
 pub mod prompt;
 pub mod record;
+pub mod requests;
 pub mod spec;
 pub mod sym;
 pub mod text;

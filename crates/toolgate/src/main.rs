@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod interop_cmd;
+mod show;
 mod swap;
 mod tools_cmd;
 
@@ -55,6 +56,7 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Tools(c) => outcome(tools_cmd::tools(c)),
         Command::Import(c) => outcome(interop_cmd::import(c)),
         Command::Merge(a) => outcome(interop_cmd::merge(a)),
+        Command::Show(a) => outcome(show::show(a)),
     }
 }
 

@@ -603,6 +603,8 @@ fn build_case(
         strict_default,
         &schema,
         &output,
+        // A schema that was named but did not load has its own error already.
+        cs.schema.is_some() || spec.schema.is_some(),
     );
 
     if kind == CaseKind::Conversation {
@@ -618,6 +620,7 @@ fn build_case(
                 strict_default,
                 &None,
                 &None,
+                false,
             );
             if t.user.trim().is_empty() {
                 cx.at(&cs.id, Some(id), format!("turns[{i}].user is empty"));
@@ -744,6 +747,7 @@ fn build_expect(
     strict_default: bool,
     schema: &Option<(SchemaMatcher, PathBuf)>,
     output: &Option<OutputSource>,
+    schema_named: bool,
 ) -> Expectation {
     let id = at.value.as_str();
     let strict = e.strict_args.unwrap_or(strict_default);
@@ -793,7 +797,7 @@ fn build_expect(
 
     // Extraction part.
     let extraction = if kind == CaseKind::Extraction {
-        if schema.is_none() {
+        if schema.is_none() && !schema_named {
             cx.at(at, Some(id), "extraction case without a `schema`")
                 .expected = Some("schema: path/to/schema.json on the suite or the case".into());
         }

@@ -181,3 +181,21 @@ fn prompts_naming_tools_the_suite_lacks_are_reported() {
         "{text}"
     );
 }
+
+/// Issue 19: a schema file that does not exist is one error, not also "extraction case
+/// without a `schema`" for every case.
+#[test]
+fn a_missing_schema_file_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.yaml");
+    std::fs::write(
+        &p,
+        "suite: x\nkind: extraction\nschema: nope.schema.json\ncases:\n  - id: a\n    user: hi\n    expect: { entities: [{name: Asha}] }\n  - id: b\n    user: hi\n    expect: { entities: [{name: Ravi}] }\n",
+    )
+    .unwrap();
+    let diags = load_suite(&p, &ctx()).err().expect("must fail");
+    let text = diags.to_string();
+    assert!(text.contains("nope.schema.json"), "{text}");
+    assert!(!text.contains("without a `schema`"), "{text}");
+    assert_eq!(diags.len(), 1, "{text}");
+}

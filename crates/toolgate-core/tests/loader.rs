@@ -193,7 +193,9 @@ fn a_missing_schema_file_is_one_error() {
         "suite: x\nkind: extraction\nschema: nope.schema.json\ncases:\n  - id: a\n    user: hi\n    expect: { entities: [{name: Asha}] }\n  - id: b\n    user: hi\n    expect: { entities: [{name: Ravi}] }\n",
     )
     .unwrap();
-    let diags = load_suite(&p, &ctx()).err().expect("must fail");
+    let Err(diags) = load_suite(&p, &ctx()) else {
+        panic!("must fail")
+    };
     let text = diags.to_string();
     assert!(text.contains("nope.schema.json"), "{text}");
     assert!(!text.contains("without a `schema`"), "{text}");
@@ -223,11 +225,20 @@ fn tool_suite(expect_args: &str) -> String {
 #[test]
 fn expected_values_outside_enum_or_bounds_are_reported() {
     assert_eq!(tool_suite("{unit: min, n: 5}"), "");
-    assert_eq!(tool_suite("{unit: {one_of: [s, min]}, n: {equals: 60}}"), "");
+    assert_eq!(
+        tool_suite("{unit: {one_of: [s, min]}, n: {equals: 60}}"),
+        ""
+    );
     let e = tool_suite("{unit: hours}");
-    assert!(e.contains("\"hours\" is not in the tool's enum for `unit`"), "{e}");
+    assert!(
+        e.contains("\"hours\" is not in the tool's enum for `unit`"),
+        "{e}"
+    );
     let e = tool_suite("{unit: {one_of: [s, hours]}}");
-    assert!(e.contains("`one_of` entry") && e.contains("\"hours\""), "{e}");
+    assert!(
+        e.contains("`one_of` entry") && e.contains("\"hours\""),
+        "{e}"
+    );
     let e = tool_suite("{n: 90}");
     assert!(e.contains("90 is above the tool's maximum 60"), "{e}");
     let e = tool_suite("{n: 0}");

@@ -16,6 +16,7 @@ pub mod paths;
 pub mod prompt;
 pub mod record;
 pub mod redact;
+pub mod requests;
 pub mod spec;
 pub mod sym;
 pub mod text;

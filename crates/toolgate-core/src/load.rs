@@ -617,6 +617,8 @@ fn build_case(
         strict_default,
         &schema,
         &output,
+        // A schema that was named but did not load has its own error already.
+        cs.schema.is_some() || spec.schema.is_some(),
     );
 
     if kind == CaseKind::Conversation {
@@ -632,6 +634,7 @@ fn build_case(
                 strict_default,
                 &None,
                 &None,
+                false,
             );
             if t.user.trim().is_empty() {
                 cx.at(&cs.id, Some(id), format!("turns[{i}].user is empty"));
@@ -758,6 +761,7 @@ fn build_expect(
     strict_default: bool,
     schema: &Option<(SchemaMatcher, PathBuf)>,
     output: &Option<OutputSource>,
+    schema_named: bool,
 ) -> Expectation {
     let id = at.value.as_str();
     let strict = e.strict_args.unwrap_or(strict_default);
@@ -807,7 +811,7 @@ fn build_expect(
 
     // Extraction part.
     let extraction = if kind == CaseKind::Extraction {
-        if schema.is_none() {
+        if schema.is_none() && !schema_named {
             cx.at(at, Some(id), "extraction case without a `schema`")
                 .expected = Some("schema: path/to/schema.json on the suite or the case".into());
         }
@@ -962,6 +966,24 @@ fn call_expect(
     }
     let mut args = Vec::new();
     for (arg, v) in c.args.iter().flatten() {
+        // `{startswith: "x"}` is a misspelt operator, not an object to compare with — unless
+        // the argument is an object, where a one-key object is a plausible expected value.
+        if let Some(op) = unknown_operator(&v.value) {
+            let object_arg = tool
+                .and_then(|t| t.property_types(arg))
+                .is_some_and(|ts| ts.iter().any(|t| t == "object"));
+            if !object_arg {
+                cx.at(
+                    v,
+                    Some(id),
+                    format!(
+                        "`{name}.{arg}`: unknown matcher '{op}' (known: {})",
+                        OPERATORS.join(", ")
+                    ),
+                );
+                continue;
+            }
+        }
         match parse_matcher(&v.value) {
             Ok(m) => {
                 if let Some(t) = tool {
@@ -996,6 +1018,13 @@ const OPERATORS: [&str; 11] = [
     "absent",
     "schema",
 ];
+
+/// The key of a one-key object that is not a matcher operator (`{startswith: …}`).
+fn unknown_operator(v: &Value) -> Option<&str> {
+    let o = v.as_object()?;
+    let (k, _) = o.iter().next()?;
+    (o.len() == 1 && !OPERATORS.contains(&k.as_str())).then_some(k.as_str())
+}
 
 /// Parse an argument matcher written in a case file.
 pub fn parse_matcher(v: &Value) -> Result<Matcher, String> {
@@ -1097,6 +1126,14 @@ pub fn parse_matcher(v: &Value) -> Result<Matcher, String> {
     }
 }
 
+/// JSON equality with numbers by value (`2 == 2.0`), as the `equals` matcher compares.
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
+        _ => a == b,
+    }
+}
+
 fn json_type_fits(v: &Value, types: &[String]) -> bool {
     types.iter().any(|t| match t.as_str() {
         "string" => v.is_string(),
@@ -1141,6 +1178,41 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
             "`absent` on a required argument of `{}` can never pass",
             tool.name
         ));
+    }
+    let prop = props.and_then(|p| p.get(arg));
+    let allowed = |v: &Value| -> Result<(), String> {
+        if let Some(Value::Array(e)) = prop.and_then(|p| p.get("enum")) {
+            if !e.iter().any(|x| values_equal(x, v)) {
+                let list: Vec<String> = e.iter().map(Value::to_string).collect();
+                return Err(format!(
+                    "expected value {v} is not in the tool's enum for `{arg}`: [{}]",
+                    list.join(", ")
+                ));
+            }
+        }
+        if let Some(n) = v.as_f64() {
+            let bound = |k: &str| prop.and_then(|p| p.get(k)).and_then(Value::as_f64);
+            if let Some(min) = bound("minimum").filter(|m| n < *m) {
+                return Err(format!(
+                    "expected value {v} is below the tool's minimum {min} for `{arg}`"
+                ));
+            }
+            if let Some(max) = bound("maximum").filter(|m| n > *m) {
+                return Err(format!(
+                    "expected value {v} is above the tool's maximum {max} for `{arg}`"
+                ));
+            }
+        }
+        Ok(())
+    };
+    match m {
+        Matcher::Equals(v) => allowed(v)?,
+        Matcher::OneOf(vs) => {
+            for v in vs {
+                allowed(v).map_err(|e| format!("`one_of` entry: {e}"))?;
+            }
+        }
+        _ => {}
     }
     let Some(types) = tool.property_types(arg) else {
         return Ok(());

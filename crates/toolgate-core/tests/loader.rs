@@ -206,3 +206,77 @@ fn case_ids_with_controls_or_huge_lengths_are_refused() {
         assert!(msg.len() < 2000, "the message repeats the whole id");
     }
 }
+
+/// Issue 19: a schema file that does not exist is one error, not also "extraction case
+/// without a `schema`" for every case.
+#[test]
+fn a_missing_schema_file_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.yaml");
+    std::fs::write(
+        &p,
+        "suite: x\nkind: extraction\nschema: nope.schema.json\ncases:\n  - id: a\n    user: hi\n    expect: { entities: [{name: Asha}] }\n  - id: b\n    user: hi\n    expect: { entities: [{name: Ravi}] }\n",
+    )
+    .unwrap();
+    let Err(diags) = load_suite(&p, &ctx()) else {
+        panic!("must fail")
+    };
+    let text = diags.to_string();
+    assert!(text.contains("nope.schema.json"), "{text}");
+    assert!(!text.contains("without a `schema`"), "{text}");
+    assert_eq!(diags.len(), 1, "{text}");
+}
+
+fn tool_suite(expect_args: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("t.json"),
+        r#"[{"type":"function","function":{"name":"set_timer","parameters":{"type":"object","properties":{"unit":{"type":"string","enum":["s","min"]},"n":{"type":"integer","minimum":1,"maximum":60},"pet_name":{"type":"string"}}}}}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("x.yaml"),
+        format!("suite: x\nkind: tool_call\ntools: t.json\ncases:\n  - id: a\n    user: hi\n    expect:\n      calls:\n        - name: set_timer\n          args: {expect_args}\n"),
+    )
+    .unwrap();
+    match load_suite(&d.join("x.yaml"), &ctx()) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Issue 19: expected values the tool's schema can never accept are caught by `validate`.
+#[test]
+fn expected_values_outside_enum_or_bounds_are_reported() {
+    assert_eq!(tool_suite("{unit: min, n: 5}"), "");
+    assert_eq!(
+        tool_suite("{unit: {one_of: [s, min]}, n: {equals: 60}}"),
+        ""
+    );
+    let e = tool_suite("{unit: hours}");
+    assert!(
+        e.contains("\"hours\" is not in the tool's enum for `unit`"),
+        "{e}"
+    );
+    let e = tool_suite("{unit: {one_of: [s, hours]}}");
+    assert!(
+        e.contains("`one_of` entry") && e.contains("\"hours\""),
+        "{e}"
+    );
+    let e = tool_suite("{n: 90}");
+    assert!(e.contains("90 is above the tool's maximum 60"), "{e}");
+    let e = tool_suite("{n: 0}");
+    assert!(e.contains("0 is below the tool's minimum 1"), "{e}");
+}
+
+/// Issue 19: a misspelt operator names itself and the known ones.
+#[test]
+fn an_unknown_matcher_is_reported_as_such() {
+    let e = tool_suite("{pet_name: {startswith: Bu}}");
+    assert!(
+        e.contains("unknown matcher 'startswith' (known: equals, equals_ci, one_of"),
+        "{e}"
+    );
+    assert!(!e.contains("cannot match"), "{e}");
+}

@@ -8,7 +8,7 @@
 //! matching), so a duplicate prediction is spurious.
 
 use crate::gates::finding;
-use crate::jsonscan::{fenced_blocks, values_in};
+use crate::jsonscan::{balanced_end, fenced_blocks};
 use crate::normalize::NormCall;
 use serde_json::{json, Value};
 use toolgate_core::text::{fold, fold_strip_zwj};
@@ -42,7 +42,8 @@ pub fn find_json(answer: &str) -> Result<(Value, &'static str), String> {
             }
         }
     }
-    for (v, _, _) in values_in(t) {
+    let (values, broken) = prose_values(t);
+    for v in values {
         let useful = match &v {
             Value::Object(o) => !o.is_empty(),
             Value::Array(a) => a.iter().all(|e| e.is_object() || e.is_string()) && !a.is_empty(),
@@ -52,11 +53,49 @@ pub fn find_json(answer: &str) -> Result<(Value, &'static str), String> {
             return Ok((v, "embedded"));
         }
     }
-    if t.starts_with('{') || t.starts_with('[') {
-        Err(format!("content is not valid JSON: {whole_err}"))
-    } else {
-        Err("no JSON object found in content".into())
+    match broken {
+        // The answer is one JSON value that does not parse (often truncated): say where.
+        Some(_) if t.starts_with('{') || t.starts_with('[') => {
+            Err(format!("content is not valid JSON: {whole_err}"))
+        }
+        Some(why) => Err(why),
+        None => Err("no JSON object found in content".into()),
     }
+}
+
+/// Complete JSON values in prose, left to right, and the parse error of the first broken
+/// one. The inside of a broken value is never searched (a truncated `{"entities": [{…},`
+/// would otherwise yield its first entity as "the answer"); an unclosed one ends the search.
+fn prose_values(t: &str) -> (Vec<Value>, Option<String>) {
+    let mut out = Vec::new();
+    let mut broken = None;
+    let mut i = 0;
+    while let Some(off) = t[i..].find(['{', '[']) {
+        let start = i + off;
+        let end = balanced_end(t, start);
+        let span = &t[start..end.unwrap_or(t.len())];
+        match serde_json::from_str::<Value>(span) {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                // `[see below]` in prose is not JSON; only a value that looks like one
+                // (opens with a quote or another bracket) counts as a broken answer.
+                let looks_json = span[1..]
+                    .trim_start()
+                    .starts_with(['"', '{', '[', ']', '}']);
+                if looks_json && broken.is_none() {
+                    broken = Some(format!(
+                        "content holds invalid JSON at byte {start}: {e}{}",
+                        if end.is_none() { " (never closed)" } else { "" }
+                    ));
+                }
+            }
+        }
+        match end {
+            Some(e) => i = e,
+            None => break,
+        }
+    }
+    (out, broken)
 }
 
 /// Predicted (name, type) pairs: the `entities` array of an object, or a top-level array.
@@ -399,6 +438,29 @@ pub fn suite_scores<'a>(scores: impl IntoIterator<Item = &'a Scores>) -> SuiteSc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 19: a truncated answer is `output_invalid_json` with the parse error and its
+    /// position, never an inner fragment graded against the schema.
+    #[test]
+    fn a_truncated_answer_is_invalid_json_not_an_inner_fragment() {
+        let cut = r#"{"entities": [{"name": "Asha", "type": "person"}, {"name": "Ra"#;
+        let e = find_json(cut).unwrap_err();
+        assert!(e.starts_with("content is not valid JSON: "), "{e}");
+        assert!(e.contains("line 1 column"), "{e}");
+        let e = find_json(&format!("Here you go: {cut}")).unwrap_err();
+        assert!(
+            e.contains("invalid JSON at byte 13") && e.contains("never closed"),
+            "{e}"
+        );
+        // A broken value is skipped whole: its inner object is not the answer.
+        let e = find_json(r#"Result: {"entities": [{"name": "A"}] oops}"#).unwrap_err();
+        assert!(e.contains("invalid JSON at byte 8"), "{e}");
+        // Complete values in prose are still found; `[see below]` is prose.
+        assert_eq!(
+            find_json(r#"[see below] {"entities": []} done"#).unwrap().1,
+            "embedded"
+        );
+    }
 
     #[test]
     fn json_sources_in_order() {

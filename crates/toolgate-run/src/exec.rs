@@ -150,6 +150,8 @@ pub struct ExecSettings {
     pub down_after: u32,
     pub max_body: usize,
     pub grace: Duration,
+    /// Where each distinct first-turn body is kept (`requests.jsonl`); `None` in tests.
+    pub requests: Option<Arc<toolgate_core::requests::RequestStore>>,
 }
 
 pub struct ExecOutcome {
@@ -448,8 +450,16 @@ pub async fn run_trial(
         if let Some(Some(u)) = turn_texts.first() {
             messages.push(Message::user(u.to_string()).to_wire());
         }
+        let wire = first_body(&messages);
+        // Once per template (this closure runs once), so repeats cost nothing. A failed
+        // write loses only the replay copy, never the trial: the report says "not recorded".
+        if let Some(store) = &settings.requests {
+            if let Err(e) = store.record(&wire.sha256, &wire.bytes) {
+                eprintln!("warning: cannot write requests.jsonl: {e}");
+            }
+        }
         SharedBody {
-            wire: first_body(&messages),
+            wire,
             messages: messages.len(),
             prompt_sha256: system.as_deref().map(|s| sha256_hex(s.as_bytes())),
         }

@@ -423,6 +423,10 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         .collect();
 
     let progress = progress::Progress::new(&states, req.quiet);
+    let requests = Arc::new(
+        toolgate_core::requests::RequestStore::open(&dir)
+            .with_context(|| format!("cannot write {}", dir.join("requests.jsonl").display()))?,
+    );
     let settings = |d: &config::RunDefaults| ExecSettings {
         global_concurrency: d.global_concurrency,
         retry: RetryPolicy {
@@ -432,6 +436,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         down_after: d.down_after,
         max_body,
         grace: Duration::from_secs_f64(d.interrupt_grace_s),
+        requests: Some(requests.clone()),
     };
     let suites_arc = Arc::new(suites.clone());
     let mut written = 0;

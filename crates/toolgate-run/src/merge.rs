@@ -189,6 +189,17 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         }
         std::fs::rename(&tmp, out.join(name))?;
     }
+    // Each shard stored its own bodies; the merged folder keeps each once.
+    let _ = std::fs::remove_file(out.join(toolgate_core::requests::REQUESTS));
+    let store = toolgate_core::requests::RequestStore::open(out)?;
+    for r in runs {
+        let mut bodies: Vec<_> = toolgate_core::requests::read(r)?.into_iter().collect();
+        bodies.sort();
+        for (sha, body) in bodies {
+            store.record(&sha, &body)?;
+        }
+    }
+    drop(store);
 
     let first = &manifests[0];
     let mut reasons: Vec<String> = Vec::new();

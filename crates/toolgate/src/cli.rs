@@ -87,6 +87,40 @@ belong together); 3 merged, but a shard is missing or incomplete."
     Accept(AcceptArgs),
     /// Runs over time from the index of run folders (runs/, reports/, --root DIR).
     History(HistoryArgs),
+    /// Show cases of a run: the question, the expectation, each trial's answer and reason.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Case ids (`CASE` or `SUITE/CASE`); all cases when none is given.
+    pub cases: Vec<String>,
+    /// Only cases with a failing or errored trial, and only those trials.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only these targets (repeatable).
+    #[arg(long = "target")]
+    pub targets: Vec<String>,
+    /// Only these variants, e.g. `thinking=on` (repeatable).
+    #[arg(long = "variant")]
+    pub variants: Vec<String>,
+    /// Only these suites, by name (repeatable).
+    #[arg(long = "suite")]
+    pub suites: Vec<String>,
+    /// The whole system prompt and reasoning instead of their first lines.
+    #[arg(long)]
+    pub full: bool,
+    /// Per trial, a curl command that replays the exact request (the key stays `$VAR`).
+    #[arg(long)]
+    pub curl: bool,
+    /// The same as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// auto (colours on a terminal only), always or never.
+    #[arg(long, default_value = "auto")]
+    pub color: String,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod history_cmd;
 mod interop_cmd;
+mod show;
 mod swap;
 mod tools_cmd;
 
@@ -59,6 +60,7 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Merge(a) => outcome(interop_cmd::merge(a)),
         Command::Accept(a) => outcome(baseline::accept(a)),
         Command::History(a) => outcome(history_cmd::history(a)),
+        Command::Show(a) => outcome(show::show(a)),
     }
 }
 

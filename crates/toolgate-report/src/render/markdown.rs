@@ -4,13 +4,12 @@
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::run::RunData;
 use crate::summary::{summarize, Summary};
-use crate::text::{md_cell, pct_ci, truncate, Markup};
+use crate::text::{md_cell, pct_ci, Markup};
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
 
-/// Failing/error rows listed in the per-case table before it is cut.
+/// Cases listed in the by-case failure list before it is cut.
 const MAX_CASE_ROWS: usize = 200;
-const MAX_DIAGNOSIS: usize = 160;
 
 pub fn render_markdown(run: &RunData, opts: &RenderOptions) -> String {
     let run = prepared(run, opts);
@@ -127,35 +126,86 @@ fn failures(o: &mut String, s: &Summary) {
     for k in &s.error_kinds {
         let _ = writeln!(o, "| error: {} | {} |", md_cell(&k.kind), k.count);
     }
-    let rows: Vec<_> = s
-        .cases
-        .iter()
-        .filter(|c| c.verdict != Verdict::Pass)
+    by_case(o, s);
+}
+
+/// One line per case with a failing or errored trial, most failures first: its pass count
+/// per variant, its failure kinds with counts, and one failing trial's diagnosis in full
+/// (a cut diagnosis loses exactly the reason). Per-trial rows are in results.csv and junit.xml.
+fn by_case(o: &mut String, s: &Summary) {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Group<'a> {
+        variants: BTreeMap<&'a str, (usize, usize)>,
+        kinds: BTreeMap<String, usize>,
+        not_passed: usize,
+        total: usize,
+        diagnosis: Option<&'a str>,
+    }
+    let mut groups: BTreeMap<(&str, &str), Group<'_>> = BTreeMap::new();
+    for c in &s.cases {
+        let g = groups
+            .entry((c.key.suite.as_str(), c.key.case.as_str()))
+            .or_default();
+        let v = g.variants.entry(c.key.variant.as_str()).or_default();
+        v.1 += 1;
+        g.total += 1;
+        if c.verdict == Verdict::Pass {
+            v.0 += 1;
+            continue;
+        }
+        g.not_passed += 1;
+        let kind = match (c.verdict, c.failure.as_deref()) {
+            (Verdict::Error, Some(k)) => format!("error: {k}"),
+            (_, Some(k)) => k.to_string(),
+            (_, None) => c.verdict.to_string(),
+        };
+        *g.kinds.entry(kind).or_default() += 1;
+        if g.diagnosis.is_none() && c.verdict == Verdict::Fail && !c.diagnosis.is_empty() {
+            g.diagnosis = Some(&c.diagnosis);
+        }
+    }
+    let mut failing: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, g)| g.not_passed > 0)
         .collect();
-    o.push_str(
-        "\n| trial | verdict | kind | diagnosis | expected | actual |\n|---|---|---|---|---|---|\n",
-    );
-    for c in rows.iter().take(MAX_CASE_ROWS) {
-        let k = &c.key;
+    failing.sort_by(|a, b| b.1.not_passed.cmp(&a.1.not_passed).then(a.0.cmp(&b.0)));
+    o.push_str("\n### By case (most failures first)\n\n");
+    for ((suite, case), g) in failing.iter().take(MAX_CASE_ROWS) {
+        let variants: Vec<String> = g
+            .variants
+            .iter()
+            .map(|(v, (p, t))| format!("{v} {p}/{t}"))
+            .collect();
+        let mut kinds: Vec<(&str, usize)> = g.kinds.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} |",
-            md_cell(&format!(
-                "{}/{} [{}] {} #{}",
-                k.suite, k.case, k.variant, k.prompt, k.repeat
-            )),
-            c.verdict,
-            md_cell(c.failure.as_deref().unwrap_or("–")),
-            md_cell(&truncate(&c.diagnosis, MAX_DIAGNOSIS)),
-            md_cell(&c.expected),
-            md_cell(&c.actual)
+            "- **{}/{}** — {}/{} passed ({}) — {}",
+            md_cell(suite),
+            md_cell(case),
+            g.total - g.not_passed,
+            g.total,
+            md_cell(&variants.join(", ")),
+            md_cell(&kinds.join(", "))
+        );
+        if let Some(d) = g.diagnosis {
+            let _ = writeln!(o, "  - {}", md_cell(d));
+        }
+    }
+    if failing.len() > MAX_CASE_ROWS {
+        let _ = writeln!(
+            o,
+            "\n…and {} more cases (see report.html or results.csv).",
+            failing.len() - MAX_CASE_ROWS
         );
     }
-    if rows.len() > MAX_CASE_ROWS {
+    if s.cases.len() as u64 >= crate::summary::MAX_LISTED_CASES as u64 {
         let _ = writeln!(
             o,
-            "\n…and {} more (see report.html or results.csv).",
-            rows.len() - MAX_CASE_ROWS
+            "\nCounted over the {} trials listed (failures first); results.csv has every trial.",
+            s.cases.len()
         );
     }
 }

@@ -339,7 +339,9 @@ pub fn verdict(st: &CaseStats) -> String {
 }
 
 fn pts(x: f64) -> String {
-    format!("{:.1} pts", x * 100.0)
+    // No "-0.0 pts" for a drop that rounds to nothing.
+    let v = x * 100.0;
+    format!("{:.1} pts", if v.abs() < 0.05 { 0.0 } else { v })
 }
 
 /// `p = 0.0312`, `p < 0.0001`: one format everywhere.

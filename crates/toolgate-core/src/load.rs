@@ -1181,6 +1181,11 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
     }
     let prop = props.and_then(|p| p.get(arg));
     let allowed = |v: &Value| -> Result<(), String> {
+        // `null` among expected values stands for "argument not given" (BFCL's `""` option in
+        // `one_of`): it is never sent to the schema, so the enum and bounds do not apply.
+        if v.is_null() {
+            return Ok(());
+        }
         if let Some(Value::Array(e)) = prop.and_then(|p| p.get("enum")) {
             if !e.iter().any(|x| values_equal(x, v)) {
                 let list: Vec<String> = e.iter().map(Value::to_string).collect();

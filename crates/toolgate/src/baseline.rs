@@ -27,10 +27,9 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
 
 /// A baseline name is a folder name chosen by the user: one path component, no tricks.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_chars = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if name.is_empty() || name.len() > 64 || !ok_chars || name.starts_with('.') {
+    // The shared rule for names that become paths, with a shorter limit: a baseline name is
+    // typed on command lines and shown in tables.
+    if name.len() > 64 || !toolgate_core::paths::is_safe_file_stem(name) {
         return Err(format!(
             "baseline name `{}`: use 1–64 letters, digits, `.`, `_` or `-`, not starting with `.`",
             name.escape_debug()

@@ -240,6 +240,125 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// Like [`Ctx::at`], with the caret on the first `key` written at or after the start of
+    /// `span` (a key inside a flow or block mapping), falling back to the span itself.
+    fn at_key<T>(
+        &mut self,
+        span: &Spanned<T>,
+        key: &str,
+        case: Option<&str>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
+        let (line, col) = (span.referenced.line(), span.referenced.column());
+        let found = key_position(self.text, line, col, key);
+        let text = self.text;
+        let d = self.at(span, case, msg);
+        if let Some((l, c)) = found {
+            d.line = l;
+            d.column = c;
+            d.source_line = None;
+            *d = d.clone().with_source(text);
+        }
+        d
+    }
+}
+
+/// The 1-based (line, column) of the first `key` in `text` at or after (`line`, `col`),
+/// within a short window (the mapping that starts there).
+fn key_position(text: &str, line: u64, col: u64, key: &str) -> Option<(u64, u64)> {
+    let start_line = usize::try_from(line).ok()?.checked_sub(1)?;
+    let mut offset = 0usize;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i == start_line {
+            offset += l
+                .char_indices()
+                .nth(usize::try_from(col).ok()?.saturating_sub(1))
+                .map_or(l.len(), |(b, _)| b);
+            break;
+        }
+        offset += l.len();
+    }
+    let window = text.get(offset..)?;
+    let window = &window[..window.len().min(4096)];
+    let at = offset + window.find(key)?;
+    let before = &text[..at];
+    let l = before.matches('\n').count() as u64 + 1;
+    let c = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+    Some((l, c))
+}
+
+/// Each case's (`input_hash`, `expect_hash`), by id: a 16-hex-digit SHA-256 prefix of the
+/// case as written, in a canonical form (keys sorted, so formatting, comments and key order
+/// do not count). The expectation is the case's `expect` plus the suite's `defaults.expect`;
+/// the input is the rest of the case plus the suite's `vars`, `prompt` and other defaults.
+/// Two runs compare a case only when its expectation is unchanged.
+fn case_hashes(text: &str) -> BTreeMap<String, (String, String)> {
+    let mut out = BTreeMap::new();
+    let Ok(Value::Object(mut doc)) = serde_saphyr::from_str::<Value>(text) else {
+        return out;
+    };
+    let mut defaults = doc.remove("defaults").unwrap_or(Value::Null);
+    let default_expect = defaults
+        .as_object_mut()
+        .and_then(|d| d.remove("expect"))
+        .unwrap_or(Value::Null);
+    let suite_input = serde_json::json!([
+        defaults,
+        doc.get("vars"),
+        doc.get("prompt"),
+        doc.get("user_template"),
+        doc.get("tools")
+    ]);
+    let Some(Value::Array(cases)) = doc.remove("cases") else {
+        return out;
+    };
+    for mut case in cases {
+        let Some(obj) = case.as_object_mut() else {
+            continue;
+        };
+        let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_string) else {
+            continue;
+        };
+        let expect = obj.remove("expect").unwrap_or(Value::Null);
+        let input = short_hash(&serde_json::json!([suite_input, case]));
+        let expect = short_hash(&serde_json::json!([default_expect, expect]));
+        out.insert(id, (input, expect));
+    }
+    out
+}
+
+fn short_hash(v: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&m[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canonical(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            v => out.push_str(&v.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canonical(v, &mut s);
+    sha256_hex(s.as_bytes())[..16].to_string()
+}
+
 /// Load one suite file.
 pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnostics> {
     let text = read_text(path).map_err(|d| Diagnostics(vec![d]))?;
@@ -396,6 +515,13 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
 
     if !cx.diags.is_empty() {
         return Err(cx.diags);
+    }
+    let hashes = case_hashes(&text);
+    for c in &mut cases {
+        if let Some((input, expect)) = hashes.get(&c.id) {
+            c.input_hash = input.clone();
+            c.expect_hash = expect.clone();
+        }
     }
     Ok(Suite {
         name: spec.suite.value.clone(),
@@ -686,6 +812,8 @@ fn build_case(
         params,
         vars,
         line: cs.id.referenced.line(),
+        input_hash: String::new(),
+        expect_hash: String::new(),
     })
 }
 
@@ -973,8 +1101,9 @@ fn call_expect(
                 .and_then(|t| t.property_types(arg))
                 .is_some_and(|ts| ts.iter().any(|t| t == "object"));
             if !object_arg {
-                cx.at(
+                cx.at_key(
                     v,
+                    op,
                     Some(id),
                     format!(
                         "`{name}.{arg}`: unknown matcher '{op}' (known: {})",

@@ -207,6 +207,10 @@ pub struct Case {
     pub vars: BTreeMap<String, Value>,
     /// 1-based line of the case's `id:` in the suite file.
     pub line: u64,
+    /// Hash of the case's input as written (all but `expect`; see `load::case_hashes`).
+    pub input_hash: String,
+    /// Hash of the case's expectation as written: runs pair a case only when it is equal.
+    pub expect_hash: String,
 }
 
 impl Case {

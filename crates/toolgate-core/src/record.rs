@@ -78,6 +78,12 @@ pub struct ResponseRecord {
     /// True for latency warmup trials: recorded, never graded into accuracy or latency.
     #[serde(default, skip_serializing_if = "is_false")]
     pub warmup: bool,
+    /// The case as it was when the trial ran (`Case::input_hash`, `Case::expect_hash`):
+    /// compare lists cases that changed between two runs. Absent in older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_hash: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -489,6 +495,13 @@ pub struct GradeRecord {
     #[serde(default, skip_serializing_if = "crate::record::is_false")]
     pub warmup: bool,
     pub grader_version: Sym,
+    /// The case input the trial was sent (from the response record) and the expectation
+    /// this grade judged it by (the case file at grading time). Runs pair a case only when
+    /// their expectations are equal. Absent in older runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_hash: Option<Sym>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_hash: Option<Sym>,
 }
 
 /// `manifest.json`: what ran. Written at start (complete: false) and rewritten at the end.

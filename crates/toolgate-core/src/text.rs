@@ -55,6 +55,12 @@ pub fn terminal(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// [`terminal`] for text shown over several lines (a reply, a prompt): each line is made
+/// safe on its own, so the newlines stay and no line can carry a forged workflow command.
+pub fn terminal_lines(s: &str) -> String {
+    s.split('\n').map(terminal).collect::<Vec<_>>().join("\n")
+}
+
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -92,6 +98,15 @@ mod tests {
             terminal("web_search"),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn multi_line_text_keeps_its_lines_but_no_line_is_forged() {
+        let t = terminal_lines("ಸರಿ\n::error::x\n\u{1b}[2J ok");
+        assert_eq!(t, "ಸರಿ\n\\::error::x\n\\u{1b}[2J ok");
+        for line in t.lines() {
+            assert!(!line.starts_with("::") && !line.chars().any(|c| c.is_control()));
+        }
     }
 
     #[test]

@@ -285,4 +285,8 @@ fn an_unknown_matcher_is_reported_as_such() {
         "{e}"
     );
     assert!(!e.contains("cannot match"), "{e}");
+    // The caret is on the misspelt key, not on the value's opening brace.
+    let line = "          args: {pet_name: {startswith: Bu}}";
+    let col = line.find("startswith").unwrap() + 1;
+    assert!(e.contains(&format!("x.yaml:10:{col}")), "{e}");
 }

@@ -50,6 +50,8 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         scores: None,
         warmup: rec.warmup,
         grader_version: GRADER_VERSION.to_string().into(),
+        input_hash: rec.input_hash.as_deref().map(Sym::from),
+        expect_hash: (!case.expect_hash.is_empty()).then(|| Sym::from(&case.expect_hash)),
     };
     if let Some(err) = &rec.error {
         // The server failed: the model was never judged, whatever earlier turns said.
@@ -178,6 +180,8 @@ impl<'a> Grader<'a> {
                 scores: None,
                 warmup: r.warmup,
                 grader_version: GRADER_VERSION.to_string().into(),
+                input_hash: r.input_hash.as_deref().map(Sym::from),
+                expect_hash: None,
             },
         }
     }

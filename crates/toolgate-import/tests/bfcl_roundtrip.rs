@@ -79,6 +79,8 @@ fn record(suite: &str, case: &str, reference: &Reference) -> ResponseRecord {
         retries: vec![],
         started_at: String::new(),
         warmup: false,
+        input_hash: None,
+        expect_hash: None,
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::str::FromStr;
 use toolgate_core::record::{GradeRecord, TrialKey, Verdict};
+use toolgate_core::Sym;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -217,6 +218,12 @@ pub struct Comparison {
     pub cases: Vec<CaseDelta>,
     /// Base cases with no candidate trial at all (a skipped suite, a tag filter, a shard).
     pub missing_cases: Vec<String>,
+    /// Cases whose expectation differs between the runs (the case file was edited): not
+    /// paired, since the two sides were judged by different rules.
+    pub changed_expectations: Vec<String>,
+    /// Cases whose input (user text, settings, …) differs but whose expectation does not:
+    /// still paired, and listed so a reader knows the model was asked something else.
+    pub changed_inputs: Vec<String>,
     pub suites: Vec<SuiteDelta>,
     pub regressions: Vec<Flip>,
     pub improvements: Vec<Flip>,
@@ -309,6 +316,38 @@ fn index<'a>(
         ));
     }
     m
+}
+
+/// Cases edited between the runs, from the hashes each grade carries (older runs have
+/// none and are not checked). A case whose expectation changed is removed from both sides.
+fn changed_cases(
+    bm: &mut BTreeMap<PairKey, &GradeRecord>,
+    cm: &mut BTreeMap<PairKey, &GradeRecord>,
+) -> (Vec<String>, Vec<String>) {
+    let hashes = |m: &BTreeMap<PairKey, &GradeRecord>| {
+        let mut h: BTreeMap<CaseKey, (Option<Sym>, Option<Sym>, String)> = BTreeMap::new();
+        for (k, g) in m.iter() {
+            h.entry(case_key(k))
+                .or_insert_with(|| (g.expect_hash.clone(), g.input_hash.clone(), case_label(k)));
+        }
+        h
+    };
+    let (bh, ch) = (hashes(bm), hashes(cm));
+    let (mut expect, mut input) = (BTreeSet::new(), Vec::new());
+    for (ck, (be, bi, label)) in &bh {
+        let Some((ce, ci, _)) = ch.get(ck) else {
+            continue;
+        };
+        if be.is_some() && ce.is_some() && be != ce {
+            expect.insert((ck.clone(), label.clone()));
+        } else if bi.is_some() && ci.is_some() && bi != ci {
+            input.push(label.clone());
+        }
+    }
+    let gone: BTreeSet<&CaseKey> = expect.iter().map(|(k, _)| k).collect();
+    bm.retain(|k, _| !gone.contains(&case_key(k)));
+    cm.retain(|k, _| !gone.contains(&case_key(k)));
+    (expect.into_iter().map(|(_, l)| l).collect(), input)
 }
 
 fn lat<'a>(run: &'a RunData, f: &Option<SliceFilter>) -> Vec<&'a ResponseMeta> {
@@ -405,8 +444,9 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             cp.iter().next().map_or("", String::as_str)
         ));
     }
-    let bm = index(&bs, &key_of, "base", &mut notes);
-    let cm = index(&cs, &key_of, "candidate", &mut notes);
+    let mut bm = index(&bs, &key_of, "base", &mut notes);
+    let mut cm = index(&cs, &key_of, "candidate", &mut notes);
+    let (changed_expectations, changed_inputs) = changed_cases(&mut bm, &mut cm);
 
     let mut pairs = Vec::new();
     let mut excluded_errors = Vec::new();
@@ -560,6 +600,8 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         case_stats: case_stats(&cases),
         cases,
         missing_cases,
+        changed_expectations,
+        changed_inputs,
         suites,
         regressions,
         improvements,
@@ -747,6 +789,16 @@ pub fn render_compare_text(c: &Comparison) -> String {
             ratio_fmt(l.ratio)
         );
     }
+    list_text(
+        &mut o,
+        "changed expectation (case edited; not compared)",
+        &c.changed_expectations,
+    );
+    list_text(
+        &mut o,
+        "changed input (case edited; expectation the same, compared)",
+        &c.changed_inputs,
+    );
     list_text(&mut o, "only in base", &c.only_in_base);
     list_text(&mut o, "only in candidate", &c.only_in_cand);
     if !c.excluded_errors.is_empty() {
@@ -915,6 +967,14 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
         }
     }
     for (title, items) in [
+        (
+            "Changed expectation (case edited; not compared)",
+            &c.changed_expectations,
+        ),
+        (
+            "Changed input (case edited; expectation the same, compared)",
+            &c.changed_inputs,
+        ),
         ("Only in base", &c.only_in_base),
         ("Only in candidate", &c.only_in_cand),
     ] {

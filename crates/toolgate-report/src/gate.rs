@@ -421,6 +421,35 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         ));
     }
 
+    if !c.changed_expectations.is_empty() {
+        // Judged by different rules on each side: they cannot count for or against the
+        // candidate, so they are uncovered like missing cases, and named.
+        let n = c.changed_expectations.len();
+        let shown: Vec<&str> = c
+            .changed_expectations
+            .iter()
+            .take(3)
+            .map(String::as_str)
+            .collect();
+        rs.push(reason(
+            "allow_missing_cases",
+            ok(policy.allow_missing_cases),
+            format!(
+                "coverage: {n} case{} changed {} expectation since the baseline and {} not compared (e.g. {}){}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "its" } else { "their" },
+                if n == 1 { "is" } else { "are" },
+                shown.join(", "),
+                if policy.allow_missing_cases {
+                    "; allowed by the policy"
+                } else {
+                    "; re-run the baseline with the edited cases (`toolgate accept`), or `allow_missing_cases = true`"
+                }
+            ),
+            c.changed_expectations.clone(),
+        ));
+    }
+
     if let Some(min) = policy.min_accuracy {
         let acc = c.cand.counts.accuracy.value;
         let failed: Vec<String> = c

@@ -7,6 +7,7 @@
 //! Rule kept everywhere: a TTFT that could not be measured is a *missing* value with a reason,
 //! never a 0 in a distribution.
 
+use crate::render::csv_out::cell;
 use crate::run::RunData;
 use crate::run::{ResponseMeta, TurnMeta};
 use crate::stats::Dist;
@@ -601,7 +602,7 @@ pub fn scaling_chart(convs: &[ConversationScaling]) -> String {
 #[derive(Serialize)]
 struct CsvRow<'a> {
     section: &'a str,
-    target: &'a str,
+    target: std::borrow::Cow<'a, str>,
     group: String,
     turn: String,
     metric: &'a str,
@@ -633,8 +634,9 @@ fn dist_row<'a>(
 ) -> CsvRow<'a> {
     CsvRow {
         section,
-        target,
-        group: group.to_string(),
+        // Text cells are neutralised as in results.csv (no spreadsheet formulas).
+        target: cell(target),
+        group: cell(group).into_owned(),
         turn: turn.map_or_else(String::new, |t| t.to_string()),
         metric,
         unit,
@@ -665,8 +667,9 @@ fn value_row<'a>(
 ) -> CsvRow<'a> {
     CsvRow {
         section,
-        target,
-        group: group.to_string(),
+        // Text cells are neutralised as in results.csv (no spreadsheet formulas).
+        target: cell(target),
+        group: cell(group).into_owned(),
         turn: turn.map_or_else(String::new, |t| t.to_string()),
         metric,
         unit,
@@ -679,7 +682,7 @@ fn value_row<'a>(
         min: String::new(),
         max: String::new(),
         value,
-        note,
+        note: cell(&note).into_owned(),
     }
 }
 
@@ -948,5 +951,29 @@ mod tests {
         let b = ts_ms("2026-01-01T00:00:01.25Z").unwrap();
         assert!((b - a - 1249.5).abs() < 1e-6, "{}", b - a);
         assert_eq!(ts_ms("[time]"), None);
+    }
+
+    #[test]
+    fn latency_csv_text_cells_cannot_be_formulas() {
+        let r = value_row(
+            "throughput",
+            "=cmd|' /C calc'!A0",
+            "@SUM(A1)",
+            None,
+            "window",
+            "s",
+            "-1.5".into(),
+            "+x".into(),
+        );
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(r).unwrap();
+        let out = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let row = out.lines().nth(1).unwrap();
+        assert!(
+            row.contains("'=cmd") && row.contains("'@SUM") && row.contains("'+x"),
+            "{row}"
+        );
+        // Numbers are not text cells: a negative value stays a number.
+        assert!(row.contains(",-1.5,"), "{row}");
     }
 }

@@ -1038,6 +1038,8 @@ mod tests {
             scores: None,
             warmup: false,
             grader_version: "1".into(),
+            input_hash: None,
+            expect_hash: None,
         }
     }
 

@@ -369,6 +369,8 @@ pub(crate) fn error_record(
         retries: vec![],
         started_at: now_rfc3339(),
         warmup: p.trial.warmup,
+        input_hash: None,
+        expect_hash: None,
     }
 }
 
@@ -486,16 +488,12 @@ pub async fn run_trial(
         retries: vec![],
         started_at: now_rfc3339(),
         warmup: p.trial.warmup,
+        input_hash: (!case.input_hash.is_empty()).then(|| case.input_hash.clone()),
+        expect_hash: (!case.expect_hash.is_empty()).then(|| case.expect_hash.clone()),
     };
-    // The simulator routes by this header. An id that is not a plain bounded header value
-    // (suites not validated, hand-edited files) is left out rather than failing the trial.
-    let case_header = format!("{}/{}", suite.name, case.id);
-    let headers: Vec<(String, String)> =
-        if case_header.len() <= 256 && case_header.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-            vec![("x-toolgate-case".to_string(), case_header)]
-        } else {
-            vec![]
-        };
+    // No case id goes into a header: ids are user text, and the simulator finds the case
+    // from the messages and tools it is sent, as any server sees them.
+    let headers: Vec<(String, String)> = Vec::new();
 
     // Later turns carry the replies so far; only a conversation builds them.
     let mut messages: Vec<Value> = Vec::new();

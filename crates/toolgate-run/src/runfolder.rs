@@ -279,6 +279,8 @@ mod tests {
             retries: vec![],
             started_at: String::new(),
             warmup: false,
+            input_hash: None,
+            expect_hash: None,
         }
     }
 

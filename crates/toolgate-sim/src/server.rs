@@ -45,9 +45,36 @@ struct Inner {
     suites: Vec<Suite>,
     /// `suite/case-id` → (suite, case).
     by_id: HashMap<String, (usize, usize)>,
-    /// A case's first user text → (suite, case); first one wins.
-    by_text: HashMap<String, (usize, usize)>,
+    /// A case's first user text → every (suite, case) that starts with it. Suites that share
+    /// a question (one per MCP server shape) are told apart by the tools the request offers.
+    by_text: HashMap<String, Vec<(usize, usize)>>,
     counter: AtomicU64,
+}
+
+impl Inner {
+    fn case_by_text(&self, text: &str, body: &Value) -> Option<(usize, usize)> {
+        let found = self.by_text.get(text)?;
+        if found.len() == 1 {
+            return found.first().copied();
+        }
+        let offered: Vec<&str> = body
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|ts| {
+                ts.iter()
+                    .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        found
+            .iter()
+            .find(|(s, _)| {
+                let names = self.suites[*s].tools.names();
+                names.len() == offered.len() && names.iter().all(|n| offered.contains(n))
+            })
+            .or(found.first())
+            .copied()
+    }
 }
 
 impl SimState {
@@ -62,7 +89,10 @@ impl SimState {
             for (ci, c) in s.cases.iter().enumerate() {
                 by_id.insert(format!("{}/{}", s.name, c.id), (si, ci));
                 if let Some(t) = c.first_user_text() {
-                    by_text.entry(t.trim().to_string()).or_insert((si, ci));
+                    by_text
+                        .entry(t.trim().to_string())
+                        .or_insert_with(Vec::new)
+                        .push((si, ci));
                 }
             }
         }
@@ -363,13 +393,13 @@ async fn chat(conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
         .map(content_text)
         .unwrap_or_default();
 
-    // The case: by header, else by the user's text.
+    // The case: by the optional header (toolgate itself never sends case ids in headers),
+    // else by the user's text, with the offered tools settling a question two suites share.
     let found = req
         .header(HEADER_CASE)
-        .and_then(|k| inner.by_id.get(k.trim()))
-        .or_else(|| inner.by_text.get(last_user.trim()))
-        .or_else(|| inner.by_text.get(first_user.trim()))
-        .copied();
+        .and_then(|k| inner.by_id.get(k.trim()).copied())
+        .or_else(|| inner.case_by_text(last_user.trim(), &body))
+        .or_else(|| inner.case_by_text(first_user.trim(), &body));
     let (suite, case): (Option<&Suite>, Option<&Case>) = match found {
         Some((s, c)) => (Some(&inner.suites[s]), Some(&inner.suites[s].cases[c])),
         None => (None, None),

@@ -56,6 +56,8 @@ fn oracle_passes_every_golden_case() {
                 retries: vec![],
                 started_at: String::new(),
                 warmup: false,
+                input_hash: None,
+                expect_hash: None,
             };
             let g = toolgate_grade::grade(s, c, &rec);
             graded += 1;
@@ -161,6 +163,8 @@ fn weak_rules_make_their_cases_fail() {
                     retries: vec![],
                     started_at: String::new(),
                     warmup: false,
+                    input_hash: None,
+                    expect_hash: None,
                 };
                 let g = toolgate_grade::grade(s, c, &rec);
                 match g.verdict {

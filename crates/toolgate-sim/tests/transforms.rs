@@ -42,6 +42,8 @@ fn run(suite: &Suite, case_id: &str, t: &Transform) -> (Verdict, Option<FailureK
         retries: vec![],
         started_at: String::new(),
         warmup: false,
+        input_hash: None,
+        expect_hash: None,
     };
     let g = grade(suite, case, &rec);
     (g.verdict, g.failure, a)

@@ -598,20 +598,11 @@ fn matcher(m: &Matcher) -> String {
     }
 }
 
-/// Model and case text for a terminal: control characters (ESC, CR, BEL, …) and bidi
-/// overrides are shown as `\u{…}` so a reply cannot move the cursor, recolour the screen or
-/// reorder what is shown. Newlines and tabs stay; joiners (needed by Indic scripts) stay.
+/// Model and case text for a terminal, over several lines: the one rule every command uses
+/// (`toolgate_core::text::terminal`, per line), so a reply can neither drive the terminal
+/// nor start a line with a workflow command.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-        if (c.is_control() && c != '\n' && c != '\t') || bidi {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    toolgate_core::text::terminal_lines(s)
 }
 
 #[derive(Clone, Copy)]

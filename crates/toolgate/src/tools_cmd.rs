@@ -5,6 +5,7 @@ use crate::exit;
 use anyhow::{bail, Context};
 use std::path::Path;
 use std::time::Duration;
+use toolgate_core::text::terminal;
 use toolgate_mcp::McpSource;
 
 /// A first `npx` start downloads and unpacks the package; give it room, but never hang CI.
@@ -31,7 +32,7 @@ fn import(mcp: Option<String>, mcp_url: Option<String>, out: Option<&Path>) -> a
         Err(e) => {
             // The server, not the user's input, failed: same treatment as a run that could
             // not reach its target.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", terminal(&format!("{e:#}")));
             return Ok(exit::INCOMPLETE);
         }
     };
@@ -40,7 +41,7 @@ fn import(mcp: Option<String>, mcp_url: Option<String>, out: Option<&Path>) -> a
     toolgate_core::tools::parse_tools(&doc).map_err(|errs| {
         let msgs: Vec<String> = errs
             .iter()
-            .map(|e| format!("{}: {}", e.pointer, e.message))
+            .map(|e| terminal(&format!("{}: {}", e.pointer, e.message)).into_owned())
             .collect();
         anyhow::anyhow!(
             "the server's tool list is not a valid tools file:\n  {}",
@@ -59,8 +60,8 @@ fn import(mcp: Option<String>, mcp_url: Option<String>, out: Option<&Path>) -> a
             eprintln!(
                 "{} tool(s) from {} {} ({} page(s) of tools/list) → {}",
                 captured.tools.len(),
-                captured.server_name,
-                captured.server_version,
+                terminal(&captured.server_name),
+                terminal(&captured.server_version),
                 captured.pages,
                 path.display()
             );
@@ -84,7 +85,10 @@ fn load(path: &Path) -> anyhow::Result<toolgate_core::tools::ToolSet> {
     toolgate_core::tools::parse_tools(&doc).map_err(|errs| {
         let msgs: Vec<String> = errs
             .iter()
-            .map(|e| format!("{}: {} (at {})", path.display(), e.message, e.pointer))
+            .map(|e| {
+                let what = format!("{} (at {})", e.message, e.pointer);
+                format!("{}: {}", path.display(), terminal(&what))
+            })
             .collect();
         anyhow::anyhow!("{}", msgs.join("\n"))
     })
@@ -103,7 +107,7 @@ fn diff(old: &Path, new: &Path) -> anyhow::Result<u8> {
         return Ok(exit::OK);
     }
     for c in &changes {
-        println!("{c}");
+        println!("{}", terminal(&c.to_string()));
     }
     println!(
         "{} change(s) between {} ({} tools) and {} ({} tools)",

@@ -404,3 +404,46 @@ fn a_hostile_tool_name_is_defused_in_csv_markdown_and_on_the_terminal() {
         }
     }
 }
+
+/// Item 9: case ids are user text, so none goes into an HTTP header (a newline or 70k
+/// characters there broke every trial). The server sees only standard headers.
+#[test]
+fn no_case_id_is_sent_in_a_header() {
+    let server = Hostile::start(|req, _| match req.path.as_str() {
+        p if p.ends_with("/chat/completions") => http(
+            "200 OK",
+            "application/json",
+            &chat_json(serde_json::json!({"role": "assistant", "content": "ok"})),
+        ),
+        _ => http("404 Not Found", "text/plain", ""),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (run, _) = run_core8(dir.path(), &server.url, &["--no-stream"]);
+    let ids: Vec<String> = std::fs::read_to_string(run.join("responses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]["case"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 8);
+    let chats: Vec<Seen> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("/chat/completions"))
+        .collect();
+    assert_eq!(chats.len(), 8);
+    for s in &chats {
+        for h in &s.headers {
+            assert!(!h.starts_with("x-toolgate"), "sent {h:?}");
+            let (_, value) = h.split_once(": ").unwrap_or(("", ""));
+            assert!(
+                !ids.iter().any(|id| value.contains(id.as_str())),
+                "a case id in a header: {h:?}"
+            );
+        }
+    }
+}

@@ -214,3 +214,49 @@ fn diff_reports_a_renamed_argument_and_exits_1() {
     // Neither --mcp nor --mcp-url: usage error.
     assert_eq!(toolgate(&["tools", "import"]).status.code(), Some(2));
 }
+
+/// A stdio MCP server (a few lines of Python) whose name and version carry a forged
+/// workflow command and terminal control bytes: `tools import` prints them escaped.
+#[test]
+fn a_hostile_mcp_server_name_is_escaped_on_the_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("server.py");
+    std::fs::write(
+        &script,
+        r#"import json, sys
+for line in sys.stdin:
+    msg = json.loads(line)
+    if "id" not in msg:
+        continue
+    if msg["method"] == "initialize":
+        result = {"protocolVersion": msg["params"]["protocolVersion"], "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "evil\n::error title=forged::forged\u001b[31m", "version": "1\u0007\n::warning::x"}}
+    elif msg["method"] == "tools/list":
+        result = {"tools": [{"name": "ping", "description": "Ping.", "inputSchema": {"type": "object", "properties": {}}}]}
+    else:
+        result = {}
+    print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result}), flush=True)
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("tools.json");
+    let cmd = format!("python3 {}", script.display());
+    let o = toolgate(&[
+        "tools",
+        "import",
+        "--mcp",
+        &cmd,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("evil"), "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "forged line: {line:?}"
+        );
+        assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+    }
+}

@@ -244,7 +244,7 @@ fn model_text_control_characters_are_escaped() {
     let text = show(dir.path(), &["kn-family-dasara", "--color", "never"]);
     assert!(!text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'));
     assert!(
-        text.contains("ok\\u{1b}[2J\\u{7}\\u{202e}evil\\u{d}"),
+        text.contains("ok\\u{1b}[2J\\u{7}\\u{202e}evil\\r"),
         "{text}"
     );
 }

@@ -65,6 +65,8 @@ pub fn case(id: &str, kind: CaseKind, expect: Expectation) -> Case {
         params: RequestParams::default(),
         vars: BTreeMap::new(),
         line: 1,
+        input_hash: String::new(),
+        expect_hash: String::new(),
     }
 }
 
@@ -221,6 +223,8 @@ pub fn record(suite: &Suite, case: &Case, turns: Vec<(AssistantMessage, &str)>) 
         retries: vec![],
         started_at: String::new(),
         warmup: false,
+        input_hash: None,
+        expect_hash: None,
     }
 }
 

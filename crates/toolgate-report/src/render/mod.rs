@@ -1,6 +1,6 @@
 //! Report renderers: one function per format, plus [`write_reports`] for the run folder.
 
-mod csv_out;
+pub(crate) mod csv_out;
 mod html;
 mod junit;
 mod markdown;

@@ -35,6 +35,8 @@ fn case(id: &str, kind: CaseKind, user: &str, expect: Expectation, tags: &[&str]
         params: RequestParams::default(),
         vars: BTreeMap::new(),
         line: 1,
+        input_hash: String::new(),
+        expect_hash: String::new(),
     }
 }
 
@@ -232,6 +234,8 @@ pub fn conversation_suite() -> Suite {
         params: RequestParams::default(),
         vars: BTreeMap::new(),
         line: 1,
+        input_hash: String::new(),
+        expect_hash: String::new(),
     };
     Suite {
         name: "multi-turn".into(),

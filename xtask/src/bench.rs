@@ -611,6 +611,10 @@ pub fn bench(root: &Path) -> Result<bool> {
         });
     }
 
+    // 5b. A healthy target's TTFT beside a hostile one in the same run (issue 17): the
+    // hostile server streams 100,000 `data:` lines with no blank line between them.
+    rows.push(skew_row(&tg, &bench, &precise, &cases, &suite)?);
+
     // 6. The history index: 1,000 run folders, first --reindex and a warm `history`.
     rows.extend(history_rows(root, &tg, &bench)?);
 
@@ -649,6 +653,107 @@ pub fn bench(root: &Path) -> Result<bool> {
     println!("{md}");
     println!("written to {}", bench.join("results.md").display());
     Ok(true)
+}
+
+/// Serves every chat request a 100,000-line SSE stream with no event separators (one
+/// event of 100,000 `data:` lines, 9 MB), on a thread of its own, until the process ends.
+fn hostile_stream_server() -> Result<String> {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}/v1", l.local_addr()?);
+    let line = "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n";
+    let body = format!("{}\ndata: [DONE]\n\n", line.repeat(100_000));
+    let reply: std::sync::Arc<[u8]> = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+    .into();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let reply = reply.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut seen = Vec::new();
+                // Read the head and the body (small), then answer.
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen);
+                    if let Some(h) = text.find("\r\n\r\n") {
+                        let len = text[..h]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if seen.len() >= h + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = s.write_all(&reply);
+            });
+        }
+    });
+    Ok(url)
+}
+
+/// TTFT p50 of a paced simulator target run alone, then beside the hostile stream server
+/// in one run: the ratio says how much one target's decoding work moves another's timing.
+fn skew_row(tg: &Path, bench: &Path, paced: &Path, cases: &Path, suite: &str) -> Result<Row> {
+    let mock = Mock::start(tg, paced, cases)?;
+    let hostile = hostile_stream_server()?;
+    let cfg = bench.join("skew.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\nconcurrency = 4\n[targets.healthy]\nbase_url = \"{}\"\nmodel = \"{MODEL}\"\nprofile = \"vllm\"\n[targets.hostile]\nbase_url = \"{hostile}\"\nmodel = \"{MODEL}\"\nprofile = \"vllm\"\n",
+            mock.url
+        ),
+    )?;
+    let n = scaled(40).to_string();
+    let ttft = |name: &str, targets: &[&str]| -> Result<f64> {
+        let out = bench.join("runs").join(name);
+        let mut args = vec!["run", "--config", cfg.to_str().unwrap_or_default()];
+        for t in targets {
+            args.extend(["--target", t]);
+        }
+        let os = out.display().to_string();
+        args.extend([
+            "--suite",
+            suite,
+            "--repeat",
+            &n,
+            "--quiet",
+            "--no-model-check",
+        ]);
+        args.extend(["--out", &os]);
+        measure(bench, tg, &args)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("report.json"))?)?;
+        v["latency"]["by_variant"]
+            .as_array()
+            .and_then(|gs| gs.iter().find(|g| g["target"] == "healthy"))
+            .and_then(|g| g["ttft_ms"]["p50"].as_f64())
+            .context("no TTFT p50 for the healthy target in report.json")
+    };
+    let alone = ttft("skew-alone", &["healthy"])?;
+    let beside = ttft("skew-beside", &["healthy", "hostile"])?;
+    Ok(Row {
+        name: "TTFT of a healthy target beside a hostile one".into(),
+        value: format!("p50 {beside:.1} ms beside, {alone:.1} ms alone"),
+        target: "≤ 1.05× alone".into(),
+        ratio: Some(1.05 * alone / beside),
+        note: format!(
+            "{n} trials per target at c=4; the hostile server streams 100,000 `data:` lines without separators (9 MB) per trial; each target sends from its own thread"
+        ),
+    })
 }
 
 /// A run folder of the main job's size: `reports/sim-strong` (146 trials) with every trial

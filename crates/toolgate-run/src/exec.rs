@@ -255,81 +255,33 @@ pub async fn execute(
             }
         }
     }
-    let mut dispatchers = JoinSet::new();
+    // With several targets, each one that is not a managed server sends from a thread of
+    // its own (its own runtime and connection pool): one target's CPU work (a hostile or
+    // huge stream) cannot then hold back another's reads, and so its TTFT. One target keeps
+    // the one thread, where the bench measures toolgate's overhead.
+    let isolate = targets.len() > 1;
+    let mut dispatchers: JoinSet<u64> = JoinSet::new();
     for ts in &targets {
-        let list = per_target.remove(&ts.target.name).unwrap_or_default();
-        let ts = ts.clone();
-        let suites = suites.clone();
-        let global = global.clone();
-        let tx = tx.clone();
-        let stop = stop.clone();
-        let client = client.clone();
-        let settings = settings.clone();
-        let progress = progress.clone();
-        dispatchers.spawn(async move {
-            let local = Arc::new(Semaphore::new(ts.target.concurrency));
-            let mut inflight = JoinSet::new();
-            let mut sent = 0u64;
-            for p in list {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let picked = Instant::now();
-                let Ok(lp) = local.clone().acquire_owned().await else {
-                    break;
-                };
-                let Ok(gp) = global.clone().acquire_owned().await else {
-                    break;
-                };
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let queued_ms = picked.elapsed().as_secs_f64() * 1000.0;
-                sent += 1;
-                let ts = ts.clone();
-                let suites = suites.clone();
-                let tx = tx.clone();
-                let client = client.clone();
-                let settings = settings.clone();
-                let progress = progress.clone();
-                inflight.spawn(async move {
-                    let rec = crate::managed::run_trial_managed(
-                        &client, &ts, &suites, &p, queued_ms, &settings,
-                    )
-                    .await;
-                    if rec.error.is_some() {
-                        ts.errors.fetch_add(1, Ordering::SeqCst);
-                    }
-                    // Count as done only once the writer has the record.
-                    let _ = tx.send(rec).await;
-                    ts.done.fetch_add(1, Ordering::SeqCst);
-                    progress(&ts);
-                    drop((lp, gp));
-                });
-                // Reap finished tasks so the set stays small.
-                while inflight.try_join_next().is_some() {}
-            }
-            // Finish in-flight trials; after Ctrl-C they get a bounded grace.
-            loop {
-                if stop.load(Ordering::SeqCst) {
-                    let deadline = tokio::time::sleep(settings.grace);
-                    tokio::pin!(deadline);
-                    loop {
-                        tokio::select! {
-                            r = inflight.join_next() => if r.is_none() { break },
-                            _ = &mut deadline => { inflight.abort_all(); break }
-                        }
-                    }
-                    break;
-                }
-                tokio::select! {
-                    r = inflight.join_next() => if r.is_none() { break },
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                }
-            }
-            while inflight.join_next().await.is_some() {}
-            sent
-        });
+        let d = Dispatcher {
+            list: per_target.remove(&ts.target.name).unwrap_or_default(),
+            ts: ts.clone(),
+            suites: suites.clone(),
+            global: global.clone(),
+            tx: tx.clone(),
+            stop: stop.clone(),
+            client: client.clone(),
+            settings: settings.clone(),
+            progress: progress.clone(),
+        };
+        if isolate && ts.server.is_none() {
+            let client = Client::new().map_err(|e| std::io::Error::other(e.to_string()))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            dispatchers.spawn_blocking(move || rt.block_on(Dispatcher { client, ..d }.run()));
+        } else {
+            dispatchers.spawn(d.run());
+        }
     }
     drop(tx);
     let mut sent_total = 0;
@@ -345,6 +297,98 @@ pub async fn execute(
         interrupted,
         not_sent: total.saturating_sub(sent_total.max(written)),
     })
+}
+
+/// One target's sending loop: its trials in order, at most `concurrency` in flight, each
+/// record handed to the writer before the trial counts as done.
+struct Dispatcher {
+    list: Vec<Prepared>,
+    ts: Arc<TargetState>,
+    suites: Arc<Vec<Suite>>,
+    global: Arc<Semaphore>,
+    tx: mpsc::Sender<ResponseRecord>,
+    stop: Arc<AtomicBool>,
+    client: Client,
+    settings: Arc<ExecSettings>,
+    progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
+}
+
+impl Dispatcher {
+    async fn run(self) -> u64 {
+        let Dispatcher {
+            list,
+            ts,
+            suites,
+            global,
+            tx,
+            stop,
+            client,
+            settings,
+            progress,
+        } = self;
+        let local = Arc::new(Semaphore::new(ts.target.concurrency));
+        let mut inflight = JoinSet::new();
+        let mut sent = 0u64;
+        for p in list {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let picked = Instant::now();
+            let Ok(lp) = local.clone().acquire_owned().await else {
+                break;
+            };
+            let Ok(gp) = global.clone().acquire_owned().await else {
+                break;
+            };
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let queued_ms = picked.elapsed().as_secs_f64() * 1000.0;
+            sent += 1;
+            let ts = ts.clone();
+            let suites = suites.clone();
+            let tx = tx.clone();
+            let client = client.clone();
+            let settings = settings.clone();
+            let progress = progress.clone();
+            inflight.spawn(async move {
+                let rec = crate::managed::run_trial_managed(
+                    &client, &ts, &suites, &p, queued_ms, &settings,
+                )
+                .await;
+                if rec.error.is_some() {
+                    ts.errors.fetch_add(1, Ordering::SeqCst);
+                }
+                // Count as done only once the writer has the record.
+                let _ = tx.send(rec).await;
+                ts.done.fetch_add(1, Ordering::SeqCst);
+                progress(&ts);
+                drop((lp, gp));
+            });
+            // Reap finished tasks so the set stays small.
+            while inflight.try_join_next().is_some() {}
+        }
+        // Finish in-flight trials; after Ctrl-C they get a bounded grace.
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                let deadline = tokio::time::sleep(settings.grace);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        r = inflight.join_next() => if r.is_none() { break },
+                        _ = &mut deadline => { inflight.abort_all(); break }
+                    }
+                }
+                break;
+            }
+            tokio::select! {
+                r = inflight.join_next() => if r.is_none() { break },
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        while inflight.join_next().await.is_some() {}
+        sent
+    }
 }
 
 pub(crate) fn error_record(

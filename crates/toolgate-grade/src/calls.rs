@@ -4,7 +4,7 @@
 
 use crate::incontent::TextCall;
 use crate::matchers::{check, describe, show};
-use crate::normalize::{clip, decode_arguments, NormCall};
+use crate::normalize::{decode_arguments, NormCall};
 use serde_json::{json, Value};
 use std::cmp::Reverse;
 use toolgate_core::spec::{ExtraCalls, Order};
@@ -570,17 +570,26 @@ fn args_str(args: &Value) -> String {
 pub(crate) fn actual_call(c: &NormCall) -> String {
     match &c.args {
         Ok(a) => format!("{}({})", c.name, args_str(a)),
-        Err(_) => format!(
-            "{}(<invalid JSON: {}>)",
-            c.name,
-            clip(
-                &match &c.raw {
-                    Value::String(s) => s.clone(),
-                    v => v.to_string(),
-                },
-                40
-            )
-        ),
+        Err(_) => {
+            // The parser's position and the text before it: where a broken answer breaks.
+            let raw = match &c.raw {
+                Value::String(s) => s.trim().to_string(),
+                v => v.to_string(),
+            };
+            match serde_json::from_str::<Value>(&raw) {
+                Err(e) => format!(
+                    "{}(<invalid JSON: {}>)",
+                    c.name,
+                    crate::normalize::json_error_context(&raw, &e)
+                ),
+                // Valid JSON of the wrong shape: an array, a number, a string nested deeper.
+                Ok(_) => format!(
+                    "{}(<not a JSON object: {}>)",
+                    c.name,
+                    crate::normalize::clip_middle(&raw, 120)
+                ),
+            }
+        }
     }
 }
 

@@ -387,6 +387,7 @@ fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
         (Some(p), Some((exp, actual))) => {
             let base = format!("expected {exp}, got {actual}");
             let ordered = p.detail.as_ref().is_some_and(|d| d.get("order").is_some());
+            // Invalid arguments already say why inside `got name(<invalid JSON: …>)`.
             let obvious = matches!(
                 p.kind,
                 FailureKind::WrongTool
@@ -394,6 +395,7 @@ fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
                     | FailureKind::UnexpectedCall
                     | FailureKind::MissingCall
                     | FailureKind::ExtraCall
+                    | FailureKind::ArgsInvalidJson
             ) && !ordered;
             match p.detail.as_ref().and_then(|d| d.get("would_pass")).and_then(|w| w.as_bool()) {
                 _ if obvious => base,

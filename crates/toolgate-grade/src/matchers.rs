@@ -2,7 +2,7 @@
 //! strings and the `contains*` family compare after [`toolgate_core::text::fold`] (NFC,
 //! case-fold, whitespace collapse). Numbers compare by value (`2 == 2.0`); `true` is not `1`.
 
-use crate::normalize::{clip, type_name};
+use crate::normalize::{clip_middle, type_name};
 use serde_json::Value;
 use toolgate_core::text::fold;
 use toolgate_core::Matcher;
@@ -157,16 +157,22 @@ pub fn describe(m: &Matcher) -> String {
     }
 }
 
-/// A value in one short line (long strings clipped).
+/// A value on one line. A long one keeps its start and its end (`"Remind me… at 6 pm"`):
+/// a diagnosis shows what the model sent, and the part that differs is as often at the end
+/// as at the start, so the value is never simply cut off.
 pub fn show(v: &Value) -> String {
     match v {
-        Value::String(s) if s.chars().count() > 60 || s.contains(['\n', '\r', '\t']) => {
-            Value::String(clip(s, 60)).to_string()
+        Value::String(s) if s.chars().count() > SHOWN || s.contains(['\n', '\r', '\t']) => {
+            Value::String(clip_middle(s, SHOWN)).to_string()
         }
         Value::String(s) => Value::String(s.clone()).to_string(),
-        other => clip(&other.to_string(), 60),
+        other => clip_middle(&other.to_string(), SHOWN),
     }
 }
+
+/// Characters of one value a diagnosis shows (start and end together).
+const SHOWN: usize = 120;
+
 
 #[cfg(test)]
 mod tests {

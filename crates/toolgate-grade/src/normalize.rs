@@ -53,8 +53,9 @@ pub fn decode_arguments(raw: &Value) -> Result<Value, String> {
                 if layer == 2 {
                     return Err("arguments are a JSON string nested more than twice".into());
                 }
-                v = serde_json::from_str(t)
-                    .map_err(|e| format!("arguments are not valid JSON ({e}): {}", clip(t, 80)))?;
+                v = serde_json::from_str(t).map_err(|e| {
+                    format!("arguments are not valid JSON: {}", json_error_context(t, &e))
+                })?;
             }
             Value::Array(_) => return Err("arguments are a JSON array, not an object".into()),
             Value::Number(_) | Value::Bool(_) => {
@@ -91,6 +92,34 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Why `text` is not JSON, with the text just before the place the parser stopped: the
+/// reason sits there (a truncated answer ends there), so that part is never cut off.
+/// `EOF while parsing a string at line 1 column 41, after …"query": "gold rate in Beng`.
+pub fn json_error_context(text: &str, e: &serde_json::Error) -> String {
+    let one = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() <= 100 {
+        return format!("{e} in {one}");
+    }
+    let line = text.lines().nth(e.line().saturating_sub(1)).unwrap_or("");
+    let upto: String = line.chars().take(e.column()).collect();
+    let n = upto.chars().count();
+    let tail: String = upto.chars().skip(n.saturating_sub(60)).collect();
+    let tail = tail.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!("{e}, after {}{tail}", if n > 60 { "…" } else { "" })
+}
+
+/// `s` on one line, at most `n` characters: the first and the last `n / 2` around `…`.
+pub fn clip_middle(s: &str, n: usize) -> String {
+    let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let count = one.chars().count();
+    if count <= n {
+        return one;
+    }
+    let head: String = one.chars().take(n / 2).collect();
+    let tail: String = one.chars().skip(count - n / 2).collect();
+    format!("{head}…{tail}")
+}
+
 /// `s` on one line (whitespace runs collapsed) and at most `n` characters, with an ellipsis
 /// when cut: for messages and diagnoses.
 pub fn clip(s: &str, n: usize) -> String {
@@ -108,6 +137,25 @@ pub fn clip(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Issue 18: a diagnosis is never cut where its reason is. A truncated answer breaks at
+    /// its end, so the text before the parser's position is what is kept.
+    #[test]
+    fn invalid_json_shows_the_text_where_it_breaks() {
+        let long = format!("{{\"query\": \"{} submit=false", "x".repeat(200));
+        let e = serde_json::from_str::<Value>(&long).unwrap_err();
+        let c = json_error_context(&long, &e);
+        assert!(c.starts_with("EOF while parsing a string at line 1 column"), "{c}");
+        assert!(c.ends_with("xxx submit=false"), "{c}");
+        let short = "{'name': 'Arun'}";
+        let e = serde_json::from_str::<Value>(short).unwrap_err();
+        assert_eq!(
+            json_error_context(short, &e),
+            "key must be a string at line 1 column 2 in {'name': 'Arun'}"
+        );
+        let mid = clip_middle(&format!("Remind me {} at 6 pm", "a ".repeat(100)), 40);
+        assert!(mid.starts_with("Remind me") && mid.ends_with("at 6 pm") && mid.contains('…'));
+    }
 
     #[test]
     fn every_wire_encoding_decodes() {

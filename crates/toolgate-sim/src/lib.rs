@@ -5,8 +5,9 @@
 //! picks a [`Script`]; the script's rules decide what the "model" answers.
 //!
 //! **The oracle.** The simulator is given the loaded suites. It finds the request's case
-//! by the header `x-toolgate-case: <suite>/<case-id>`, else by the last (or first) user
-//! message text equal to a case's first user text, and builds a passing answer for it.
+//! by the last (or first) user message text equal to a case's first user text (the offered
+//! tools settle a text two suites share; an optional `x-toolgate-case: <suite>/<case-id>`
+//! header goes first), and builds a passing answer for it.
 //! Rules then transform that answer into a named failure, replace it, or inject a fault.
 //! Two scripts ship: `sim-strong` ([`Script::strong`], no rules: every case passes) and
 //! `sim-weak` ([`Script::weak`], `golden/sim/weak.yaml`: the failure patterns).

@@ -429,6 +429,35 @@ pub struct Finding {
     pub detail: Option<Value>,
 }
 
+/// One argument of one structured call to a known tool, checked against the tool's schema
+/// and, when the call was paired with an expected call that has a matcher for it, against
+/// that matcher. The report turns these into per-argument rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArgCheck {
+    pub tool: Sym,
+    pub arg: Sym,
+    pub schema: ArgSchema,
+    /// The case's matcher held (`true`) or not; absent when nothing judged the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_ok: Option<bool>,
+}
+
+/// What the tool's schema says of one argument of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgSchema {
+    /// Given, and of a type the schema declares (or the schema declares none).
+    Ok,
+    /// Given, but of a type the schema does not allow.
+    WrongType,
+    /// Given, but not a property of the schema (a hallucinated parameter).
+    Unknown,
+    /// Required by the schema and not given.
+    Missing,
+    /// Optional and not given (listed only when the case had a matcher for it).
+    Absent,
+}
+
 /// How the model answered, as one class, for confusion matrices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -495,6 +524,9 @@ pub struct GradeRecord {
     #[serde(default, skip_serializing_if = "crate::record::is_false")]
     pub warmup: bool,
     pub grader_version: Sym,
+    /// Every argument of every structured call to a known tool (tool_call cases).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgCheck>,
     /// The case input the trial was sent (from the response record) and the expectation
     /// this grade judged it by (the case file at grading time). Runs pair a case only when
     /// their expectations are equal. Absent in older runs.

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use std::cmp::Reverse;
 use toolgate_core::spec::{ExtraCalls, Order};
 use toolgate_core::tools::ToolSet;
-use toolgate_core::{CallExpect, CallSet, FailureKind, Finding, ToolExpectation};
+use toolgate_core::{
+    ArgCheck, ArgSchema, CallExpect, CallSet, FailureKind, Finding, Sym, ToolExpectation,
+};
 
 /// What the grader saw besides structured calls.
 pub(crate) struct TextSide<'a> {
@@ -21,6 +23,8 @@ pub(crate) struct TextSide<'a> {
 
 pub(crate) struct ToolOutcome {
     pub findings: Vec<Finding>,
+    /// Per argument of each structured call: schema check and, for paired calls, the value.
+    pub args: Vec<ArgCheck>,
     pub expected_tools: Vec<String>,
     pub expected_desc: String,
     pub actual_desc: String,
@@ -245,12 +249,15 @@ fn assign(costs: &[Vec<u32>], m: usize, extra: u32, exact: bool) -> Vec<Option<u
 }
 
 /// Findings of one `calls:` alternative against actual calls (non-empty).
+/// (call index, argument, the matcher held) for each matcher of each paired call.
+type ValueChecks = Vec<(usize, String, bool)>;
+
 fn match_calls(
     exp: &[CallExpect],
     order: Order,
     extra: ExtraCalls,
     calls: &[NormCall],
-) -> Vec<Finding> {
+) -> (Vec<Finding>, ValueChecks) {
     let m = calls.len();
     let pairs: Vec<Vec<Pair>> = exp
         .iter()
@@ -274,7 +281,7 @@ fn match_calls(
                 + (m as u32 - used) * extra_cost
         };
         if total(&free) == 0 && total(&assignment) > 0 {
-            return vec![Finding {
+            return (vec![Finding {
                 kind: FailureKind::WrongTool,
                 message: format!(
                     "the expected calls were made in another order (order: exact): expected [{}], got [{}]",
@@ -283,9 +290,10 @@ fn match_calls(
                 ),
                 path: None,
                 detail: Some(json!({ "order": "exact" })),
-            }];
+            }], value_checks(exp, &free, calls));
         }
     }
+    let values = value_checks(exp, &assignment, calls);
     let mut out = Vec::new();
     let mut used = vec![false; m];
     for (i, slot) in assignment.iter().enumerate() {
@@ -334,6 +342,115 @@ fn match_calls(
             });
         }
     }
+    (out, values)
+}
+
+/// Each matcher of each expected call paired with a call of the same tool whose arguments
+/// parsed: did the value hold?
+fn value_checks(
+    exp: &[CallExpect],
+    assignment: &[Option<usize>],
+    calls: &[NormCall],
+) -> ValueChecks {
+    let mut out = Vec::new();
+    for (e, j) in exp.iter().zip(assignment) {
+        let Some(j) = *j else { continue };
+        let (c, Ok(args)) = (&calls[j], &calls[j].args) else {
+            continue;
+        };
+        if c.name != e.name {
+            continue;
+        }
+        for (k, m) in &e.args {
+            out.push((j, k.clone(), check(m, args.get(k)).is_ok()));
+        }
+    }
+    out
+}
+
+/// Whether `v` is of one of the JSON Schema types `types` (an integral float counts as an
+/// integer, as JSON Schema says).
+fn has_type(v: &Value, types: &[String]) -> bool {
+    types.iter().any(|t| match t.as_str() {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "array" => v.is_array(),
+        "object" => v.is_object(),
+        "null" => v.is_null(),
+        _ => true,
+    })
+}
+
+/// Rows kept for argument names not in the tool's schema, per call.
+const MAX_UNKNOWN_PER_CALL: usize = 32;
+
+/// The per-argument rows of every structured call to a known tool: each given argument
+/// (in the schema and of its type, of another type, or not in the schema), each required
+/// one left out, and each optional one left out that a matcher asked for.
+fn arg_checks(tools: &ToolSet, calls: &[NormCall], values: &ValueChecks) -> Vec<ArgCheck> {
+    let mut out = Vec::new();
+    for (j, c) in calls.iter().enumerate() {
+        let (Some(t), Ok(Value::Object(args))) = (tools.get(&c.name), &c.args) else {
+            continue;
+        };
+        let props = t.parameters.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = t
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let value_of = |k: &str| {
+            values
+                .iter()
+                .find(|(vj, vk, _)| *vj == j && vk == k)
+                .map(|(_, _, ok)| *ok)
+        };
+        let tool = Sym::from(&c.name);
+        let mut unknown = 0;
+        for (k, v) in args {
+            let schema = match props {
+                Some(p) if !p.contains_key(k) => {
+                    // Names the model invented: a bounded number of rows per call.
+                    unknown += 1;
+                    if unknown > MAX_UNKNOWN_PER_CALL {
+                        continue;
+                    }
+                    ArgSchema::Unknown
+                }
+                _ => match t.property_types(k) {
+                    Some(ts) if !ts.is_empty() && !has_type(v, &ts) => ArgSchema::WrongType,
+                    _ => ArgSchema::Ok,
+                },
+            };
+            out.push(ArgCheck {
+                tool: tool.clone(),
+                arg: Sym::from(k),
+                schema,
+                value_ok: value_of(k),
+            });
+        }
+        let mut absent: Vec<(&str, ArgSchema)> = required
+            .iter()
+            .filter(|r| !args.contains_key(**r))
+            .map(|r| (*r, ArgSchema::Missing))
+            .collect();
+        for (vj, k, _) in values {
+            if *vj == j && !args.contains_key(k) && !absent.iter().any(|(a, _)| a == k) {
+                absent.push((k.as_str(), ArgSchema::Absent));
+            }
+        }
+        for (k, schema) in absent {
+            out.push(ArgCheck {
+                tool: tool.clone(),
+                arg: Sym::from(k),
+                schema,
+                value_ok: value_of(k),
+            });
+        }
+    }
     out
 }
 
@@ -362,6 +479,7 @@ pub(crate) fn text_to_norm(tools: &ToolSet, calls: &[TextCall]) -> Vec<NormCall>
 
 struct AltEval {
     findings: Vec<Finding>,
+    values: ValueChecks,
     penalty: usize,
     shape_mismatch: bool,
 }
@@ -397,11 +515,14 @@ pub(crate) fn grade(
         ),
         _ => (vec![], "no call".to_string()),
     };
+    let mut values = Vec::new();
     if let Some(e) = evals.into_iter().nth(best) {
         findings.extend(e.findings);
+        values = e.values;
     }
     ToolOutcome {
         findings,
+        args: arg_checks(tools, calls, &values),
         expected_tools,
         expected_desc,
         actual_desc: actual_desc(calls, side),
@@ -444,6 +565,7 @@ fn eval_alt(
                 };
                 AltEval {
                     findings: vec![f],
+                    values: vec![],
                     penalty: 1,
                     shape_mismatch: true,
                 }
@@ -462,12 +584,14 @@ fn eval_alt(
                 };
                 AltEval {
                     findings: vec![f],
+                    values: vec![],
                     penalty: 1,
                     shape_mismatch: true,
                 }
             } else {
                 AltEval {
                     findings: vec![],
+                    values: vec![],
                     penalty: 0,
                     shape_mismatch: false,
                 }
@@ -479,15 +603,16 @@ fn eval_alt(
             extra_calls,
         } => {
             if !calls.is_empty() {
-                let f = match_calls(exp, *order, *extra_calls, calls);
+                let (f, values) = match_calls(exp, *order, *extra_calls, calls);
                 AltEval {
                     penalty: f.len(),
                     findings: f,
+                    values,
                     shape_mismatch: false,
                 }
             } else if let (Some((tc, source)), Some(tn)) = (text, text_norm) {
                 let mut would = call_findings(tools, tn);
-                would.extend(match_calls(exp, *order, *extra_calls, tn));
+                would.extend(match_calls(exp, *order, *extra_calls, tn).0);
                 would.sort_by_key(|f| f.kind);
                 let would_pass = would.is_empty();
                 let verdict = if would_pass {
@@ -513,6 +638,7 @@ fn eval_alt(
                 };
                 AltEval {
                     penalty: 1 + would.len(),
+                    values: vec![],
                     findings: vec![f],
                     shape_mismatch: false,
                 }
@@ -531,6 +657,7 @@ fn eval_alt(
                 };
                 AltEval {
                     findings: vec![f],
+                    values: vec![],
                     penalty: 1,
                     shape_mismatch: true,
                 }
@@ -620,5 +747,75 @@ fn actual_desc(calls: &[NormCall], side: &TextSide) -> String {
                 a.split_whitespace().collect::<Vec<_>>().join(" ")
             ))
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools() -> ToolSet {
+        toolgate_core::tools::parse_tools(&json!([{"type": "function", "function": {
+            "name": "set_timer",
+            "parameters": {"type": "object",
+                "properties": {"minutes": {"type": "integer"}, "label": {"type": "string"}},
+                "required": ["minutes"]}}}]))
+        .unwrap()
+    }
+
+    fn call(args: Value) -> NormCall {
+        NormCall {
+            name: "set_timer".into(),
+            args: Ok(args.clone()),
+            raw: args,
+        }
+    }
+
+    fn rows(c: &[ArgCheck]) -> Vec<(String, ArgSchema, Option<bool>)> {
+        c.iter()
+            .map(|a| (a.arg.to_string(), a.schema, a.value_ok))
+            .collect()
+    }
+
+    /// Issue 22 §2: each argument of a call is checked against the schema (hallucinated,
+    /// missing required, wrong type) and, for a paired call, against its matcher.
+    #[test]
+    fn arguments_are_checked_against_schema_and_matchers() {
+        let values = vec![
+            (0, "minutes".to_string(), false),
+            (0, "label".to_string(), true),
+        ];
+        let c = arg_checks(
+            &tools(),
+            &[call(json!({"minutes": "five", "loud": true}))],
+            &values,
+        );
+        assert_eq!(
+            rows(&c),
+            vec![
+                ("minutes".into(), ArgSchema::WrongType, Some(false)),
+                ("loud".into(), ArgSchema::Unknown, None),
+                ("label".into(), ArgSchema::Absent, Some(true)),
+            ]
+        );
+        let c = arg_checks(&tools(), &[call(json!({"label": "tea"}))], &vec![]);
+        assert_eq!(
+            rows(&c),
+            vec![
+                ("label".into(), ArgSchema::Ok, None),
+                ("minutes".into(), ArgSchema::Missing, None),
+            ]
+        );
+        // An integral float is an integer, as JSON Schema says.
+        let c = arg_checks(&tools(), &[call(json!({"minutes": 5.0}))], &vec![]);
+        assert_eq!(rows(&c), vec![("minutes".into(), ArgSchema::Ok, None)]);
+        // A model that invents hundreds of names gets a bounded number of rows.
+        let many: serde_json::Map<String, Value> =
+            (0..500).map(|i| (format!("x{i}"), json!(1))).collect();
+        let c = arg_checks(&tools(), &[call(Value::Object(many))], &vec![]);
+        assert_eq!(
+            c.iter().filter(|a| a.schema == ArgSchema::Unknown).count(),
+            MAX_UNKNOWN_PER_CALL
+        );
     }
 }

@@ -24,8 +24,8 @@ pub mod synth;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use toolgate_core::{
-    AnswerClass, AssistantMessage, Case, CaseInput, Expectation, FailureKind, Finding, GradeRecord,
-    OutputSource, ResponseRecord, Scores, Suite, Sym, TurnRecord, Verdict,
+    AnswerClass, ArgCheck, AssistantMessage, Case, CaseInput, Expectation, FailureKind, Finding,
+    GradeRecord, OutputSource, ResponseRecord, Scores, Suite, Sym, TurnRecord, Verdict,
 };
 
 pub use extract::{suite_scores, SuiteScores};
@@ -50,6 +50,7 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         scores: None,
         warmup: rec.warmup,
         grader_version: GRADER_VERSION.to_string().into(),
+        args: vec![],
         input_hash: rec.input_hash.as_deref().map(Sym::from),
         expect_hash: (!case.expect_hash.is_empty()).then(|| Sym::from(&case.expect_hash)),
     };
@@ -94,6 +95,7 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
             return g;
         };
         let mut o = grade_turn(suite, exp, turn);
+        g.args.append(&mut o.args);
         if let Some(total) = turn.message.as_ref().and_then(|m| m.tool_calls_total) {
             // The client kept only the first calls of a flood; the grade says so.
             o.diagnosis = format!(
@@ -180,6 +182,7 @@ impl<'a> Grader<'a> {
                 scores: None,
                 warmup: r.warmup,
                 grader_version: GRADER_VERSION.to_string().into(),
+                args: vec![],
                 input_hash: r.input_hash.as_deref().map(Sym::from),
                 expect_hash: None,
             },
@@ -195,6 +198,7 @@ pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> 
 
 struct TurnOutcome {
     findings: Vec<Finding>,
+    args: Vec<ArgCheck>,
     diagnosis: String,
     expected_tools: Vec<String>,
     actual_tools: Vec<String>,
@@ -233,6 +237,7 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
     };
 
     let mut out = TurnOutcome {
+        args: vec![],
         findings: vec![],
         diagnosis: String::new(),
         expected_tools: vec![],
@@ -283,6 +288,7 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         };
         let o = calls::grade(&suite.tools, t, &calls, &side);
         out.findings.extend(o.findings);
+        out.args = o.args;
         out.expected_tools = o.expected_tools;
         tool_desc = Some((o.expected_desc, o.actual_desc));
     } else if !calls.is_empty() && !wants_call {

@@ -173,7 +173,6 @@ pub fn show(v: &Value) -> String {
 /// Characters of one value a diagnosis shows (start and end together).
 const SHOWN: usize = 120;
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

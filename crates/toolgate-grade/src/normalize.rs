@@ -54,7 +54,10 @@ pub fn decode_arguments(raw: &Value) -> Result<Value, String> {
                     return Err("arguments are a JSON string nested more than twice".into());
                 }
                 v = serde_json::from_str(t).map_err(|e| {
-                    format!("arguments are not valid JSON: {}", json_error_context(t, &e))
+                    format!(
+                        "arguments are not valid JSON: {}",
+                        json_error_context(t, &e)
+                    )
                 })?;
             }
             Value::Array(_) => return Err("arguments are a JSON array, not an object".into()),
@@ -145,7 +148,10 @@ mod tests {
         let long = format!("{{\"query\": \"{} submit=false", "x".repeat(200));
         let e = serde_json::from_str::<Value>(&long).unwrap_err();
         let c = json_error_context(&long, &e);
-        assert!(c.starts_with("EOF while parsing a string at line 1 column"), "{c}");
+        assert!(
+            c.starts_with("EOF while parsing a string at line 1 column"),
+            "{c}"
+        );
         assert!(c.ends_with("xxx submit=false"), "{c}");
         let short = "{'name': 'Arun'}";
         let e = serde_json::from_str::<Value>(short).unwrap_err();

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use toolgate_core::record::{
-    AnswerClass, GradeRecord, PromptInfo, SuiteInfo, TargetInfo, TrialKey, Verdict,
+    AnswerClass, ArgSchema, GradeRecord, PromptInfo, SuiteInfo, TargetInfo, TrialKey, Verdict,
 };
 use toolgate_core::Sym;
 
@@ -36,6 +36,9 @@ pub struct Summary {
     pub totals: Counts,
     pub groups: Vec<GroupSummary>,
     pub tools: Vec<ToolAccuracy>,
+    /// Per tool and argument: hallucinated, missing, wrong-type and value rates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<ArgRates>,
     pub failure_kinds: Vec<KindCount>,
     pub error_kinds: Vec<KindCount>,
     pub extraction: Vec<ExtractionSummary>,
@@ -487,6 +490,7 @@ pub(crate) fn summarize_with(run: &RunData, trials: &Trials<'_>) -> Summary {
         totals: Counts::from_verdicts(grades.iter().map(|g| &g.verdict)),
         groups,
         tools: tool_accuracy(grades.iter().copied()),
+        arguments: arg_rates(grades.iter().copied()),
         failure_kinds: failure_kinds(grades.iter().copied()),
         error_kinds: count_sorted(
             grades
@@ -632,6 +636,147 @@ pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolA
             tool: tool.to_string(),
             accuracy: Proportion::new(p, n),
             failed,
+        })
+        .collect()
+}
+
+/// One argument of one tool across the run's judged trials (grades' `args`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArgRates {
+    /// Tools are per suite (two suites may have different tools of one name).
+    pub suite: String,
+    pub tool: String,
+    pub arg: String,
+    /// `false` for an argument the tool's schema does not have (a hallucinated parameter).
+    pub in_schema: bool,
+    /// Structured calls to the tool.
+    pub calls: u64,
+    /// Calls that gave the argument.
+    pub given: u64,
+    /// Hallucinated-parameter rate: calls giving this argument although the schema has no
+    /// such property, over calls (only for arguments not in the schema).
+    pub hallucinated_rate: Option<f64>,
+    /// Required and left out, over calls.
+    pub missing: u64,
+    pub missing_rate: Option<f64>,
+    /// Given with a type the schema does not allow, over calls that gave it.
+    pub wrong_type: u64,
+    pub wrong_type_rate: Option<f64>,
+    /// The case's matcher held, over the paired calls that had a matcher for it.
+    pub value_accuracy: Proportion,
+    /// Everything that went wrong with it: unknown + missing + wrong type + wrong value.
+    pub failures: u64,
+}
+
+/// Rows for argument names not in a tool's schema, per suite and tool.
+pub const MAX_UNKNOWN_ARGS: usize = 10;
+
+/// Argument-level rates per suite, tool and argument, from the grades' per-argument checks.
+pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates> {
+    #[derive(Default)]
+    struct Acc {
+        unknown: bool,
+        given: u64,
+        missing: u64,
+        wrong_type: u64,
+        checked: u64,
+        held: u64,
+    }
+    let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    let mut m: BTreeMap<(&str, &str, &str), Acc> = BTreeMap::new();
+    for g in gs.filter(|g| g.verdict != Verdict::Error) {
+        let suite = g.key.suite.as_str();
+        for t in &g.actual_tools {
+            *calls.entry((suite, t.as_str())).or_default() += 1;
+        }
+        for a in &g.args {
+            let e = m
+                .entry((suite, a.tool.as_str(), a.arg.as_str()))
+                .or_default();
+            match a.schema {
+                ArgSchema::Ok => e.given += 1,
+                ArgSchema::WrongType => {
+                    e.given += 1;
+                    e.wrong_type += 1;
+                }
+                ArgSchema::Unknown => {
+                    e.given += 1;
+                    e.unknown = true;
+                }
+                ArgSchema::Missing => e.missing += 1,
+                ArgSchema::Absent => {}
+            }
+            if let Some(ok) = a.value_ok {
+                e.checked += 1;
+                e.held += u64::from(ok);
+            }
+        }
+    }
+    // Names not in the schema come from the model: at most MAX_UNKNOWN_ARGS rows per tool
+    // (the most frequent), the rest folded into one row.
+    let mut unknown: BTreeMap<(&str, &str), Vec<(&str, u64)>> = BTreeMap::new();
+    for ((suite, tool, arg), a) in &m {
+        if a.unknown {
+            unknown
+                .entry((suite, tool))
+                .or_default()
+                .push((arg, a.given));
+        }
+    }
+    let mut folded: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
+    for ((suite, tool), mut names) in unknown {
+        if names.len() <= MAX_UNKNOWN_ARGS {
+            continue;
+        }
+        names.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let rest = folded.entry((suite, tool)).or_default();
+        rest.unknown = true;
+        for (arg, _) in &names[MAX_UNKNOWN_ARGS..] {
+            if let Some(a) = m.remove(&(suite, tool, *arg)) {
+                rest.given += a.given;
+                rest.checked += a.checked;
+                rest.held += a.held;
+            }
+        }
+    }
+    let folded_names: Vec<((&str, &str), String, Acc)> = folded
+        .into_iter()
+        .map(|(k, a)| (k, "(other names not in the schema)".to_string(), a))
+        .collect();
+    let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+    m.into_iter()
+        .map(|((suite, tool, arg), a)| ((suite, tool), arg.to_string(), a))
+        .chain(folded_names)
+        .map(|((suite, tool), arg, a)| {
+            let n = calls
+                .get(&(suite, tool))
+                .copied()
+                .unwrap_or(0)
+                .max(a.given + a.missing);
+            let value_accuracy = Proportion::new(a.held, a.checked);
+            ArgRates {
+                suite: suite.to_string(),
+                tool: tool.to_string(),
+                arg,
+                in_schema: !a.unknown,
+                calls: n,
+                given: a.given,
+                hallucinated_rate: a.unknown.then(|| rate(a.given, n)).flatten(),
+                missing: a.missing,
+                missing_rate: if a.unknown { None } else { rate(a.missing, n) },
+                wrong_type: a.wrong_type,
+                wrong_type_rate: if a.unknown {
+                    None
+                } else {
+                    rate(a.wrong_type, a.given)
+                },
+                value_accuracy,
+                failures: if a.unknown {
+                    a.given
+                } else {
+                    a.missing + a.wrong_type
+                } + (a.checked - a.held),
+            }
         })
         .collect()
 }
@@ -1038,9 +1183,69 @@ mod tests {
             scores: None,
             warmup: false,
             grader_version: "1".into(),
+            args: vec![],
             input_hash: None,
             expect_hash: None,
         }
+    }
+
+    /// Issue 22 §2: rates per suite, tool and argument; invented names beyond the cap fold
+    /// into one row; error trials do not count.
+    #[test]
+    fn argument_rates_per_tool_and_argument() {
+        use toolgate_core::record::ArgCheck;
+        let arg = |name: &str, schema: ArgSchema, value_ok: Option<bool>| ArgCheck {
+            tool: "set_timer".into(),
+            arg: name.into(),
+            schema,
+            value_ok,
+        };
+        let mut gs = Vec::new();
+        for i in 0..4 {
+            let mut g = grade(i, Verdict::Pass);
+            g.actual_tools = vec!["set_timer".into()];
+            g.args = vec![
+                arg(
+                    "minutes",
+                    if i == 0 {
+                        ArgSchema::WrongType
+                    } else {
+                        ArgSchema::Ok
+                    },
+                    Some(i != 1),
+                ),
+                arg(&format!("bogus{i}"), ArgSchema::Unknown, None),
+            ];
+            gs.push(g);
+        }
+        let mut g = grade(4, Verdict::Fail);
+        g.actual_tools = vec!["set_timer".into()];
+        g.args = vec![arg("minutes", ArgSchema::Missing, Some(false))];
+        g.args
+            .extend((0..12).map(|k| arg(&format!("z{k}"), ArgSchema::Unknown, None)));
+        gs.push(g);
+        let mut err = grade(5, Verdict::Error);
+        err.args = vec![arg("minutes", ArgSchema::Missing, None)];
+        gs.push(err);
+
+        let rates = arg_rates(gs.iter());
+        let minutes = rates.iter().find(|r| r.arg == "minutes").unwrap();
+        assert_eq!((minutes.calls, minutes.given, minutes.missing), (5, 4, 1));
+        assert_eq!(minutes.missing_rate, Some(0.2));
+        assert_eq!(minutes.wrong_type_rate, Some(0.25));
+        assert_eq!(
+            (minutes.value_accuracy.successes, minutes.value_accuracy.n),
+            (3, 5)
+        );
+        assert_eq!(minutes.failures, 1 + 1 + 2);
+        let unknown: Vec<&ArgRates> = rates.iter().filter(|r| !r.in_schema).collect();
+        assert_eq!(unknown.len(), MAX_UNKNOWN_ARGS + 1, "{unknown:?}");
+        let other = unknown
+            .iter()
+            .find(|r| r.arg.starts_with("(other"))
+            .unwrap();
+        assert_eq!(other.given, 16 - MAX_UNKNOWN_ARGS as u64);
+        assert_eq!(unknown[0].hallucinated_rate, Some(0.2));
     }
 
     fn response(g: &GradeRecord, e2e: f64) -> ResponseMeta {

@@ -109,6 +109,7 @@ pub(crate) fn html_prepared(
     }
     results(&mut o, s);
     tools(&mut o, s);
+    arguments(&mut o, s);
     failures(&mut o, s);
     latency(&mut o, s);
     o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
@@ -121,6 +122,15 @@ pub(crate) fn html_prepared(
 fn results(o: &mut String, s: &Summary) {
     o.push_str("<h2>Results</h2>\n");
     super::results_table(o, s, Markup::Html);
+}
+
+/// Per-argument rates (tool_call suites): which arguments the model gets wrong, and how.
+fn arguments(o: &mut String, s: &Summary) {
+    if s.arguments.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Arguments</h2>\n");
+    super::arguments_table(o, s, Markup::Html);
 }
 
 fn tools(o: &mut String, s: &Summary) {

@@ -55,6 +55,7 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
 
     results(&mut o, s);
     tools(&mut o, s);
+    arguments(&mut o, s);
     failures(&mut o, s);
     extraction(&mut o, s);
     latency(&mut o, s);
@@ -66,6 +67,15 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
 fn results(o: &mut String, s: &Summary) {
     o.push_str("\n## Results\n\n");
     super::results_table(o, s, Markup::Markdown);
+}
+
+/// Per-argument rates (tool_call suites): which arguments the model gets wrong, and how.
+fn arguments(o: &mut String, s: &Summary) {
+    if s.arguments.is_empty() {
+        return;
+    }
+    o.push_str("\n## Arguments\n\n");
+    super::arguments_table(o, s, Markup::Markdown);
 }
 
 fn tools(o: &mut String, s: &Summary) {

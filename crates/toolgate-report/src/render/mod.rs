@@ -13,8 +13,9 @@ pub use markdown::render_markdown;
 use crate::redact::redact;
 use crate::run::RunData;
 use crate::summary::{summarize, summarize_with, Summary, Trials};
-use crate::text::{code, escape, num3, pct_ci, ratio, Markup, Table};
+use crate::text::{code, escape, num3, pct, pct_ci, ratio, Markup, Table};
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::Path;
 
@@ -409,6 +410,94 @@ pub(crate) fn tools_table(o: &mut String, s: &Summary, m: Markup) {
         });
     }
     t.end();
+}
+
+/// Argument-level rates per tool and argument, then the arguments that fail most.
+pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
+    let cols = [
+        ("suite", false),
+        ("tool", false),
+        ("argument", false),
+        ("calls", true),
+        ("given", true),
+        ("hallucinated (not in schema)", true),
+        ("missing (required)", true),
+        ("wrong type", true),
+        ("value accuracy (95% CI)", false),
+    ];
+    let rate = |k: u64, r: Option<f64>| match r {
+        Some(r) if k > 0 => format!("{k} ({})", pct(Some(r))),
+        Some(_) => "0".to_string(),
+        None => "–".to_string(),
+    };
+    let mut t = Table::new(o, m, &cols);
+    for a in &s.arguments {
+        let cells = [
+            a.suite.clone(),
+            a.tool.clone(),
+            a.arg.clone(),
+            a.calls.to_string(),
+            a.given.to_string(),
+            rate(a.given, a.hallucinated_rate),
+            rate(a.missing, a.missing_rate),
+            rate(a.wrong_type, a.wrong_type_rate),
+            if a.value_accuracy.n == 0 {
+                "–".to_string()
+            } else {
+                format!(
+                    "{} · {}",
+                    ratio(&a.value_accuracy),
+                    pct_ci(&a.value_accuracy)
+                )
+            },
+        ];
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        t.row_with(&cells, |i, v| {
+            if (1..3).contains(&i) {
+                code(m, v)
+            } else {
+                escape(m, v)
+            }
+        });
+    }
+    t.end();
+    let mut worst: Vec<&crate::summary::ArgRates> =
+        s.arguments.iter().filter(|a| a.failures > 0).collect();
+    worst.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.tool.cmp(&b.tool)));
+    if worst.is_empty() {
+        return;
+    }
+    let named: Vec<String> = worst
+        .iter()
+        .take(3)
+        .map(|a| {
+            let name = format!("{}.{} ({})", a.tool, a.arg, a.suite);
+            let what = if !a.in_schema {
+                "not in the schema".to_string()
+            } else {
+                let mut parts = Vec::new();
+                let wrong_value = a.value_accuracy.n - a.value_accuracy.successes;
+                for (k, word) in [
+                    (wrong_value, "wrong value"),
+                    (a.missing, "missing"),
+                    (a.wrong_type, "wrong type"),
+                ] {
+                    if k > 0 {
+                        parts.push(format!("{word} ×{k}"));
+                    }
+                }
+                parts.join(", ")
+            };
+            let n = a.failures;
+            let plural = if n == 1 { "" } else { "s" };
+            format!("{} ({what}; {n} failure{plural})", code(m, &name))
+        })
+        .collect();
+    let text = format!("Fails most: {}.", named.join("; "));
+    let _ = match m {
+        Markup::Markdown => writeln!(o, "\n{text}"),
+        Markup::Html => writeln!(o, "<p>{text}</p>"),
+    };
 }
 
 /// Entity extraction: micro and macro P / R / F1, and what was missed or invented.

@@ -483,6 +483,9 @@ pub struct Scores {
     pub true_positives: u32,
     pub false_positives: u32,
     pub false_negatives: u32,
+    /// Expected entities the answer named (with the right type when types count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub found: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missed: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -251,6 +251,13 @@ pub(crate) fn score_entities(
     for p in strict.iter().flatten() {
         strict_taken[*p] = true;
     }
+    let found: Vec<String> = exp
+        .entities
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| strict[*i].is_some())
+        .map(|(_, e)| label(&e.name, e.entity_type.as_deref()))
+        .collect();
     let missed: Vec<String> = exp
         .entities
         .iter()
@@ -271,6 +278,7 @@ pub(crate) fn score_entities(
         true_positives: tp as u32,
         false_positives: (n_pred - tp) as u32,
         false_negatives: (n_exp - tp) as u32,
+        found,
         missed: missed.clone(),
         spurious: spurious.clone(),
         source: None,

@@ -386,6 +386,90 @@ fn paired_stats(pairs: &[(&GradeRecord, &GradeRecord)]) -> PairedStats {
     }
 }
 
+/// Which key fields pair two runs' trials (the rules [`compare`] documents).
+struct Pairing {
+    keep_target: bool,
+    wild_prompt: bool,
+    wild_variant: bool,
+    /// The two runs' single prompts, when they differ and trials pair across them.
+    cross_prompt: Option<(String, String)>,
+}
+
+impl Pairing {
+    fn new(bs: &[&GradeRecord], cs: &[&GradeRecord], opts: &CompareOptions) -> Pairing {
+        let filtered = |f: SliceField| {
+            [&opts.base_filter, &opts.cand_filter]
+                .iter()
+                .any(|o| o.as_ref().is_some_and(|x| x.field == f))
+        };
+        let targets = |gs: &[&GradeRecord]| -> BTreeSet<String> {
+            gs.iter().map(|g| g.key.target.to_string()).collect()
+        };
+        // Two runs made with one prompt each (A against B) pair across the prompts.
+        let prompts = |gs: &[&GradeRecord]| -> BTreeSet<String> {
+            gs.iter().map(|g| g.key.prompt.to_string()).collect()
+        };
+        let (bp, cp) = (prompts(bs), prompts(cs));
+        let cross_prompt = (bp.len() == 1 && cp.len() == 1 && bp != cp).then(|| {
+            (
+                bp.into_iter().next().unwrap_or_default(),
+                cp.into_iter().next().unwrap_or_default(),
+            )
+        });
+        Pairing {
+            keep_target: !filtered(SliceField::Target) && targets(bs) == targets(cs),
+            wild_prompt: filtered(SliceField::Prompt) || cross_prompt.is_some(),
+            wild_variant: filtered(SliceField::Variant),
+            cross_prompt,
+        }
+    }
+
+    fn key(&self, k: &TrialKey) -> PairKey {
+        let (suite, case, prompt, variant, repeat) = k.pair_key();
+        let star = || "*".to_string();
+        (
+            if self.keep_target {
+                k.target.to_string()
+            } else {
+                star()
+            },
+            suite.to_string(),
+            case.to_string(),
+            if self.wild_prompt {
+                star()
+            } else {
+                prompt.to_string()
+            },
+            if self.wild_variant {
+                star()
+            } else {
+                variant.to_string()
+            },
+            repeat,
+        )
+    }
+}
+
+/// The trials pooled into each case of [`compare`], by the case's label
+/// ([`crate::cases::CaseDelta::label`]): base grades, then candidate grades, in key order.
+pub(crate) fn case_trials<'a>(
+    base: &'a RunData,
+    cand: &'a RunData,
+    opts: &CompareOptions,
+) -> BTreeMap<String, [Vec<&'a GradeRecord>; 2]> {
+    let bs = slice(base, &opts.base_filter);
+    let cs = slice(cand, &opts.cand_filter);
+    let p = Pairing::new(&bs, &cs, opts);
+    let key_of = |k: &TrialKey| p.key(k);
+    let mut out: BTreeMap<String, [Vec<&GradeRecord>; 2]> = BTreeMap::new();
+    for (side, gs) in [&bs, &cs].into_iter().enumerate() {
+        for (k, g) in index(gs, &key_of, "", &mut Vec::new()) {
+            out.entry(case_label(&k)).or_default()[side].push(g);
+        }
+    }
+    out
+}
+
 /// Pairs the trials of `base` and `cand` and compares them. Pairing uses
 /// [`TrialKey::pair_key`] (suite, case, prompt, variant, repeat); a field a slice filter
 /// selects on is left out of the key (so `prompt=A` pairs with `prompt=B`), and the target
@@ -393,55 +477,12 @@ fn paired_stats(pairs: &[(&GradeRecord, &GradeRecord)]) -> PairedStats {
 pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Comparison {
     let bs = slice(base, &opts.base_filter);
     let cs = slice(cand, &opts.cand_filter);
-    let filtered = |f: SliceField| {
-        [&opts.base_filter, &opts.cand_filter]
-            .iter()
-            .any(|o| o.as_ref().is_some_and(|x| x.field == f))
-    };
-    let targets = |gs: &[&GradeRecord]| -> BTreeSet<String> {
-        gs.iter().map(|g| g.key.target.to_string()).collect()
-    };
-    let keep_target = !filtered(SliceField::Target) && targets(&bs) == targets(&cs);
-    // Two runs made with one prompt each (A against B) pair across the prompts.
-    let prompts = |gs: &[&GradeRecord]| -> BTreeSet<String> {
-        gs.iter().map(|g| g.key.prompt.to_string()).collect()
-    };
-    let (bp, cp) = (prompts(&bs), prompts(&cs));
-    let cross_prompt = bp.len() == 1 && cp.len() == 1 && bp != cp;
-    let (wild_prompt, wild_variant) = (
-        filtered(SliceField::Prompt) || cross_prompt,
-        filtered(SliceField::Variant),
-    );
-    let key_of = |k: &TrialKey| -> PairKey {
-        let (suite, case, prompt, variant, repeat) = k.pair_key();
-        let star = || "*".to_string();
-        (
-            if keep_target {
-                k.target.to_string()
-            } else {
-                star()
-            },
-            suite.to_string(),
-            case.to_string(),
-            if wild_prompt {
-                star()
-            } else {
-                prompt.to_string()
-            },
-            if wild_variant {
-                star()
-            } else {
-                variant.to_string()
-            },
-            repeat,
-        )
-    };
+    let pairing = Pairing::new(&bs, &cs, opts);
+    let key_of = |k: &TrialKey| pairing.key(k);
     let mut notes = Vec::new();
-    if cross_prompt {
+    if let Some((bp, cp)) = &pairing.cross_prompt {
         notes.push(format!(
-            "each run has one prompt ({} and {}): trials paired across the prompts",
-            bp.iter().next().map_or("", String::as_str),
-            cp.iter().next().map_or("", String::as_str)
+            "each run has one prompt ({bp} and {cp}): trials paired across the prompts"
         ));
     }
     let mut bm = index(&bs, &key_of, "base", &mut notes);

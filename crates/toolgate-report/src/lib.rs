@@ -4,6 +4,7 @@
 //! Invariant: no network, no async, no clock. Every output is a pure function of the run
 //! files (and, for gates, the policy), so reports snapshot-test and re-render identically.
 
+pub mod asked;
 pub mod by;
 pub mod cases;
 pub mod compare;
@@ -31,8 +32,9 @@ pub use gate::{
 };
 pub use redact::redact;
 pub use render::{
-    render, render_csv, render_html, render_json, render_junit, render_markdown, write_reports,
-    Format, RenderOptions,
+    render, render_compare_html, render_compare_md, render_csv, render_html, render_json,
+    render_junit, render_markdown, write_compare_views, write_reports, Format, RenderOptions,
+    COMPARE_HTML, COMPARE_MD,
 };
 pub use run::{ResponseMeta, RunData, TimingMeta, TurnMeta};
 pub use summary::{summarize, Summary, SCHEMA_VERSION};

@@ -370,7 +370,34 @@ fn compare_two(
     } else {
         print_out(&toolgate_report::render_compare_text(&c));
     }
+    // The case views go beside the candidate run. stdout is the comparison, ending with its
+    // verdict line (and often redirected with --markdown), so the path goes to stderr.
+    if let Some(page) = write_compare_views(&c, base, cand, &opts) {
+        eprintln!("compare report: {}", page.display());
+    }
     Ok(exit::OK)
+}
+
+/// Writes `compare.md` and `compare.html` into the candidate run folder and returns the
+/// page's path; a folder that cannot be written (a read-only checkout) is a warning only.
+fn write_compare_views(
+    c: &toolgate_report::Comparison,
+    base: &toolgate_report::RunData,
+    cand: &toolgate_report::RunData,
+    opts: &toolgate_report::CompareOptions,
+) -> Option<std::path::PathBuf> {
+    match toolgate_report::write_compare_views(c, base, cand, opts, &cand.dir) {
+        Ok([_, page]) => Some(page),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot write {} and {} in {}: {e}",
+                toolgate_report::COMPARE_MD,
+                toolgate_report::COMPARE_HTML,
+                cand.dir.display()
+            );
+            None
+        }
+    }
 }
 
 /// Appends the gate's Markdown to `$GITHUB_STEP_SUMMARY`; a file that cannot be written is
@@ -410,8 +437,9 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
     }
     let d = toolgate_report::decide(c, &policy);
     print_out(&toolgate_report::render_gate_text(&d));
-    // The full evidence (every case, every flip) goes to a file beside the candidate run;
-    // the log names it last. Not writable (a read-only checkout) is a warning only.
+    // The full evidence (every case, every flip) goes to a file beside the candidate run,
+    // and the changed cases with both runs' answers to compare.html / compare.md there; the
+    // log names the page last. Not writable (a read-only checkout) is a warning only.
     let report = a
         .cand
         .join(format!("gate-{}.md", file_safe(&base.manifest.run_id)));
@@ -421,8 +449,11 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
         toolgate_report::render_compare_markdown(&d.comparison).replacen("# ", "## ", 1)
     );
     match std::fs::write(&report, md) {
-        Ok(()) => print_out(&format!("compare report: {}", report.display())),
+        Ok(()) => print_out(&format!("gate report: {}", report.display())),
         Err(e) => eprintln!("warning: cannot write {}: {e}", report.display()),
+    }
+    if let Some(page) = write_compare_views(&d.comparison, &base, &cand, &opts) {
+        print_out(&format!("compare report: {}", page.display()));
     }
     step_summary(&d);
     Ok(d.exit_code() as u8)

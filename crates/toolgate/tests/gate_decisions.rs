@@ -158,11 +158,23 @@ fn two_hundred_cases_real_drop_fails() {
     // At most 10 regressed cases in the log, the rest counted.
     assert!(out.contains("regressed cases (35):"), "{out}");
     assert!(out.contains("… 25 more in the compare report"), "{out}");
-    // The log ends with the compare report's path; the report lists every case.
-    let last = out.lines().last().unwrap();
+    // The log ends with the compare page's path, after the gate report's; the gate report
+    // lists every case, the compare views the changed ones with both runs' answers.
+    let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        last,
-        format!("compare report: {}", c.join("gate-b.md").display())
+        lines[lines.len() - 2..],
+        [
+            format!("gate report: {}", c.join("gate-b.md").display()),
+            format!("compare report: {}", c.join("compare.html").display())
+        ]
+    );
+    let page = std::fs::read_to_string(c.join("compare.html")).unwrap();
+    assert!(page.contains("<h2>Regressions (35)</h2>"), "{page}");
+    let views = std::fs::read_to_string(c.join("compare.md")).unwrap();
+    assert!(views.contains("\n## Regressions (35)\n"), "{views}");
+    assert!(
+        views.contains("### big/case-034 [thinking=off] p @t — 1/1 → 0/1"),
+        "{views}"
     );
     let md = std::fs::read_to_string(c.join("gate-b.md")).unwrap();
     assert!(

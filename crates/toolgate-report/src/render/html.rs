@@ -1,13 +1,15 @@
 //! `report.html`: one self-contained file (inline CSS, inline SVG charts, a small inline
 //! script for sorting and filtering; no external resources, so it opens offline and in CI
-//! artifact viewers).
+//! artifact viewers). It opens with the at-a-glance picture ([`super::glance`]), then the
+//! tables, then the failures-first case view ([`super::case_view`]) and every listed trial.
 
+use super::trial_html::CELL_CAP;
 use super::{prepared, RenderOptions, STABLE_NOTE};
+use crate::asked::cut_at;
 use crate::run::RunData;
 use crate::stats::Dist;
 use crate::summary::{summarize_with, LatencyRow, Summary, Trials};
 use crate::text::{html, num, pct_ci, Markup};
-use serde_json::json;
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
 
@@ -22,9 +24,41 @@ th{background:#f6f8fa}th.sortable{cursor:pointer}td.n{text-align:right;font-vari
 .diag{max-width:40rem}pre{white-space:pre-wrap;max-width:60rem;font-size:.8rem}
 .controls{margin:.5rem 0}.controls input{width:20rem}
 svg text{font-size:11px;font-family:inherit}
+.glance{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.muted{color:#57606a}.more{color:#57606a;font-style:italic}
+details.case{border:1px solid #d0d7de;border-radius:4px;margin:.25rem 0;max-width:80rem}
+details.case>summary{padding:.3rem .5rem;cursor:pointer}
+details.case[open]>summary{background:#f6f8fa;border-bottom:1px solid #d0d7de}
+.case-body{padding:.25rem .75rem}
+.badge{display:inline-block;min-width:8rem;font-weight:bold}
+.badge.fail{color:#cf222e}.badge.pass{color:#1a7f37}
+.trial{border-left:3px solid #d0d7de;padding-left:.75rem;margin:.75rem 0}
+.t-fail{border-color:#cf222e}.t-error{border-color:#9a6700}.t-pass{border-color:#1a7f37}
+.trial h4,.case-body h4{margin:.25rem 0}
+table.vs{width:100%;max-width:60rem}table.vs>tbody>tr>td{width:50%}
+table.args{margin:.2rem 0 .2rem 1rem;font-size:.85rem}table.args th{background:none;font-weight:normal}
+mark{background:#ffd8b5;color:inherit}
+.call{margin:.15rem 0}
+.asked .msg{margin:.15rem 0;white-space:pre-wrap;max-width:60rem}
+.role{display:inline-block;min-width:5rem;color:#57606a;font-size:.8rem;text-transform:uppercase}
+.text pre{margin:.1rem 0 .4rem 0}
+.ent{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem}
+.transcript{margin:.4rem 0;white-space:pre-wrap;line-height:1.7}mark.ent{margin:0;color:inherit}
+.ent.found{background:#dafbe1}.ent.missed{background:#ffebe9}.ent.spurious{background:#fff8c5}.ent.type{background:#ddf4ff}
 "#;
 
 const SCRIPT: &str = r#"
+(function(){
+  // A fragment names a case or trial: open every <details> around it (report.html#first-failure).
+  function reveal(){
+    var id=decodeURIComponent(location.hash.slice(1));
+    var el=id&&document.getElementById(id);
+    if(!el){return;}
+    for(var e=el;e;e=e.parentElement){if(e.tagName==='DETAILS'){e.open=true;}}
+    el.scrollIntoView();
+  }
+  window.addEventListener('hashchange',reveal);reveal();
+})();
 (function(){
   var table=document.getElementById('cases');
   if(!table){return;}
@@ -107,13 +141,15 @@ pub(crate) fn html_prepared(
     if opts.stable {
         let _ = writeln!(o, "<p><em>{STABLE_NOTE}</em></p>");
     }
+    super::glance::glance(&mut o, s);
     results(&mut o, s);
     tools(&mut o, s);
     arguments(&mut o, s);
     failures(&mut o, s);
+    super::case_view::case_view(&mut o, s, run, trials);
     latency(&mut o, s);
     o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
-    cases(&mut o, s, run, trials);
+    cases(&mut o, s);
     facts(&mut o, s);
     let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     o
@@ -318,11 +354,18 @@ fn latency(o: &mut String, s: &Summary) {
     crate::latency::render_html_tables(o, s);
 }
 
-fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
-    // Only the listed rows are read back whole, so the page stays bounded however big the run.
-    let mut reader = run.raw_reader();
-    let mut raw_shown = 0usize;
-    o.push_str("<h2>Cases</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
+/// Every listed trial as one sortable, filterable row. Answers and raw responses are in the
+/// case view, once per trial.
+fn cases(o: &mut String, s: &Summary) {
+    o.push_str("<h2>Trials</h2>\n<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by any text\" aria-label=\"filter\"> <select id=\"verdict\" aria-label=\"verdict\"><option value=\"\">all verdicts</option><option value=\"pass\">pass</option><option value=\"fail\">fail</option><option value=\"error\">error</option></select></div>\n");
+    if s.cases_omitted > 0 {
+        let _ = writeln!(
+            o,
+            "<p>Listing {} of {} trials: fails and errors first. Every trial is in <code>results.csv</code>, <code>junit.xml</code> and <code>grades.jsonl</code>.</p>",
+            s.cases.len(),
+            s.cases_total
+        );
+    }
     o.push_str("<table id=\"cases\">\n<thead><tr>");
     for h in [
         "target",
@@ -340,55 +383,17 @@ fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
     ] {
         let _ = write!(o, "<th class=\"sortable\">{h}</th>");
     }
-    o.push_str("<th>raw</th></tr></thead>\n<tbody>\n");
-    if s.cases_omitted > 0 {
-        let _ = writeln!(
-            o,
-            "<p>Listing {} of {} trials: fails and errors first. Every trial is in <code>results.csv</code>, <code>junit.xml</code> and <code>grades.jsonl</code>.</p>",
-            s.cases.len(),
-            s.cases_total
-        );
-    }
+    o.push_str("</tr></thead>\n<tbody>\n");
     for c in &s.cases {
-        let rec = trials.response(&c.key).and_then(|m| reader.get(m));
         let k = &c.key;
         let class = match c.verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
         };
-        let raw = rec.as_ref().map(|r| {
-            let turns: Vec<_> = r
-                .turns
-                .iter()
-                .map(|t| {
-                    json!({"turn": t.turn, "user": t.user, "message": t.message,
-                        "finish_reason": t.finish_reason, "usage": t.usage, "status": t.status})
-                })
-                .collect();
-            serde_json::to_string_pretty(&json!({"turns": turns, "error": r.error}))
-                .unwrap_or_default()
-        });
-        // A trial shows at most RAW_CAP of its response, and the page at most RAW_BUDGET
-        // in all: a hostile server answering megabytes per trial cannot blow the page up.
-        let raw = raw.map(|r| {
-            let where_ = match trials.response(&c.key).map(|m| &m.raw) {
-                Some(crate::run::RawRef::Line(off)) => {
-                    format!("responses.jsonl at byte offset {off}")
-                }
-                _ => "responses.jsonl".to_string(),
-            };
-            let room = RAW_CAP.min(RAW_BUDGET.saturating_sub(raw_shown));
-            let (shown, more) = cut_at(&r, room);
-            raw_shown += shown.len();
-            match more {
-                0 => html(shown),
-                n => format!("{}\n… {n} bytes more, see {}", html(shown), html(&where_)),
-            }
-        });
         let _ = writeln!(
             o,
-            "<tr data-verdict=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"{class}\">{class}</td><td>{}</td><td class=\"diag\">{}</td><td>{}</td><td>{}</td><td class=\"n\" data-sort=\"{}\">{}</td><td>{}</td></tr>",
+            "<tr data-verdict=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"{class}\">{class}</td><td>{}</td><td class=\"diag\">{}</td><td>{}</td><td>{}</td><td class=\"n\" data-sort=\"{}\">{}</td></tr>",
             html(&k.target),
             html(&k.suite),
             html(&k.case),
@@ -401,31 +406,9 @@ fn cases(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
             html(cut_at(&c.actual, CELL_CAP).0),
             c.ttft_ms.map_or_else(|| "-1".to_string(), |v| format!("{v}")),
             num(c.ttft_ms),
-            raw.map_or_else(String::new, |r| format!(
-                "<details><summary>response</summary><pre>{r}</pre></details>"
-            ))
         );
     }
     o.push_str("</tbody>\n</table>\n");
-}
-
-/// Raw response shown per trial, and in all, in bytes of JSON (before HTML escaping, which
-/// can grow `&` five-fold).
-const RAW_CAP: usize = 64 * 1024;
-const RAW_BUDGET: usize = 4 * 1024 * 1024;
-/// A table cell (diagnosis, expected, actual) shown in bytes.
-const CELL_CAP: usize = 512;
-
-/// The first at most `max` bytes of `s` (on a char boundary) and how many bytes were left.
-fn cut_at(s: &str, max: usize) -> (&str, usize) {
-    if s.len() <= max {
-        return (s, 0);
-    }
-    let mut at = max;
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
-    (&s[..at], s.len() - at)
 }
 
 fn facts(o: &mut String, s: &Summary) {
@@ -435,13 +418,6 @@ fn facts(o: &mut String, s: &Summary) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cuts_keep_char_boundaries_and_count_the_rest() {
-        assert_eq!(cut_at("abc", 5), ("abc", 0));
-        assert_eq!(cut_at("aé", 2), ("a", 2));
-        assert_eq!(cut_at("abcdef", 4), ("abcd", 2));
-    }
 
     #[test]
     fn bar_lengths_scale_to_the_largest_p90() {

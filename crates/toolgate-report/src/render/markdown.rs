@@ -2,21 +2,32 @@
 //! counted, not listed; the per-case table is capped).
 
 use super::{prepared, RenderOptions, STABLE_NOTE};
+use crate::asked::{one_line, RequestIndex, NOT_RECORDED};
 use crate::run::RunData;
-use crate::summary::{summarize, Summary};
+use crate::summary::{summarize_with, Summary, Trials};
 use crate::text::{md_cell, pct_ci, Markup};
 use std::fmt::Write;
 use toolgate_core::record::Verdict;
 
 /// Cases listed in the by-case failure list before it is cut.
 const MAX_CASE_ROWS: usize = 200;
+/// Characters of the user message shown on a failing case's line.
+const QUESTION_CHARS: usize = 160;
 
 pub fn render_markdown(run: &RunData, opts: &RenderOptions) -> String {
     let run = prepared(run, opts);
-    markdown_from_summary(&summarize(&run), opts.stable)
+    let trials = Trials::new(&run);
+    markdown_from_summary(&run, &trials, &summarize_with(&run, &trials), opts.stable)
 }
 
-pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
+/// `run` and `trials` are read only for the user message of each failing case (its
+/// request, from `requests.jsonl`).
+pub(crate) fn markdown_from_summary(
+    run: &RunData,
+    trials: &Trials<'_>,
+    s: &Summary,
+    stable: bool,
+) -> String {
     let mut o = String::new();
     let r = &s.run;
     // The first line carries the verdict on completeness, so a truncated view still shows it.
@@ -56,7 +67,7 @@ pub fn markdown_from_summary(s: &Summary, stable: bool) -> String {
     results(&mut o, s);
     tools(&mut o, s);
     arguments(&mut o, s);
-    failures(&mut o, s);
+    failures(&mut o, s, run, trials);
     extraction(&mut o, s);
     latency(&mut o, s);
     o.push_str(&crate::server::servers_markdown(&s.servers, stable));
@@ -123,7 +134,7 @@ fn tools(o: &mut String, s: &Summary) {
     }
 }
 
-fn failures(o: &mut String, s: &Summary) {
+fn failures(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
     o.push_str("\n## Failures\n\n");
     if s.failure_kinds.is_empty() && s.error_kinds.is_empty() {
         o.push_str("No failures and no infra errors.\n");
@@ -136,13 +147,14 @@ fn failures(o: &mut String, s: &Summary) {
     for k in &s.error_kinds {
         let _ = writeln!(o, "| error: {} | {} |", md_cell(&k.kind), k.count);
     }
-    by_case(o, s);
+    by_case(o, s, run, trials);
 }
 
 /// One line per case with a failing or errored trial, most failures first: its pass count
 /// per variant, its failure kinds with counts, and one failing trial's diagnosis in full
-/// (a cut diagnosis loses exactly the reason). Per-trial rows are in results.csv and junit.xml.
-fn by_case(o: &mut String, s: &Summary) {
+/// (a cut diagnosis loses exactly the reason), after the user message it answered (one
+/// line, cut). Per-trial rows are in results.csv and junit.xml.
+fn by_case(o: &mut String, s: &Summary, run: &RunData, trials: &Trials<'_>) {
     use std::collections::BTreeMap;
     #[derive(Default)]
     struct Group<'a> {
@@ -151,6 +163,8 @@ fn by_case(o: &mut String, s: &Summary) {
         not_passed: usize,
         total: usize,
         diagnosis: Option<&'a str>,
+        /// The trial whose request shows the question: the first one not passed.
+        first: Option<&'a toolgate_core::record::TrialKey>,
     }
     let mut groups: BTreeMap<(&str, &str), Group<'_>> = BTreeMap::new();
     for c in &s.cases {
@@ -165,6 +179,7 @@ fn by_case(o: &mut String, s: &Summary) {
             continue;
         }
         g.not_passed += 1;
+        g.first.get_or_insert(&c.key);
         let kind = match (c.verdict, c.failure.as_deref()) {
             (Verdict::Error, Some(k)) => format!("error: {k}"),
             (_, Some(k)) => k.to_string(),
@@ -181,6 +196,9 @@ fn by_case(o: &mut String, s: &Summary) {
         .collect();
     failing.sort_by(|a, b| b.1.not_passed.cmp(&a.1.not_passed).then(a.0.cmp(&b.0)));
     o.push_str("\n### By case (most failures first)\n\n");
+    // One record read back per listed case, for its request hash.
+    let mut reader = run.raw_reader();
+    let mut requests = RequestIndex::open(run);
     for ((suite, case), g) in failing.iter().take(MAX_CASE_ROWS) {
         let variants: Vec<String> = g
             .variants
@@ -200,6 +218,20 @@ fn by_case(o: &mut String, s: &Summary) {
             md_cell(&variants.join(", ")),
             md_cell(&kinds.join(", "))
         );
+        let question = g
+            .first
+            .and_then(|k| trials.response(k))
+            .and_then(|m| reader.get(m))
+            .and_then(|r| requests.get(&r.request.body_sha256))
+            .and_then(|a| a.last_user().map(|q| one_line(q, QUESTION_CHARS)));
+        match question {
+            Some(q) => {
+                let _ = writeln!(o, "  - user: {}", md_cell(&q));
+            }
+            None => {
+                let _ = writeln!(o, "  - user: _({NOT_RECORDED})_");
+            }
+        }
         if let Some(d) = g.diagnosis {
             let _ = writeln!(o, "  - {}", md_cell(d));
         }

@@ -1,10 +1,19 @@
 //! Report renderers: one function per format, plus [`write_reports`] for the run folder.
 
+mod case_view;
+mod compare_html;
+mod compare_md;
+mod compare_view;
 pub(crate) mod csv_out;
+mod glance;
 mod html;
 mod junit;
 mod markdown;
+pub(crate) mod trial_html;
 
+pub use compare_html::render_compare_html;
+pub use compare_md::render_compare_md;
+pub use compare_view::{write_compare_views, COMPARE_HTML, COMPARE_MD};
 pub use csv_out::render_csv;
 pub use html::render_html;
 pub use junit::render_junit;
@@ -119,7 +128,7 @@ fn write_prepared(
         Format::Csv => csv_out::write_csv(trials, opts, out),
         Format::Junit => junit::write_junit(run, trials, out),
         Format::Markdown => {
-            out.write_all(markdown::markdown_from_summary(s(), opts.stable).as_bytes())
+            out.write_all(markdown::markdown_from_summary(run, trials, s(), opts.stable).as_bytes())
         }
         Format::Json => {
             // Streamed: the same bytes as `summary_json`, without the whole text in memory.

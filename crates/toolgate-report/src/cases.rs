@@ -313,6 +313,13 @@ pub fn verdict(st: &CaseStats) -> String {
     if st.cases == 0 {
         return "no paired cases: nothing to compare".into();
     }
+    if st.worse == 0 && st.better == 0 {
+        // Nothing moved: there is no difference to size advice for.
+        return format!(
+            "no difference: none of the {} changed its pass rate",
+            plural(st.cases, "case")
+        );
+    }
     if st.p_worse < COMPARE_ALPHA {
         return format!(
             "candidate worse ({}, sign test over cases)",

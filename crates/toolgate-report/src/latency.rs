@@ -102,6 +102,18 @@ pub(crate) fn server_decode_tps(t: &TurnMeta) -> Option<f64> {
         .or_else(|| t.server_timings.as_ref()?.predicted_per_second)
 }
 
+/// Prefill throughput of one request: prompt tokens ÷ time to first token. TTFT includes
+/// queueing and transport, so this is a lower bound on the server's own prefill rate.
+pub(crate) fn prefill_tps(t: &TurnMeta) -> Option<f64> {
+    let (n, ttft) = (t.timing.prompt_tokens?, t.timing.ttft_ms?);
+    (ttft > 0.0 && n > 0).then(|| n as f64 / (ttft / 1000.0))
+}
+
+/// The server's own prefill rate (llama.cpp `timings.prompt_per_second`).
+pub(crate) fn server_prefill_tps(t: &TurnMeta) -> Option<f64> {
+    t.server_timings.as_ref()?.prompt_per_second
+}
+
 /// The server's own prompt-processing time (llama.cpp `timings.prompt_ms`), to read beside
 /// our TTFT: the difference is queueing, transport and the first decode step.
 pub(crate) fn server_prompt_ms(t: &TurnMeta) -> Option<f64> {
@@ -263,7 +275,7 @@ pub(crate) fn count(items: Vec<String>) -> Vec<KindCount> {
 }
 
 /// Every metric of a row, in display order: (name, unit, distribution).
-pub fn row_metrics(r: &LatencyRow) -> [(&'static str, &'static str, &Option<Dist>); 8] {
+pub fn row_metrics(r: &LatencyRow) -> [(&'static str, &'static str, &Option<Dist>); 10] {
     [
         ("TTFT", "ms", &r.ttft_ms),
         ("TTFT-content", "ms", &r.ttft_content_ms),
@@ -271,7 +283,9 @@ pub fn row_metrics(r: &LatencyRow) -> [(&'static str, &'static str, &Option<Dist
         ("TPOT", "ms", &r.tpot_ms),
         ("ITL (per chunk)", "ms", &r.itl_ms),
         ("decode", "tok/s", &r.decode_tps),
+        ("prefill", "tok/s", &r.prefill_tps),
         ("server decode", "tok/s", &r.server_decode_tps),
+        ("server prefill", "tok/s", &r.server_prefill_tps),
         ("server prompt", "ms", &r.server_prompt_ms),
     ]
 }
@@ -470,6 +484,235 @@ pub fn render_markdown(o: &mut String, s: &Summary) {
         o.push('\n');
         by_turn_table(o, Markup::Markdown, l);
     }
+    if let Some(t) = side_by_side(s) {
+        o.push_str(
+            "\n**Side by side** (p50 of measured requests; advantage: the best over the next)\n\n",
+        );
+        side_by_side_table(o, Markup::Markdown, &t);
+    }
+}
+
+/// One row of the side-by-side throughput table: a figure per target and which side wins.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideRow {
+    pub metric: String,
+    pub unit: &'static str,
+    /// Per target, in [`SideBySide::targets`] order.
+    pub values: Vec<Option<f64>>,
+    pub higher_is_better: bool,
+    /// `6.1x qwen3` (the best over the next best), `~equal` within 5%, `–` when unknown.
+    pub advantage: String,
+}
+
+/// The table model-swap notes carry: generation rate, prefill rate per prompt size, wall
+/// time per request, one column per target (p50s of measured requests).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SideBySide {
+    pub targets: Vec<String>,
+    pub rows: Vec<SideRow>,
+}
+
+/// Within this ratio two figures are called `~equal`.
+const EQUAL_WITHIN: f64 = 1.05;
+
+fn advantage(values: &[Option<f64>], targets: &[String], higher_is_better: bool) -> String {
+    let mut known: Vec<(f64, &str)> = values
+        .iter()
+        .zip(targets)
+        .filter_map(|(v, t)| v.filter(|v| *v > 0.0).map(|v| (v, t.as_str())))
+        .collect();
+    if known.len() < 2 {
+        return "–".into();
+    }
+    known.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if higher_is_better {
+        known.reverse();
+    }
+    let (best, next) = (known[0], known[1]);
+    let ratio = if higher_is_better {
+        best.0 / next.0
+    } else {
+        next.0 / best.0
+    };
+    if ratio < EQUAL_WITHIN {
+        "~equal".into()
+    } else {
+        format!("{ratio:.1}x {}", best.1)
+    }
+}
+
+/// The side-by-side table for two or more targets (`None` for one). Rows: generation tok/s
+/// (decode p50), then per case category — with `cases/throughput/` a short and a long
+/// prompt — the prefill rate (prompt tokens ÷ TTFT, p50) and the wall time of a request
+/// (E2E p50), labelled with the category's mean prompt and generated tokens.
+pub fn side_by_side(s: &Summary) -> Option<SideBySide> {
+    let l = &s.latency;
+    // In the order the run was given its targets (`--target A --target B`), then any other.
+    let mut targets: Vec<String> = Vec::new();
+    let measured = |n: &str| l.by_variant.iter().any(|r| r.target == n);
+    for name in s
+        .run
+        .targets
+        .iter()
+        .map(|t| &t.name)
+        .chain(l.by_variant.iter().map(|r| &r.target))
+    {
+        if measured(name) && !targets.contains(name) {
+            targets.push(name.clone());
+        }
+    }
+    if targets.len() < 2 {
+        return None;
+    }
+    let mut rows = Vec::new();
+    let mut push = |metric: String, unit: &'static str, values: Vec<Option<f64>>, hib: bool| {
+        if values.iter().any(Option::is_some) {
+            let advantage = advantage(&values, &targets, hib);
+            rows.push(SideRow {
+                metric,
+                unit,
+                values,
+                higher_is_better: hib,
+                advantage,
+            });
+        }
+    };
+    // A target's busiest variant stands for it.
+    let decode: Vec<Option<f64>> = targets
+        .iter()
+        .map(|t| {
+            l.by_variant
+                .iter()
+                .filter(|r| &r.target == t)
+                .max_by_key(|r| r.requests)
+                .and_then(|r| r.decode_tps.as_ref().map(|d| d.p50))
+        })
+        .collect();
+    push("Generation tok/s".into(), "tok/s", decode, true);
+    let mut groups: Vec<&str> = Vec::new();
+    for r in &l.by_category {
+        if !groups.contains(&r.group.as_str()) {
+            groups.push(&r.group);
+        }
+    }
+    let mean_of = |g: &str, f: fn(&LatencyRow) -> &Option<Dist>| {
+        l.by_category
+            .iter()
+            .filter(|r| r.group == g)
+            .find_map(|r| f(r).as_ref().map(|d| d.mean))
+    };
+    let per_target = |g: &str, f: fn(&LatencyRow) -> Option<f64>| -> Vec<Option<f64>> {
+        targets
+            .iter()
+            .map(|t| {
+                l.by_category
+                    .iter()
+                    .find(|r| &r.target == t && r.group == g)
+                    .and_then(f)
+            })
+            .collect()
+    };
+    for g in groups {
+        let tokens = |v: Option<f64>, what: &str| {
+            v.map_or(String::new(), |v| {
+                format!(" (~{} {what})", thousands(v.round(), 0))
+            })
+        };
+        push(
+            format!(
+                "Prompt eval tok/s, {g}{}",
+                tokens(mean_of(g, |r| &r.prompt_tokens), "prompt tokens")
+            ),
+            "tok/s",
+            per_target(g, |r| r.prefill_tps.as_ref().map(|d| d.p50)),
+            true,
+        );
+        push(
+            format!(
+                "Wall time, {g}{}",
+                tokens(mean_of(g, |r| &r.completion_tokens), "generated tokens")
+            ),
+            "s",
+            per_target(g, |r| r.e2e_ms.as_ref().map(|d| d.p50 / 1000.0)),
+            false,
+        );
+    }
+    Some(SideBySide { targets, rows })
+}
+
+/// `1869.1` → `1,869.1`.
+fn thousands(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(a, b)| (a, Some(b)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{out}.{f}"),
+        None => format!("{sign}{out}"),
+    }
+}
+
+fn side_value(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(v) if unit == "s" => format!("{} s", thousands(v, 1)),
+        Some(v) => thousands(v, 1),
+        None => "–".into(),
+    }
+}
+
+/// The side-by-side table as a Markdown or HTML table.
+pub fn side_by_side_table(o: &mut String, m: Markup, t: &SideBySide) {
+    let mut cols: Vec<(&str, bool)> = vec![("Metric", false)];
+    for name in &t.targets {
+        cols.push((name.as_str(), true));
+    }
+    cols.push(("Advantage", false));
+    let mut table = Table::new(o, m, &cols);
+    for r in &t.rows {
+        let mut cells = vec![r.metric.clone()];
+        cells.extend(r.values.iter().map(|v| side_value(*v, r.unit)));
+        cells.push(r.advantage.clone());
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        table.row(&cells);
+    }
+    table.end();
+}
+
+/// The side-by-side table for a terminal: fixed columns, model-free text only.
+pub fn side_by_side_text(t: &SideBySide) -> String {
+    let w = t
+        .rows
+        .iter()
+        .map(|r| r.metric.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let cw: Vec<usize> = t
+        .targets
+        .iter()
+        .map(|n| n.chars().count().max(10))
+        .collect();
+    let mut o = format!("{:<w$}", "Metric");
+    for (n, c) in t.targets.iter().zip(&cw) {
+        let _ = write!(o, "  {n:>c$}");
+    }
+    o.push_str("  Advantage\n");
+    for r in &t.rows {
+        let _ = write!(o, "{:<w$}", r.metric);
+        for (v, c) in r.values.iter().zip(&cw) {
+            let _ = write!(o, "  {:>c$}", side_value(*v, r.unit));
+        }
+        let _ = writeln!(o, "  {}", r.advantage);
+    }
+    o
 }
 
 fn opt3(v: Option<f64>) -> String {
@@ -897,6 +1140,10 @@ pub fn render_text(s: &Summary) -> String {
         "excluded: {} warmup, {} infra-error trial(s)",
         l.excluded_warmup, l.excluded_errors
     );
+    if let Some(t) = side_by_side(s) {
+        let _ = writeln!(o, "\nside by side (p50 of measured requests):");
+        o.push_str(&toolgate_core::text::terminal_lines(&side_by_side_text(&t)));
+    }
     o
 }
 
@@ -975,5 +1222,17 @@ mod tests {
         );
         // Numbers are not text cells: a negative value stays a number.
         assert!(row.contains(",-1.5,"), "{row}");
+    }
+
+    #[test]
+    fn advantage_names_the_winner_and_calls_near_ties_equal() {
+        let t = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(advantage(&[Some(11.1), Some(67.3)], &t, true), "6.1x b");
+        assert_eq!(advantage(&[Some(222.5), Some(215.0)], &t, true), "~equal");
+        assert_eq!(advantage(&[Some(59.8), Some(39.1)], &t, false), "1.5x b");
+        assert_eq!(advantage(&[Some(1.0), None], &t, true), "–");
+        assert_eq!(thousands(1869.14, 1), "1,869.1");
+        assert_eq!(thousands(624.5, 1), "624.5");
+        assert_eq!(thousands(1234567.0, 0), "1,234,567");
     }
 }

@@ -101,6 +101,8 @@ pub struct ServerTimings {
     pub predicted_per_second: Option<f64>,
     #[serde(default)]
     pub prompt_ms: Option<f64>,
+    #[serde(default)]
+    pub prompt_per_second: Option<f64>,
 }
 
 /// Where a response's whole record can be found again.
@@ -155,6 +157,7 @@ impl TurnMeta {
                 Box::new(ServerTimings {
                     predicted_per_second: num("predicted_per_second"),
                     prompt_ms: num("prompt_ms"),
+                    prompt_per_second: num("prompt_per_second"),
                 })
             }),
             timing: TimingMeta::from_timing(&t.timing),

@@ -290,6 +290,13 @@ pub struct LatencyRow {
     pub server_decode_tps: Option<Dist>,
     /// The server's own prompt time (llama.cpp `timings.prompt_ms`), beside our TTFT.
     pub server_prompt_ms: Option<Dist>,
+    /// Prefill throughput per request: prompt tokens ÷ TTFT.
+    pub prefill_tps: Option<Dist>,
+    /// The server's own prefill rate (llama.cpp `timings.prompt_per_second`).
+    pub server_prefill_tps: Option<Dist>,
+    /// Prompt and generated tokens per request (`usage`), for labelling throughput rows.
+    pub prompt_tokens: Option<Dist>,
+    pub completion_tokens: Option<Dist>,
     /// Requests without a TTFT, by reason (they are not in `ttft_ms`, never counted as 0).
     pub ttft_missing: Vec<KindCount>,
 }
@@ -1014,6 +1021,10 @@ struct Acc<'a> {
     itl: Vec<f64>,
     server_tps: Vec<f64>,
     server_prompt: Vec<f64>,
+    prefill: Vec<f64>,
+    server_prefill: Vec<f64>,
+    prompt_tokens: Vec<f64>,
+    completion_tokens: Vec<f64>,
     /// Requests without a TTFT by reason (counted, not listed: a non-streaming run has
     /// one per request).
     missing: BTreeMap<&'a str, u64>,
@@ -1032,6 +1043,10 @@ impl<'a> Acc<'a> {
             itl: Vec::with_capacity(itl),
             server_tps: Vec::new(),
             server_prompt: Vec::new(),
+            prefill: Vec::new(),
+            server_prefill: Vec::new(),
+            prompt_tokens: Vec::new(),
+            completion_tokens: Vec::new(),
             missing: BTreeMap::new(),
         }
     }
@@ -1047,6 +1062,13 @@ impl<'a> Acc<'a> {
         self.server_tps.extend(crate::latency::server_decode_tps(t));
         self.server_prompt
             .extend(crate::latency::server_prompt_ms(t));
+        self.prefill.extend(crate::latency::prefill_tps(t));
+        self.server_prefill
+            .extend(crate::latency::server_prefill_tps(t));
+        self.prompt_tokens
+            .extend(t.timing.prompt_tokens.map(|n| n as f64));
+        self.completion_tokens
+            .extend(t.timing.completion_tokens.map(|n| n as f64));
         if let Some(reason) = crate::latency::missing_reason_str(t) {
             *self.missing.entry(reason).or_default() += 1;
         }
@@ -1064,6 +1086,10 @@ impl<'a> Acc<'a> {
             itl_ms: Dist::from_vec(self.itl),
             server_decode_tps: Dist::from_vec(self.server_tps),
             server_prompt_ms: Dist::from_vec(self.server_prompt),
+            prefill_tps: Dist::from_vec(self.prefill),
+            server_prefill_tps: Dist::from_vec(self.server_prefill),
+            prompt_tokens: Dist::from_vec(self.prompt_tokens),
+            completion_tokens: Dist::from_vec(self.completion_tokens),
             ttft_missing: crate::latency::count_sorted_map(&self.missing),
         }
     }

@@ -102,10 +102,12 @@ pub(crate) fn server_decode_tps(t: &TurnMeta) -> Option<f64> {
         .or_else(|| t.server_timings.as_ref()?.predicted_per_second)
 }
 
-/// Prefill throughput of one request: prompt tokens ÷ time to first token. TTFT includes
-/// queueing and transport, so this is a lower bound on the server's own prefill rate.
+/// Prefill throughput of one request: prompt tokens the server processed (those it did not
+/// take from its prompt cache) ÷ time to first token. TTFT includes queueing and transport,
+/// so this is a lower bound on the server's own prefill rate. A fully cached prompt has none.
 pub(crate) fn prefill_tps(t: &TurnMeta) -> Option<f64> {
     let (n, ttft) = (t.timing.prompt_tokens?, t.timing.ttft_ms?);
+    let n = n.saturating_sub(t.cached_tokens.unwrap_or(0));
     (ttft > 0.0 && n > 0).then(|| n as f64 / (ttft / 1000.0))
 }
 
@@ -1222,6 +1224,28 @@ mod tests {
         );
         // Numbers are not text cells: a negative value stays a number.
         assert!(row.contains(",-1.5,"), "{row}");
+    }
+
+    /// Prefill counts only the prompt tokens the server processed: cached ones cost nothing
+    /// (llama.cpp's prompt cache, vLLM's prefix cache), and a fully cached prompt has none.
+    #[test]
+    fn prefill_leaves_out_cached_prompt_tokens() {
+        let t: TurnMeta = serde_json::from_value(serde_json::json!({
+            "turn": 0,
+            "timing": {"ttft_ms": 500.0, "prompt_tokens": 3700, "e2e_ms": 900.0},
+            "usage": {"prompt_tokens": 3700, "prompt_tokens_details": {"cached_tokens": 3200}}
+        }))
+        .unwrap();
+        assert_eq!(t.cached_tokens, Some(3200));
+        assert_eq!(prefill_tps(&t), Some(1000.0));
+        let mut all = t.clone();
+        all.cached_tokens = Some(3700);
+        assert_eq!(prefill_tps(&all), None);
+        let odd: TurnMeta = serde_json::from_value(
+            serde_json::json!({"turn": 0, "usage": {"prompt_tokens_details": 7}}),
+        )
+        .unwrap();
+        assert_eq!(odd.cached_tokens, None);
     }
 
     #[test]

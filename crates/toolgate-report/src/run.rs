@@ -49,6 +49,27 @@ pub struct TurnMeta {
     pub timing: TimingMeta,
     #[serde(default)]
     pub status: Option<u16>,
+    /// Prompt tokens the server answered from its cache (`usage.prompt_tokens_details.
+    /// cached_tokens`, sent by llama.cpp and vLLM): they cost no prefill.
+    #[serde(default, rename = "usage", deserialize_with = "cached_tokens")]
+    pub cached_tokens: Option<u64>,
+}
+
+fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens_details: Option<Details>,
+    }
+    #[derive(Deserialize)]
+    struct Details {
+        #[serde(default)]
+        cached_tokens: Option<u64>,
+    }
+    // A usage object of another shape is not an error: the figure is simply unknown.
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(v.and_then(|v| serde_json::from_value::<Usage>(v).ok())
+        .and_then(|u| u.prompt_tokens_details?.cached_tokens))
 }
 
 /// The client's [`Timing`] of one turn, reduced to what reports read (same names and
@@ -162,6 +183,11 @@ impl TurnMeta {
             }),
             timing: TimingMeta::from_timing(&t.timing),
             status: t.status,
+            cached_tokens: t
+                .usage
+                .as_ref()
+                .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
+                .and_then(serde_json::Value::as_u64),
         }
     }
 }

@@ -1288,6 +1288,7 @@ mod tests {
                     ..Default::default()
                 },
                 status: None,
+                cached_tokens: None,
             }],
             error: None,
             started_at: String::new(),

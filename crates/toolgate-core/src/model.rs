@@ -55,6 +55,20 @@ impl Suite {
     }
 }
 
+/// The text of an OpenAI-shape message's `content` as sent on the wire: a string, or the
+/// text parts of an array joined by newlines; empty for anything else.
+pub fn content_text(m: &Value) -> String {
+    match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// A chat message in OpenAI shape, ready to send.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Message {

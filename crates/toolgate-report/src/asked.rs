@@ -83,15 +83,7 @@ impl Asked {
 
 /// `content` as text (a string, or the text parts of an array), then any tool calls.
 fn message_text(m: &Value) -> String {
-    let mut out = match m.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    };
+    let mut out = toolgate_core::model::content_text(m);
     if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
         for c in calls {
             let f = c.get("function").unwrap_or(c);

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{sleep, sleep_until, Instant};
+use toolgate_core::model::content_text;
 use toolgate_core::{AssistantMessage, Case, CaseKind, RawToolCall, Suite};
 
 /// Idle keep-alive connections are closed after this long.
@@ -300,19 +301,6 @@ pub fn thinking_requested(body: &Value) -> bool {
         .get("reasoning_effort")
         .or_else(|| body.get("reasoning").and_then(|r| r.get("effort")));
     matches!(effort, Some(Value::String(s)) if s != "none")
-}
-
-/// Text of a message's content (a string or an array of text parts).
-fn content_text(m: &Value) -> String {
-    match m.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// ≈ characters / 4, at least 1.

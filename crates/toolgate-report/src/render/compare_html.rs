@@ -5,7 +5,9 @@
 //! Self-contained like `report.html`; model text escaped and bounded by one page budget.
 
 use super::compare_view::{sections, Readers, MAX_SIDE_TRIALS};
-use super::trial_html::{asked_html, trial_answer, verdict_class, Budget, RAW_BUDGET};
+use super::trial_html::{
+    asked_html, trial_answer, verdict_class, Budget, RAW_BUDGET, REVEAL_SCRIPT, TRIAL_STYLE,
+};
 use crate::asked::RequestIndex;
 use crate::cases::CaseStatus;
 use crate::compare::{CompareOptions, Comparison};
@@ -32,27 +34,7 @@ details.case[open]>summary{background:#f6f8fa;border-bottom:1px solid #d0d7de}
 .badge{display:inline-block;min-width:9rem;font-weight:bold}
 .regressed{color:#cf222e}.improved{color:#1a7f37}.flaky{color:#9a6700}
 table.sides{width:100%}table.sides>tbody>tr>td{width:50%}
-table.args{margin:.2rem 0 .2rem 1rem;font-size:.85rem}table.args th{background:none;font-weight:normal}
-mark{background:#ffd8b5;color:inherit}
-.call{margin:.15rem 0}.diag{max-width:40rem}
-.asked .msg{margin:.15rem 0;white-space:pre-wrap;max-width:60rem}
-.role{display:inline-block;min-width:5rem;color:#57606a;font-size:.8rem;text-transform:uppercase}
-.ent{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem}
-.ent.found{background:#dafbe1}.ent.missed{background:#ffebe9}.ent.spurious{background:#fff8c5}.ent.type{background:#ddf4ff}
-"#;
-
-/// Opens the `<details>` around the element a fragment names (`compare.html#first-regression`).
-const SCRIPT: &str = r#"
-(function(){
-  function reveal(){
-    var id=decodeURIComponent(location.hash.slice(1));
-    var el=id&&document.getElementById(id);
-    if(!el){return;}
-    for(var e=el;e;e=e.parentElement){if(e.tagName==='DETAILS'){e.open=true;}}
-    el.scrollIntoView();
-  }
-  window.addEventListener('hashchange',reveal);reveal();
-})();
+.diag{max-width:40rem}
 "#;
 
 pub fn render_compare_html(
@@ -65,7 +47,7 @@ pub fn render_compare_html(
     let title = format!("toolgate compare: {} → {}", c.base.label, c.cand.label);
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p><strong>{}</strong></p>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}{TRIAL_STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p><strong>{}</strong></p>\n",
         html(&title),
         html(&title),
         html(&crate::cases::verdict(&c.case_stats))
@@ -179,6 +161,6 @@ pub fn render_compare_html(
             );
         }
     }
-    let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(o, "<script>{REVEAL_SCRIPT}</script>\n</body>\n</html>\n");
     o
 }

@@ -3,7 +3,7 @@
 //! artifact viewers). It opens with the at-a-glance picture ([`super::glance`]), then the
 //! tables, then the failures-first case view ([`super::case_view`]) and every listed trial.
 
-use super::trial_html::CELL_CAP;
+use super::trial_html::{CELL_CAP, REVEAL_SCRIPT, TRIAL_STYLE};
 use super::{prepared, RenderOptions, STABLE_NOTE};
 use crate::asked::cut_at;
 use crate::run::RunData;
@@ -36,29 +36,10 @@ details.case[open]>summary{background:#f6f8fa;border-bottom:1px solid #d0d7de}
 .t-fail{border-color:#cf222e}.t-error{border-color:#9a6700}.t-pass{border-color:#1a7f37}
 .trial h4,.case-body h4{margin:.25rem 0}
 table.vs{width:100%;max-width:60rem}table.vs>tbody>tr>td{width:50%}
-table.args{margin:.2rem 0 .2rem 1rem;font-size:.85rem}table.args th{background:none;font-weight:normal}
-mark{background:#ffd8b5;color:inherit}
-.call{margin:.15rem 0}
-.asked .msg{margin:.15rem 0;white-space:pre-wrap;max-width:60rem}
-.role{display:inline-block;min-width:5rem;color:#57606a;font-size:.8rem;text-transform:uppercase}
 .text pre{margin:.1rem 0 .4rem 0}
-.ent{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem}
-.transcript{margin:.4rem 0;white-space:pre-wrap;line-height:1.7}mark.ent{margin:0;color:inherit}
-.ent.found{background:#dafbe1}.ent.missed{background:#ffebe9}.ent.spurious{background:#fff8c5}.ent.type{background:#ddf4ff}
 "#;
 
 const SCRIPT: &str = r#"
-(function(){
-  // A fragment names a case or trial: open every <details> around it (report.html#first-failure).
-  function reveal(){
-    var id=decodeURIComponent(location.hash.slice(1));
-    var el=id&&document.getElementById(id);
-    if(!el){return;}
-    for(var e=el;e;e=e.parentElement){if(e.tagName==='DETAILS'){e.open=true;}}
-    el.scrollIntoView();
-  }
-  window.addEventListener('hashchange',reveal);reveal();
-})();
 (function(){
   var table=document.getElementById('cases');
   if(!table){return;}
@@ -110,7 +91,7 @@ pub(crate) fn html_prepared(
     let title = format!("toolgate report: {}", s.run.run_id);
     let _ = write!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}{TRIAL_STYLE}</style>\n</head>\n<body>\n",
         html(&title)
     );
     if !s.run.complete {
@@ -151,7 +132,10 @@ pub(crate) fn html_prepared(
     o.push_str(&crate::server::servers_html(&s.servers, opts.stable));
     cases(&mut o, s);
     facts(&mut o, s);
-    let _ = write!(o, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        o,
+        "<script>{REVEAL_SCRIPT}{SCRIPT}</script>\n</body>\n</html>\n"
+    );
     o
 }
 

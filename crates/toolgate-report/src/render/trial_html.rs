@@ -402,6 +402,34 @@ fn entities_html(o: &mut String, g: &GradeRecord) {
     );
 }
 
+/// The styles of a trial's parts (calls and arguments, the question, entities, the marked
+/// transcript), shared by `report.html` and `compare.html`.
+pub(crate) const TRIAL_STYLE: &str = r#"
+table.args{margin:.2rem 0 .2rem 1rem;font-size:.85rem}table.args th{background:none;font-weight:normal}
+mark{background:#ffd8b5;color:inherit}
+.call{margin:.15rem 0}
+.asked .msg{margin:.15rem 0;white-space:pre-wrap;max-width:60rem}
+.role{display:inline-block;min-width:5rem;color:#57606a;font-size:.8rem;text-transform:uppercase}
+.ent{display:inline-block;border-radius:3px;padding:0 .3rem;margin:.1rem}
+.transcript{margin:.4rem 0;white-space:pre-wrap;line-height:1.7}mark.ent{margin:0;color:inherit}
+.ent.found{background:#dafbe1}.ent.missed{background:#ffebe9}.ent.spurious{background:#fff8c5}.ent.type{background:#ddf4ff}
+"#;
+
+/// Opens every `<details>` around the element a URL fragment names, on both pages.
+pub(crate) const REVEAL_SCRIPT: &str = r#"
+(function(){
+  // A fragment names a case or trial: open every <details> around it (report.html#first-failure).
+  function reveal(){
+    var id=decodeURIComponent(location.hash.slice(1));
+    var el=id&&document.getElementById(id);
+    if(!el){return;}
+    for(var e=el;e;e=e.parentElement){if(e.tagName==='DETAILS'){e.open=true;}}
+    el.scrollIntoView();
+  }
+  window.addEventListener('hashchange',reveal);reveal();
+})();
+"#;
+
 /// Entity names marked per class, for the transcript.
 const MAX_MARKED_NAMES: usize = 200;
 

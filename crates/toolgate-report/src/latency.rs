@@ -107,7 +107,7 @@ pub(crate) fn server_decode_tps(t: &TurnMeta) -> Option<f64> {
 /// so this is a lower bound on the server's own prefill rate. A fully cached prompt has none.
 pub(crate) fn prefill_tps(t: &TurnMeta) -> Option<f64> {
     let (n, ttft) = (t.timing.prompt_tokens?, t.timing.ttft_ms?);
-    let n = n.saturating_sub(t.cached_tokens.unwrap_or(0));
+    let n = n.saturating_sub(u64::from(t.cached_tokens.unwrap_or(0)));
     (ttft > 0.0 && n > 0).then(|| n as f64 / (ttft / 1000.0))
 }
 
@@ -597,11 +597,8 @@ pub fn side_by_side(s: &Summary) -> Option<SideBySide> {
             groups.push(&r.group);
         }
     }
-    let mean_of = |g: &str, f: fn(&LatencyRow) -> &Option<Dist>| {
-        l.by_category
-            .iter()
-            .filter(|r| r.group == g)
-            .find_map(|r| f(r).as_ref().map(|d| d.mean))
+    let mean_of = |g: &str, f: fn(&LatencyRow) -> Option<f64>| {
+        l.by_category.iter().filter(|r| r.group == g).find_map(f)
     };
     let per_target = |g: &str, f: fn(&LatencyRow) -> Option<f64>| -> Vec<Option<f64>> {
         targets
@@ -623,7 +620,7 @@ pub fn side_by_side(s: &Summary) -> Option<SideBySide> {
         push(
             format!(
                 "Prompt eval tok/s, {g}{}",
-                tokens(mean_of(g, |r| &r.prompt_tokens), "prompt tokens")
+                tokens(mean_of(g, |r| r.prompt_tokens_mean), "prompt tokens")
             ),
             "tok/s",
             per_target(g, |r| r.prefill_tps.as_ref().map(|d| d.p50)),
@@ -632,7 +629,7 @@ pub fn side_by_side(s: &Summary) -> Option<SideBySide> {
         push(
             format!(
                 "Wall time, {g}{}",
-                tokens(mean_of(g, |r| &r.completion_tokens), "generated tokens")
+                tokens(mean_of(g, |r| r.completion_tokens_mean), "generated tokens")
             ),
             "s",
             per_target(g, |r| r.e2e_ms.as_ref().map(|d| d.p50 / 1000.0)),

@@ -52,10 +52,10 @@ pub struct TurnMeta {
     /// Prompt tokens the server answered from its cache (`usage.prompt_tokens_details.
     /// cached_tokens`, sent by llama.cpp and vLLM): they cost no prefill.
     #[serde(default, rename = "usage", deserialize_with = "cached_tokens")]
-    pub cached_tokens: Option<u64>,
+    pub cached_tokens: Option<u32>,
 }
 
-fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     #[derive(Deserialize)]
     struct Usage {
         #[serde(default)]
@@ -64,7 +64,7 @@ fn cached_tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
     #[derive(Deserialize)]
     struct Details {
         #[serde(default)]
-        cached_tokens: Option<u64>,
+        cached_tokens: Option<u32>,
     }
     // A usage object of another shape is not an error: the figure is simply unknown.
     let v = Option::<serde_json::Value>::deserialize(d)?;
@@ -187,7 +187,8 @@ impl TurnMeta {
                 .usage
                 .as_ref()
                 .and_then(|u| u.pointer("/prompt_tokens_details/cached_tokens"))
-                .and_then(serde_json::Value::as_u64),
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok()),
         }
     }
 }

@@ -294,9 +294,10 @@ pub struct LatencyRow {
     pub prefill_tps: Option<Dist>,
     /// The server's own prefill rate (llama.cpp `timings.prompt_per_second`).
     pub server_prefill_tps: Option<Dist>,
-    /// Prompt and generated tokens per request (`usage`), for labelling throughput rows.
-    pub prompt_tokens: Option<Dist>,
-    pub completion_tokens: Option<Dist>,
+    /// Mean prompt and generated tokens per request (`usage`), for labelling throughput
+    /// rows (running means: no per-request list is kept for them).
+    pub prompt_tokens_mean: Option<f64>,
+    pub completion_tokens_mean: Option<f64>,
     /// Requests without a TTFT, by reason (they are not in `ttft_ms`, never counted as 0).
     pub ttft_missing: Vec<KindCount>,
 }
@@ -1023,11 +1024,16 @@ struct Acc<'a> {
     server_prompt: Vec<f64>,
     prefill: Vec<f64>,
     server_prefill: Vec<f64>,
-    prompt_tokens: Vec<f64>,
-    completion_tokens: Vec<f64>,
+    /// (sum, count) of prompt and of completion tokens.
+    prompt_tokens: (f64, u64),
+    completion_tokens: (f64, u64),
     /// Requests without a TTFT by reason (counted, not listed: a non-streaming run has
     /// one per request).
     missing: BTreeMap<&'a str, u64>,
+}
+
+fn mean((sum, n): (f64, u64)) -> Option<f64> {
+    (n > 0).then(|| sum / n as f64)
 }
 
 impl<'a> Acc<'a> {
@@ -1045,8 +1051,8 @@ impl<'a> Acc<'a> {
             server_prompt: Vec::new(),
             prefill: Vec::new(),
             server_prefill: Vec::new(),
-            prompt_tokens: Vec::new(),
-            completion_tokens: Vec::new(),
+            prompt_tokens: (0.0, 0),
+            completion_tokens: (0.0, 0),
             missing: BTreeMap::new(),
         }
     }
@@ -1065,10 +1071,15 @@ impl<'a> Acc<'a> {
         self.prefill.extend(crate::latency::prefill_tps(t));
         self.server_prefill
             .extend(crate::latency::server_prefill_tps(t));
-        self.prompt_tokens
-            .extend(t.timing.prompt_tokens.map(|n| n as f64));
-        self.completion_tokens
-            .extend(t.timing.completion_tokens.map(|n| n as f64));
+        for (acc, n) in [
+            (&mut self.prompt_tokens, t.timing.prompt_tokens),
+            (&mut self.completion_tokens, t.timing.completion_tokens),
+        ] {
+            if let Some(n) = n {
+                acc.0 += n as f64;
+                acc.1 += 1;
+            }
+        }
         if let Some(reason) = crate::latency::missing_reason_str(t) {
             *self.missing.entry(reason).or_default() += 1;
         }
@@ -1088,8 +1099,8 @@ impl<'a> Acc<'a> {
             server_prompt_ms: Dist::from_vec(self.server_prompt),
             prefill_tps: Dist::from_vec(self.prefill),
             server_prefill_tps: Dist::from_vec(self.server_prefill),
-            prompt_tokens: Dist::from_vec(self.prompt_tokens),
-            completion_tokens: Dist::from_vec(self.completion_tokens),
+            prompt_tokens_mean: mean(self.prompt_tokens),
+            completion_tokens_mean: mean(self.completion_tokens),
             ttft_missing: crate::latency::count_sorted_map(&self.missing),
         }
     }

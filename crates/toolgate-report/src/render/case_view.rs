@@ -17,6 +17,9 @@ use toolgate_core::record::{GradeRecord, Verdict};
 /// The id of the first failing case's row; `report.html#first-failure` opens it.
 pub(crate) const FIRST_FAILURE: &str = "first-failure";
 
+/// Passing trials of a case shown in full; the others get one line each.
+const PASSES_IN_FULL: usize = 3;
+
 #[derive(Default)]
 struct Case<'a> {
     rows: Vec<&'a CaseRow>,
@@ -114,7 +117,23 @@ pub(crate) fn case_view(o: &mut String, s: &Summary, run: &RunData, trials: &Tri
         // Failing trials first inside the case too.
         let mut rows = c.rows.clone();
         rows.sort_by_key(|r| r.verdict == Verdict::Pass);
+        let mut passes_shown = 0;
         for r in rows {
+            // Passing trials past the first few get one line: they are not what a reader
+            // opens a case for, and reading each one back would cost a disk read and a parse
+            // per listed trial (the page lists up to 5,000).
+            if r.verdict == Verdict::Pass {
+                passes_shown += 1;
+                if passes_shown > PASSES_IN_FULL {
+                    let _ = writeln!(
+                        o,
+                        "<div class=\"trial t-pass\"><h4><span class=\"pass\">pass</span> {} #{}</h4></div>",
+                        html(&r.key.variant),
+                        r.key.repeat
+                    );
+                    continue;
+                }
+            }
             let meta = trials.response(&r.key);
             let rec = meta.and_then(|m| reader.get(m));
             let asked = rec

@@ -6,27 +6,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use toolgate_report::{
     compare, render_compare_html, render_html, render_junit, CompareOptions, RenderOptions,
 };
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("TOOLGATE_REQUIRE_EXTERNAL").is_err(),
-            "{name} is required here (TOOLGATE_REQUIRE_EXTERNAL is set) but not on PATH"
-        );
-        eprintln!("skipped: {name} is not installed (apt-get install {name})");
-    }
-    found
-}
+use toolgate_testkit::{chromium_console, chromium_dom, tool};
 
 fn fixtures() -> [&'static str; 3] {
     ["base", "cand", "incomplete"]
@@ -78,66 +63,6 @@ fn shots_dir() -> PathBuf {
     d
 }
 
-/// Console lines Chromium printed while loading `page`, and the screenshot it took.
-fn chromium_console(chromium: &Path, page: &Path, shot: &Path) -> Vec<String> {
-    chromium_at(chromium, page, "", shot)
-}
-
-/// As [`chromium_console`], loading `page` with a URL `fragment` (`#…` or empty).
-fn chromium_at(chromium: &Path, page: &Path, fragment: &str, shot: &Path) -> Vec<String> {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1280,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}{fragment}", page.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains(":CONSOLE"))
-        .map(str::to_string)
-        .collect()
-}
-
-/// The DOM after the page's script ran, loaded with `fragment`.
-fn chromium_dom(chromium: &Path, page: &Path, fragment: &str) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("file://{}{fragment}", page.display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `page` with the `<details>` of `id` open and, when `only` names a section, nothing else
 /// shown: headless Chromium screenshots the top of a page, not where a fragment scrolled.
 fn opened(page: &str, id: &str, only: Option<&str>) -> String {
@@ -168,7 +93,7 @@ fn html_failure_view_opens_at_the_first_failure() {
         dom.contains("<details class=\"case\" id=\"first-failure\" open=\"\">"),
         "the fragment did not open the first failing case"
     );
-    let lines = chromium_at(
+    let lines = chromium_console(
         &chromium,
         &page,
         "#first-failure",
@@ -178,7 +103,7 @@ fn html_failure_view_opens_at_the_first_failure() {
     let expanded = shots_dir().join("report-first-failure.html");
     std::fs::write(&expanded, opened(&html, "first-failure", Some("case-view"))).unwrap();
     let shot = shots_dir().join("report-first-failure.png");
-    let lines = chromium_console(&chromium, &expanded, &shot);
+    let lines = chromium_console(&chromium, &expanded, "", &shot);
     assert!(lines.is_empty(), "console messages:\n{}", lines.join("\n"));
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot is {size} bytes");
@@ -206,7 +131,7 @@ fn compare_html_opens_in_headless_chromium_without_console_messages() {
     )
     .unwrap();
     let shot = shots_dir().join("compare-base-cand.png");
-    let lines = chromium_console(&chromium, &page, &shot);
+    let lines = chromium_console(&chromium, &page, "", &shot);
     assert!(lines.is_empty(), "console messages:\n{}", lines.join("\n"));
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot is {size} bytes");
@@ -225,7 +150,7 @@ fn html_report_opens_in_headless_chromium_without_console_messages() {
         "<html><body><script>notDefined()</script></body></html>",
     )
     .unwrap();
-    let lines = chromium_console(&chromium, &bad, &dir.path().join("bad.png"));
+    let lines = chromium_console(&chromium, &bad, "", &dir.path().join("bad.png"));
     assert!(!lines.is_empty(), "the console check sees nothing");
 
     for name in fixtures() {
@@ -233,7 +158,7 @@ fn html_report_opens_in_headless_chromium_without_console_messages() {
         let page = dir.path().join(format!("{name}.html"));
         std::fs::write(&page, render_html(&run, &RenderOptions::default())).unwrap();
         let shot = shots_dir().join(format!("report-{name}.png"));
-        let lines = chromium_console(&chromium, &page, &shot);
+        let lines = chromium_console(&chromium, &page, "", &shot);
         assert!(
             lines.is_empty(),
             "{name}: console messages:\n{}",

@@ -1,20 +1,10 @@
 //! `toolgate accept` and baselines by name, through the binary.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{root, run_in as toolgate};
 
 fn text(o: &Output) -> String {
     format!(

@@ -3,20 +3,9 @@
 //! input with the same expectation is paired and listed. Reformatting is not an edit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(root())
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{root, run as toolgate};
 
 /// The tool-routing suite, copied into `dir` with `edit` applied, then run on the sim.
 fn run_suite(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {

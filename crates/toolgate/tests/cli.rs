@@ -1,17 +1,9 @@
 //! The binary as a user runs it: exit codes, files written, determinism.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_toolgate"));
-    c.current_dir(root());
-    c
-}
+mod common;
+use common::command as toolgate;
 
 #[test]
 fn help_lists_every_design_command() {

@@ -1,21 +1,12 @@
 //! `toolgate history` and `compare --last` through the binary, over fixture runs made with the
 //! simulator (timestamps and run ids rewritten so the table is deterministic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(cwd)
-        .args(args)
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{root, run_in as toolgate};
+use toolgate_testkit::{chromium_console, tool};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -361,56 +352,6 @@ fn compare_last_picks_the_previous_run_of_the_same_targets_and_suites() {
     ok(&toolgate(p, &["compare", "runs/r1", "runs/r2"]));
 }
 
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("chromium"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("TOOLGATE_REQUIRE_EXTERNAL").is_err(),
-            "chromium is required here (TOOLGATE_REQUIRE_EXTERNAL is set) but not on PATH"
-        );
-        eprintln!("skipped: chromium is not installed (apt-get install chromium)");
-    }
-    found
-}
-
-/// Console lines Chromium printed while loading `page`, and the screenshot it took.
-fn chromium_console(chromium: &Path, page: &Path, shot: &Path) -> Vec<String> {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1280,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| l.contains(":CONSOLE"))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn history_page_is_self_contained_links_reports_and_opens_in_chromium() {
     let d = fixtures();
@@ -450,7 +391,7 @@ fn history_page_is_self_contained_links_reports_and_opens_in_chromium() {
         assert!(p.join("site").join(l).is_file(), "{l}");
     }
 
-    let Some(chromium) = chromium() else {
+    let Some(chromium) = tool("chromium") else {
         return;
     };
     // Control: a page with a script error must be caught, or the check proves nothing.
@@ -460,9 +401,9 @@ fn history_page_is_self_contained_links_reports_and_opens_in_chromium() {
         "<html><body><script>notDefined()</script></body></html>",
     )
     .unwrap();
-    assert!(!chromium_console(&chromium, &bad, &p.join("bad.png")).is_empty());
+    assert!(!chromium_console(&chromium, &bad, "", &p.join("bad.png")).is_empty());
     let shot = p.join("history.png");
-    let lines = chromium_console(&chromium, &p.join("site/history.html"), &shot);
+    let lines = chromium_console(&chromium, &p.join("site/history.html"), "", &shot);
     assert!(lines.is_empty(), "console messages:\n{}", lines.join("\n"));
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
     assert!(size > 10_000, "screenshot is {size} bytes");

@@ -6,22 +6,13 @@
 use serde_json::Value;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{root, run as toolgate};
+
 const PKG: &str = "@playwright/mcp@0.0.83";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("run toolgate")
-}
 
 fn names(doc: &Value) -> Vec<String> {
     let tools = doc

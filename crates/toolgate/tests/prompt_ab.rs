@@ -2,47 +2,19 @@
 //! memory-vs-profile boundary right only under the voice-assistant prompt shows a
 //! significant difference in `compare`, and `gate` decides it.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toolgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_toolgate"));
-    c.current_dir(root()).env_remove("GITHUB_STEP_SUMMARY");
-    c
-}
-
-/// Kills the mock server this test started, even when an assertion fails.
-struct Mock(std::process::Child);
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{command as toolgate, Mock};
 
 #[test]
 fn prompt_ab_on_the_simulator_is_significant_and_gated() {
     let dir = tempfile::tempdir().unwrap();
-    let mut mock = Mock(
-        toolgate()
-            .args(["mock", "--port", "0", "--cases", "cases/tool-routing"])
-            .args(["--script", "golden/sim/prompt-sensitive.yaml"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut url = String::new();
-    BufReader::new(mock.0.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let url = url.trim().to_string();
+    let mock = Mock::start(&[
+        "--cases",
+        "cases/tool-routing",
+        "--script",
+        "golden/sim/prompt-sensitive.yaml",
+    ]);
+    let url = mock.url.clone();
     let run = dir.path().join("ab");
     let out = toolgate()
         .args(["run", "--quiet", "--suite", "cases/tool-routing"])

@@ -1,15 +1,10 @@
 //! `run --prompt PATH` and `run --prompts DIR`, through the binary on the builtin simulator.
 
-use std::path::PathBuf;
-use std::process::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{command, root};
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(root())
+    command()
         .args([
             "run",
             "--quiet",

@@ -1,13 +1,12 @@
 //! After `run`, infra errors are summarised by kind with one message each, not only counted.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+use common::{command, command_in, root, Mock};
 
 #[test]
 fn run_shows_the_top_error_kinds_with_a_message() {
     let t = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    let o = command()
         .args(["run", "--quiet", "--target", "http://127.0.0.1:1/v1"])
         .args(["--model", "x", "--profile", "vllm"])
         .args(["--suite", "cases/tool-routing", "--tag", "core8", "--out"])
@@ -24,38 +23,14 @@ fn run_shows_the_top_error_kinds_with_a_message() {
     assert!(err.contains("declared down"), "{err}");
 }
 
-/// Kills the mock server this test started, even when an assertion fails.
-struct Mock(std::process::Child);
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_model_the_server_does_not_serve_stops_the_run_before_sending() {
-    use std::io::{BufRead, BufReader};
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut mock = Mock(
-        Command::new(env!("CARGO_BIN_EXE_toolgate"))
-            .current_dir(&root)
-            .args(["mock", "--port", "0", "--cases", "cases/tool-routing"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut url = String::new();
-    BufReader::new(mock.0.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let url = url.trim().to_string();
+    let root = root();
+    let mock = Mock::start(&["--cases", "cases/tool-routing"]);
+    let url = mock.url.clone();
     let t = tempfile::tempdir().unwrap();
     let run = |extra: &[&str], out: &str| {
-        Command::new(env!("CARGO_BIN_EXE_toolgate"))
-            .current_dir(&root)
+        command_in(&root)
             .args(["run", "--quiet", "--target", &url, "--model", "qwen"])
             .args(["--profile", "vllm", "--suite", "cases/tool-routing"])
             .args(["--tag", "core8", "--out"])
@@ -85,8 +60,7 @@ fn a_model_the_server_does_not_serve_stops_the_run_before_sending() {
     );
 
     // No --profile: the server says what it is, and the choice is explained.
-    let o = Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(&root)
+    let o = command_in(&root)
         .args(["run", "--quiet", "--target", &url, "--model", "sim-strong"])
         .args(["--suite", "cases/tool-routing", "--tag", "core8", "--out"])
         .arg(t.path().join("detected"))
@@ -105,8 +79,7 @@ fn a_model_the_server_does_not_serve_stops_the_run_before_sending() {
 #[test]
 fn an_unidentified_server_falls_back_to_openai_with_a_warning() {
     let t = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+    let o = command()
         .args([
             "run",
             "--quiet",

@@ -134,16 +134,7 @@ pub fn render_html(rows: &[Row], out: &Path) -> String {
             ),
             None => format!("<span class=\"muted\">{}</span>", html(&r.path)),
         };
-        let acc = if r.accuracy.n == 0 {
-            "–".to_string()
-        } else {
-            format!(
-                "{} ({}/{})",
-                pct(r.accuracy.value),
-                r.accuracy.successes,
-                r.accuracy.n
-            )
-        };
+        let acc = crate::render::accuracy_cell(&r.accuracy);
         let ci = match (r.accuracy.ci_low, r.accuracy.ci_high) {
             (Some(lo), Some(hi)) => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
             _ => "–".into(),

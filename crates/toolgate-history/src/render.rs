@@ -40,6 +40,15 @@ pub fn pct(v: Option<f64>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// `95.2% (60/63)`, or `–` for nothing judged: the accuracy cell of every history format.
+pub(crate) fn accuracy_cell(p: &toolgate_report::stats::Proportion) -> String {
+    if p.n == 0 {
+        "–".into()
+    } else {
+        format!("{} ({}/{})", pct(p.value), p.successes, p.n)
+    }
+}
+
 fn run_cell(r: &Row) -> String {
     let id = r.run_id.as_deref().map(term).unwrap_or_else(|| "?".into());
     if r.duplicate_run_id || r.run_id.is_none() {
@@ -92,16 +101,7 @@ pub fn render_text(rows: &[Row]) -> String {
                 r.target.as_deref().map(term).unwrap_or_else(|| "–".into()),
                 r.model.as_deref().map(term).unwrap_or_else(|| "–".into()),
                 term(&r.suites.join(",")),
-                if r.accuracy.n == 0 {
-                    "–".into()
-                } else {
-                    format!(
-                        "{} ({}/{})",
-                        pct(r.accuracy.value),
-                        r.accuracy.successes,
-                        r.accuracy.n
-                    )
-                },
+                accuracy_cell(&r.accuracy),
                 match (r.accuracy.ci_low, r.accuracy.ci_high) {
                     (Some(lo), Some(hi)) => format!("{:.1}–{:.1}%", 100.0 * lo, 100.0 * hi),
                     _ => "–".into(),

@@ -655,6 +655,19 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
     }
 }
 
+/// One suite's row, the same in the text and the Markdown compare: base and candidate rates,
+/// the delta, cases worse and better, the sign test.
+fn suite_cells(st: &CaseStats) -> [String; 6] {
+    [
+        pct(st.base_rate),
+        pct(st.cand_rate),
+        signed_pct(st.delta),
+        st.worse.to_string(),
+        st.better.to_string(),
+        case_p(st),
+    ]
+}
+
 fn signed_pct(d: Option<f64>) -> String {
     d.map_or_else(|| "–".into(), |d| format!("{:+.1} pts", d * 100.0))
 }
@@ -749,17 +762,11 @@ pub fn render_compare_text(c: &Comparison) -> String {
     );
     o.push_str("\nper suite (cases):\n");
     for d in &c.suites {
-        let st = &d.case_stats;
+        let [base, cand, delta, worse, better, p] = suite_cells(&d.case_stats);
         let _ = writeln!(
             o,
-            "  {:<24} {} → {}  {}  -{} +{}  {}",
-            term(&d.suite),
-            pct(st.base_rate),
-            pct(st.cand_rate),
-            signed_pct(st.delta),
-            st.worse,
-            st.better,
-            case_p(st)
+            "  {:<24} {base} → {cand}  {delta}  -{worse} +{better}  {p}",
+            term(&d.suite)
         );
     }
     let ch = changed(c);
@@ -914,18 +921,12 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
     );
     o.push_str("| suite | cases | base | candidate | Δ | worse | better | sign test |\n|---|---:|---|---|---:|---:|---:|---:|\n");
     for d in &c.suites {
-        let st = &d.case_stats;
+        let [base, cand, delta, worse, better, p] = suite_cells(&d.case_stats);
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {base} | {cand} | {delta} | {worse} | {better} | {p} |",
             md_cell(&d.suite),
-            st.cases,
-            pct(st.base_rate),
-            pct(st.cand_rate),
-            signed_pct(st.delta),
-            st.worse,
-            st.better,
-            case_p(st)
+            d.case_stats.cases
         );
     }
     let ch = changed(c);

@@ -8,7 +8,6 @@ use super::compare_view::{sections, Readers, MAX_SIDE_TRIALS};
 use super::trial_html::{
     asked_html, trial_answer, verdict_class, Budget, RAW_BUDGET, REVEAL_SCRIPT, TRIAL_STYLE,
 };
-use crate::asked::RequestIndex;
 use crate::cases::CaseStatus;
 use crate::compare::{CompareOptions, Comparison};
 use crate::run::RunData;
@@ -59,7 +58,6 @@ pub fn render_compare_html(
     }
     o.push_str("</ul>\n");
     let mut readers = Readers::new(base, cand);
-    let mut requests = [RequestIndex::open(base), RequestIndex::open(cand)];
     let mut budget = Budget::new(RAW_BUDGET);
     for s in &secs {
         let (class, word, first_id) = match s.status {
@@ -92,20 +90,7 @@ pub fn render_compare_html(
                     .map(|k| format!(" — candidate: <span class=\"fail\">{}</span>", html(k)))
                     .unwrap_or_default()
             );
-            // Read both sides first: the question comes from whichever request was recorded.
-            let mut recs: [Vec<_>; 2] = [vec![], vec![]];
-            let mut asked = None;
-            for side in [1, 0] {
-                for g in e.sides[side].iter().take(MAX_SIDE_TRIALS) {
-                    let (meta, rec) = readers.get(side, g);
-                    if asked.is_none() {
-                        asked = rec
-                            .as_ref()
-                            .and_then(|r| requests[side].get(&r.request.body_sha256));
-                    }
-                    recs[side].push((*g, meta, rec));
-                }
-            }
+            let (recs, asked) = readers.entry(e);
             o.push_str("<h4>Asked</h4>\n");
             asked_html(&mut o, asked.as_deref());
             let _ = writeln!(

@@ -3,7 +3,7 @@
 
 use super::compare_view::{sections, Readers, MAX_SIDE_TRIALS};
 use super::trial_html::verdict_class;
-use crate::asked::{one_line, RequestIndex, NOT_RECORDED};
+use crate::asked::{one_line, NOT_RECORDED};
 use crate::compare::{CompareOptions, Comparison};
 use crate::run::RunData;
 use crate::text::md_cell;
@@ -38,7 +38,6 @@ pub fn render_compare_md(
         secs[2].cases.len() + secs[2].omitted
     );
     let mut readers = Readers::new(base, cand);
-    let mut requests = [RequestIndex::open(base), RequestIndex::open(cand)];
     for s in &secs {
         let _ = writeln!(o, "\n## {} ({})\n", s.title, s.cases.len() + s.omitted);
         if s.cases.is_empty() {
@@ -54,20 +53,15 @@ pub fn render_compare_md(
                 d.counts(),
                 if d.stable { " (stable)" } else { "" }
             );
-            let mut rows: [Vec<String>; 2] = [vec![], vec![]];
-            let mut question = None;
-            for side in [1, 0] {
-                for g in e.sides[side].iter().take(MAX_SIDE_TRIALS) {
-                    let (_, rec) = readers.get(side, g);
-                    if question.is_none() {
-                        question = rec
-                            .as_ref()
-                            .and_then(|r| requests[side].get(&r.request.body_sha256))
-                            .and_then(|a| a.last_user().map(|q| one_line(q, QUESTION_CHARS)));
-                    }
-                    rows[side].push(cell(g, rec.as_ref()));
-                }
-            }
+            let (shown, asked) = readers.entry(e);
+            let question = asked
+                .as_deref()
+                .and_then(|a| a.last_user().map(|q| one_line(q, QUESTION_CHARS)));
+            let rows: [Vec<String>; 2] = shown.map(|side| {
+                side.iter()
+                    .map(|(g, _, rec)| cell(g, rec.as_ref()))
+                    .collect()
+            });
             match question {
                 Some(q) => {
                     let _ = writeln!(o, "- user: {}\n", md_cell(&q));

@@ -4,12 +4,14 @@
 //! side by side and both diagnoses. This module collects them; `compare_md` and
 //! `compare_html` write them.
 
+use crate::asked::{Asked, RequestIndex};
 use crate::cases::{CaseDelta, CaseStatus};
 use crate::compare::{case_trials, CompareOptions, Comparison};
 use crate::run::{RawReader, RunData};
 use crate::summary::Trials;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use toolgate_core::record::{GradeRecord, ResponseRecord};
 
 pub const COMPARE_HTML: &str = "compare.html";
@@ -79,18 +81,46 @@ pub(crate) fn sections<'a>(
     out
 }
 
-/// Reads back each side's whole records.
+/// Reads back each side's whole records and what they asked.
 pub(crate) struct Readers<'a> {
     trials: [Trials<'a>; 2],
     readers: [RawReader<'a>; 2],
+    requests: [RequestIndex; 2],
 }
+
+/// One trial of a case as the views show it: its grade, index entry and whole record.
+pub(crate) type ShownTrial<'a> = (
+    &'a GradeRecord,
+    Option<&'a crate::run::ResponseMeta>,
+    Option<ResponseRecord>,
+);
 
 impl<'a> Readers<'a> {
     pub(crate) fn new(base: &'a RunData, cand: &'a RunData) -> Readers<'a> {
         Readers {
             trials: [Trials::new(base), Trials::new(cand)],
             readers: [base.raw_reader(), cand.raw_reader()],
+            requests: [RequestIndex::open(base), RequestIndex::open(cand)],
         }
+    }
+
+    /// Both sides' shown trials of a case (at most [`MAX_SIDE_TRIALS`] each), and the
+    /// question, from whichever side recorded its request (the candidate's first).
+    pub(crate) fn entry(&mut self, e: &Entry<'a>) -> ([Vec<ShownTrial<'a>>; 2], Option<Rc<Asked>>) {
+        let mut shown: [Vec<ShownTrial<'a>>; 2] = [vec![], vec![]];
+        let mut asked = None;
+        for side in [1, 0] {
+            for g in e.sides[side].iter().take(MAX_SIDE_TRIALS) {
+                let (meta, rec) = self.get(side, g);
+                if asked.is_none() {
+                    asked = rec
+                        .as_ref()
+                        .and_then(|r| self.requests[side].get(&r.request.body_sha256));
+                }
+                shown[side].push((*g, meta, rec));
+            }
+        }
+        (shown, asked)
     }
 
     /// The record of a trial of `side` (0 base, 1 candidate), with its index entry.

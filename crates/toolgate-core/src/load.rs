@@ -378,6 +378,8 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
     // Tools file.
     let mut tools_path = None;
     let tools = match &spec.tools {
+        // `tools: none`: the request offers no tools (any call is hallucinated).
+        Some(t) if t.value.trim() == "none" => ToolSet::default(),
         Some(t) => {
             let p = base.join(&t.value);
             tools_path = Some(p.clone());
@@ -453,6 +455,9 @@ pub fn load_suite(path: &Path, lctx: &LoadContext<'_>) -> Result<Suite, Diagnost
             (dx.calls.is_some(), "calls"),
             (dx.no_call.is_some(), "no_call"),
             (dx.any_of.is_some(), "any_of"),
+            (dx.ask.is_some(), "ask"),
+            (dx.mentions.is_some(), "mentions"),
+            (dx.refuse.is_some(), "refuse"),
             (dx.entities.is_some(), "entities"),
         ] {
             if set {
@@ -720,7 +725,11 @@ fn build_case(
         ms.push(Message::assistant(p.clone()));
     }
 
-    // Expectations.
+    // Expectations. A tool_call or extraction case without `expect` is record-only: its
+    // answers are kept for `toolgate agree` and reports, never judged. (Chat and
+    // conversation cases always have at least the `non_empty` gate.)
+    let record_only =
+        cs.expect.is_none() && matches!(kind, CaseKind::ToolCall | CaseKind::Extraction);
     let case_expect = cs.expect.clone().unwrap_or_default();
     let merged = merge_expect(&case_expect, d.expect.as_ref());
     let strict_default = cs.strict_args.or(d.strict_args).unwrap_or(false);
@@ -734,18 +743,25 @@ fn build_case(
         None => suite_output.clone(),
     };
 
-    let expect = build_expect(
-        cx,
-        &cs.id,
-        &merged,
-        kind,
-        tools,
-        strict_default,
-        &schema,
-        &output,
-        // A schema that was named but did not load has its own error already.
-        cs.schema.is_some() || spec.schema.is_some(),
-    );
+    let expect = if record_only {
+        Expectation {
+            record_only: true,
+            ..Expectation::default()
+        }
+    } else {
+        build_expect(
+            cx,
+            &cs.id,
+            &merged,
+            kind,
+            tools,
+            strict_default,
+            &schema,
+            &output,
+            // A schema that was named but did not load has its own error already.
+            cs.schema.is_some() || spec.schema.is_some(),
+        )
+    };
 
     if kind == CaseKind::Conversation {
         let mut turns = Vec::new();
@@ -864,6 +880,9 @@ fn merge_expect(case: &ExpectSpec, defaults: Option<&ExpectSpec>) -> ExpectSpec 
         extra_calls: c.extra_calls.or(d.extra_calls),
         any_of: c.any_of.or(d.any_of),
         strict_args: c.strict_args.or(d.strict_args),
+        ask: c.ask.or(d.ask),
+        mentions: c.mentions.or(d.mentions),
+        refuse: c.refuse.or(d.refuse),
         entities: c.entities.or(d.entities),
         min_recall: c.min_recall.or(d.min_recall),
         min_precision: c.min_precision.or(d.min_precision),
@@ -896,6 +915,7 @@ fn build_expect(
 
     // Tool-call part.
     let has_tool_keys = e.calls.is_some() || e.no_call.is_some() || e.any_of.is_some();
+    let decision = decision_expect(cx, at, e, kind, has_tool_keys);
     let tools_exp = if has_tool_keys {
         let mut alternatives = Vec::new();
         if let Some(alts) = &e.any_of {
@@ -907,7 +927,11 @@ fn build_expect(
                 cx.at(at, Some(id), "`any_of` is empty");
             }
             for (i, alt) in alts.iter().enumerate() {
-                if alt.any_of.is_some() || alt.entities.is_some() {
+                if alt.any_of.is_some()
+                    || alt.entities.is_some()
+                    || alt.ask.is_some()
+                    || alt.refuse.is_some()
+                {
                     cx.at(
                         at,
                         Some(id),
@@ -930,9 +954,11 @@ fn build_expect(
         }
         Some(ToolExpectation { alternatives })
     } else {
-        if kind == CaseKind::ToolCall {
+        if kind == CaseKind::ToolCall && decision.is_none() {
             cx.at(at, Some(id), "tool_call case without a call expectation")
-                .expected = Some("expect.calls, expect.no_call: true, or expect.any_of".into());
+                .expected = Some(
+                "expect.calls, expect.no_call: true, expect.any_of, expect.ask: true or expect.refuse: true (or no `expect` at all: record-only)".into(),
+            );
         }
         None
     };
@@ -1019,7 +1045,62 @@ fn build_expect(
         tools: tools_exp,
         extraction,
         gates,
+        decision,
+        record_only: false,
     }
+}
+
+/// `ask: true` (with optional `mentions`) or `refuse: true`: a decision other than call or
+/// answer. Either stands alone: it cannot be combined with call expectations.
+fn decision_expect(
+    cx: &mut Ctx<'_>,
+    at: &Spanned<String>,
+    e: &ExpectSpec,
+    kind: CaseKind,
+    has_tool_keys: bool,
+) -> Option<DecisionExpect> {
+    let id = at.value.as_str();
+    let ask = e.ask == Some(true);
+    let refuse = e.refuse == Some(true);
+    let mentions = e
+        .mentions
+        .clone()
+        .map(StringOrList::into_vec)
+        .unwrap_or_default();
+    if e.mentions.is_some() && !ask {
+        cx.at(at, Some(id), "`mentions` without `ask: true`")
+            .expected = Some("mentions: [...] beside ask: true".into());
+    }
+    if mentions.iter().any(|m| m.trim().is_empty()) {
+        cx.at(at, Some(id), "`mentions` has an empty string");
+    }
+    if !ask && !refuse {
+        return None;
+    }
+    let key = if ask { "ask" } else { "refuse" };
+    if ask && refuse {
+        cx.at(at, Some(id), "`ask: true` together with `refuse: true`")
+            .expected = Some("one decision: ask or refuse".into());
+    }
+    if has_tool_keys {
+        cx.at(
+            at,
+            Some(id),
+            format!("`{key}: true` together with `calls`/`no_call`/`any_of`"),
+        )
+        .expected = Some(format!(
+            "`{key}: true` alone: it already means \"call nothing\""
+        ));
+    }
+    if kind == CaseKind::Extraction {
+        cx.at(at, Some(id), format!("`{key}` in an extraction case"))
+            .expected = Some("ask/refuse in tool_call, chat or conversation cases".into());
+    }
+    Some(if ask {
+        DecisionExpect::Ask { mentions }
+    } else {
+        DecisionExpect::Refuse
+    })
 }
 
 fn call_set(

@@ -247,6 +247,20 @@ pub struct Expectation {
     pub tools: Option<ToolExpectation>,
     pub extraction: Option<ExtractExpectation>,
     pub gates: Gates,
+    /// `ask: true` / `refuse: true`: the model must ask a clarifying question or decline.
+    pub decision: Option<DecisionExpect>,
+    /// The case has no `expect` at all: its answers are recorded and never judged.
+    pub record_only: bool,
+}
+
+/// A decision other than call/answer that a case expects (docs/case-format.md#decisions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecisionExpect {
+    /// Ask instead of calling: a required argument cannot be known from the request. When
+    /// `mentions` is not empty, the question must contain one of them (`contains_any`).
+    Ask { mentions: Vec<String> },
+    /// Decline: say it cannot help (e.g. no tool can do it), and call nothing.
+    Refuse,
 }
 
 /// Tool-call expectation: one or more acceptable alternatives (`any_of`).

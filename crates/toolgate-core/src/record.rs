@@ -307,6 +307,9 @@ pub enum Verdict {
     Pass,
     Fail,
     Error,
+    /// A record-only case (no `expect`): answered and recorded, never judged. Counts
+    /// neither way, like an error, but the server did not fail.
+    Recorded,
 }
 
 impl Verdict {
@@ -315,6 +318,7 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
+            Verdict::Recorded => "recorded",
         }
     }
 }
@@ -350,13 +354,15 @@ pub enum FailureKind {
     EntityTypeMismatch,
     ThinkingLeak,
     Markdown,
+    /// `expect: {ask: true}` or `{refuse: true}`: answered in text, but did not ask / refuse.
+    WrongDecision,
     MissingFact,
     /// A text gate other than the named ones failed (`not_contains`, `max_words`, `non_empty`).
     GateFailed,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 22] = [
+    pub const ALL: [FailureKind; 23] = [
         FailureKind::EmptyOutput,
         FailureKind::ReasoningOnly,
         FailureKind::Truncated,
@@ -377,6 +383,7 @@ impl FailureKind {
         FailureKind::EntityTypeMismatch,
         FailureKind::ThinkingLeak,
         FailureKind::Markdown,
+        FailureKind::WrongDecision,
         FailureKind::MissingFact,
         FailureKind::GateFailed,
     ];
@@ -403,6 +410,7 @@ impl FailureKind {
             FailureKind::EntityTypeMismatch => "entity_type_mismatch",
             FailureKind::ThinkingLeak => "thinking_leak",
             FailureKind::Markdown => "markdown",
+            FailureKind::WrongDecision => "wrong_decision",
             FailureKind::MissingFact => "missing_fact",
             FailureKind::GateFailed => "gate_failed",
         }
@@ -474,6 +482,41 @@ pub enum AnswerClass {
     Empty,
 }
 
+/// The decision behind an answer (docs/case-format.md#decisions): call a tool, answer,
+/// ask a clarifying question, or decline. Declaration order is the matrices' order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Call,
+    Answer,
+    Ask,
+    Refuse,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 4] = [
+        Decision::Call,
+        Decision::Answer,
+        Decision::Ask,
+        Decision::Refuse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Call => "call",
+            Decision::Answer => "answer",
+            Decision::Ask => "ask",
+            Decision::Refuse => "refuse",
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Extraction scores.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
@@ -537,6 +580,15 @@ pub struct GradeRecord {
     pub input_hash: Option<Sym>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_hash: Option<Sym>,
+    /// What the model decided (tool_call cases with an answer to classify).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// What the case expected it to decide; absent when its alternatives allow either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_decision: Option<Decision>,
+    /// The request offered no tools at all: any call is a hallucination.
+    #[serde(default, skip_serializing_if = "crate::record::is_false")]
+    pub no_tools: bool,
 }
 
 /// `manifest.json`: what ran. Written at start (complete: false) and rewritten at the end.

@@ -24,7 +24,8 @@ pub struct SuiteSpec {
     pub kind: Spanned<KindSpec>,
     #[serde(default)]
     pub description: Option<String>,
-    /// Tools file (OpenAI `tools` array or MCP `tools/list` result), relative to this file.
+    /// Tools file (OpenAI `tools` array or MCP `tools/list` result), relative to this file;
+    /// `none`: the requests offer no tools (measures calls hallucinated with an empty toolset).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub tools: Option<Spanned<String>>,
@@ -233,6 +234,16 @@ pub struct ExpectSpec {
     pub any_of: Option<Vec<ExpectSpec>>,
     #[serde(default)]
     pub strict_args: Option<bool>,
+    /// True: the model must ask a clarifying question instead of calling or answering
+    /// (a required argument cannot be known from the request).
+    #[serde(default)]
+    pub ask: Option<bool>,
+    /// With `ask`: the question must mention one of these (case-insensitive, like `contains_any`).
+    #[serde(default)]
+    pub mentions: Option<StringOrList>,
+    /// True: the model must decline (say it cannot help) and call nothing.
+    #[serde(default)]
+    pub refuse: Option<bool>,
 
     /// Extraction: the entities that must be found.
     #[serde(default)]

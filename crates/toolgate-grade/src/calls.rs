@@ -389,6 +389,11 @@ const MAX_UNKNOWN_PER_CALL: usize = 32;
 /// The per-argument rows of every structured call to a known tool: each given argument
 /// (in the schema and of its type, of another type, or not in the schema), each required
 /// one left out, and each optional one left out that a matcher asked for.
+/// The schema rows alone, for calls no expectation judges (record-only cases).
+pub(crate) fn schema_arg_checks(tools: &ToolSet, calls: &[NormCall]) -> Vec<ArgCheck> {
+    arg_checks(tools, calls, &Vec::new())
+}
+
 fn arg_checks(tools: &ToolSet, calls: &[NormCall], values: &ValueChecks) -> Vec<ArgCheck> {
     let mut out = Vec::new();
     for (j, c) in calls.iter().enumerate() {

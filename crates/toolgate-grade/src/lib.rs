@@ -13,6 +13,7 @@
 //! Findings are sorted by [`FailureKind`] priority; the first is the primary kind.
 
 mod calls;
+pub mod decision;
 pub mod extract;
 pub mod gates;
 pub mod incontent;
@@ -24,8 +25,9 @@ pub mod synth;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use toolgate_core::{
-    AnswerClass, ArgCheck, AssistantMessage, Case, CaseInput, Expectation, FailureKind, Finding,
-    GradeRecord, OutputSource, ResponseRecord, Scores, Suite, Sym, TurnRecord, Verdict,
+    AnswerClass, ArgCheck, AssistantMessage, Case, CaseInput, CaseKind, Decision, DecisionExpect,
+    Expectation, FailureKind, Finding, GradeRecord, OutputSource, ResponseRecord, Scores, Suite,
+    Sym, TurnRecord, Verdict,
 };
 
 pub use extract::{suite_scores, SuiteScores};
@@ -53,6 +55,9 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         args: vec![],
         input_hash: rec.input_hash.as_deref().map(Sym::from),
         expect_hash: (!case.expect_hash.is_empty()).then(|| Sym::from(&case.expect_hash)),
+        decision: None,
+        expected_decision: None,
+        no_tools: case.kind == CaseKind::ToolCall && suite.tools.is_empty(),
     };
     if let Some(err) = &rec.error {
         // The server failed: the model was never judged, whatever earlier turns said.
@@ -65,6 +70,9 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
         };
         g.diagnosis = format!("{turn}{}: {}", err.kind, normalize::clip(&err.message, 160)).into();
         return g;
+    }
+    if case.expect.record_only {
+        return record_only(g, suite, case, rec);
     }
     let plan: Vec<(&Expectation, Option<&TurnRecord>)> = match &case.input {
         CaseInput::Messages(_) => vec![(&case.expect, rec.turns.last())],
@@ -130,6 +138,10 @@ pub fn grade(suite: &Suite, case: &Case, rec: &ResponseRecord) -> GradeRecord {
     if g.diagnosis.is_empty() {
         g.diagnosis = o.diagnosis.into();
     }
+    if case.kind == CaseKind::ToolCall || o.expected_decision.is_some() {
+        g.decision = o.decision;
+        g.expected_decision = o.expected_decision;
+    }
     g.findings = o.findings;
     g.expected_tools = o.expected_tools.into_iter().map(Sym::from).collect();
     g.actual_tools = o.actual_tools.into_iter().map(Sym::from).collect();
@@ -185,6 +197,9 @@ impl<'a> Grader<'a> {
                 args: vec![],
                 input_hash: r.input_hash.as_deref().map(Sym::from),
                 expect_hash: None,
+                decision: None,
+                expected_decision: None,
+                no_tools: false,
             },
         }
     }
@@ -196,7 +211,46 @@ pub fn grade_all(suites: &[Suite], recs: &[ResponseRecord]) -> Vec<GradeRecord> 
     recs.par_iter().map(|r| grader.grade(r)).collect()
 }
 
+/// A record-only case: the answer is described and classified, never judged.
+fn record_only(
+    mut g: GradeRecord,
+    suite: &Suite,
+    case: &Case,
+    rec: &ResponseRecord,
+) -> GradeRecord {
+    g.verdict = Verdict::Recorded;
+    let Some(turn) = rec.turns.last() else {
+        g.verdict = Verdict::Error;
+        g.diagnosis = "no response recorded".into();
+        return g;
+    };
+    let empty = AssistantMessage::default();
+    let msg = turn.message.as_ref().unwrap_or(&empty);
+    let calls = normalize::calls(msg);
+    let (answer, _) = jsonscan::split_think(msg.content.as_deref().unwrap_or(""));
+    let text_call = calls.is_empty() && !incontent::find_calls(&answer).is_empty();
+    g.answer = Some(answer_class(&calls, text_call, answer.trim()));
+    g.actual_tools = calls.iter().map(|c| Sym::from(c.name.as_str())).collect();
+    g.args = calls::schema_arg_checks(&suite.tools, &calls);
+    if case.kind == CaseKind::ToolCall {
+        g.decision = decision::classify(!calls.is_empty() || text_call, &answer);
+    }
+    let what = if calls.is_empty() {
+        format!("answered {}", normalize::clip(answer.trim(), 80))
+    } else {
+        calls
+            .iter()
+            .map(calls::actual_call)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    g.diagnosis = format!("recorded (no expectation): {what}").into();
+    g
+}
+
 struct TurnOutcome {
+    decision: Option<Decision>,
+    expected_decision: Option<Decision>,
     findings: Vec<Finding>,
     args: Vec<ArgCheck>,
     diagnosis: String,
@@ -236,7 +290,14 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         None
     };
 
+    // Calls written in the answer decide `call` even where no call was looked for above.
+    let decides = exp.tools.is_some() || exp.decision.is_some();
+    let has_call = !calls.is_empty()
+        || text_calls.is_some()
+        || (decides && !answer_t.is_empty() && !incontent::find_calls(&answer).is_empty());
     let mut out = TurnOutcome {
+        decision: decision::classify(has_call, &answer),
+        expected_decision: decision::expected(exp),
         args: vec![],
         findings: vec![],
         diagnosis: String::new(),
@@ -295,7 +356,12 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         out.findings.push(gates::finding(
             FailureKind::UnexpectedCall,
             format!(
-                "expected a text answer, called {}",
+                "expected {}, called {}",
+                match &exp.decision {
+                    Some(DecisionExpect::Ask { .. }) => "a clarifying question",
+                    Some(DecisionExpect::Refuse) => "a refusal",
+                    None => "a text answer",
+                },
                 calls
                     .iter()
                     .map(calls::actual_call)
@@ -304,6 +370,10 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
             ),
             None,
         ));
+    }
+    if let (Some(d), true) = (&exp.decision, calls.is_empty()) {
+        out.findings
+            .extend(decision_findings(d, out.decision, &answer));
     }
     if let Some(x) = &exp.extraction {
         let mut o = extract::grade(x, &answer, &calls);
@@ -347,6 +417,45 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
     out.findings.sort_by_key(|f| f.kind);
     out.diagnosis = diagnosis(&out, tool_desc);
     out
+}
+
+/// `ask: true` / `refuse: true` judged on a text answer (a call is `unexpected_call` above).
+fn decision_findings(want: &DecisionExpect, got: Option<Decision>, answer: &str) -> Vec<Finding> {
+    let got_desc = match got {
+        Some(Decision::Call) => "a call written as text",
+        Some(Decision::Answer) => "an answer without a question",
+        Some(Decision::Ask) => "a question",
+        Some(Decision::Refuse) => "a refusal",
+        None => "nothing",
+    };
+    let (want_d, want_desc) = match want {
+        DecisionExpect::Ask { .. } => (Decision::Ask, "a clarifying question"),
+        DecisionExpect::Refuse => (Decision::Refuse, "a refusal"),
+    };
+    if got != Some(want_d) {
+        return vec![gates::finding(
+            FailureKind::WrongDecision,
+            format!("expected {want_desc}, got {got_desc}"),
+            Some(serde_json::json!({ "expected": want_d, "actual": got })),
+        )];
+    }
+    match want {
+        DecisionExpect::Ask { mentions } if !mentions.is_empty() => {
+            let g = toolgate_core::Gates {
+                contains_any: mentions.clone(),
+                ..Default::default()
+            };
+            gates::check(&g, answer, answer)
+                .into_iter()
+                .map(|mut f| {
+                    f.message =
+                        format!("the question is not about the missing thing: {}", f.message);
+                    f
+                })
+                .collect()
+        }
+        _ => vec![],
+    }
 }
 
 fn truncated_finding() -> Finding {

@@ -11,8 +11,8 @@ use crate::matchers::check;
 use serde_json::{json, Map, Value};
 use toolgate_core::tools::Tool;
 use toolgate_core::{
-    AssistantMessage, CallExpect, CallSet, Case, CaseInput, Expectation, ExtractExpectation, Gates,
-    Matcher, OutputSource, RawToolCall, Suite,
+    AssistantMessage, CallExpect, CallSet, Case, CaseInput, DecisionExpect, Expectation,
+    ExtractExpectation, Gates, Matcher, OutputSource, RawToolCall, Suite,
 };
 
 /// A message that passes turn `turn` of `case` (0 for single-turn cases).
@@ -21,6 +21,17 @@ pub fn passing_message(suite: &Suite, case: &Case, turn: usize) -> AssistantMess
         CaseInput::Turns(ts) => ts.get(turn).map_or(&case.expect, |t| &t.expect),
         CaseInput::Messages(_) => &case.expect,
     };
+    match &exp.decision {
+        // One short question about the first missing thing the case names.
+        Some(DecisionExpect::Ask { mentions }) => {
+            let what = mentions.first().map_or("which one", String::as_str);
+            return text(format!("Before I go on: {what} do you mean?"));
+        }
+        Some(DecisionExpect::Refuse) => {
+            return text("Sorry, I can't do that from here.".to_string());
+        }
+        None => {}
+    }
     if let Some(t) = &exp.tools {
         if let Some(CallSet::Calls { calls, .. }) = t.alternatives.first() {
             let tool_calls = calls

@@ -113,6 +113,24 @@ pub fn fixtures() -> Vec<Suite> {
                 extra_calls: ExtraCalls::Allow,
             }]),
         ),
+        case(
+            "book-it-ask",
+            ToolCall,
+            Expectation {
+                decision: Some(DecisionExpect::Ask {
+                    mentions: vec!["where".into(), "which place".into()],
+                }),
+                ..Default::default()
+            },
+        ),
+        case(
+            "order-pizza-refuse",
+            ToolCall,
+            Expectation {
+                decision: Some(DecisionExpect::Refuse),
+                ..Default::default()
+            },
+        ),
     ];
     let entities = vec![
         case(
@@ -297,6 +315,15 @@ pub fn rows() -> Vec<Row> {
         ("bold", "chat", "capital", vec![(msg_text("The capital is **Bengaluru**."), "stop")], Fail, Some(K::Markdown)),
         ("bullets", "chat", "capital", vec![(msg_text("Cities:\n- Bengaluru\n- Mysuru"), "stop")], Fail, Some(K::Markdown)),
         ("heading", "chat", "capital", vec![(msg_text("## Answer\nBengaluru"), "stop")], Fail, Some(K::Markdown)),
+        // ---- wrong_decision (and the ask/refuse passes and their other failures)
+        ("asks where", v, "book-it-ask", vec![(msg_text("Where should I book it, and for what time?"), "stop")], Pass, None),
+        ("asks in Kannada", v, "book-it-ask", vec![(msg_text("ಯಾವ ಜಾಗ? Which place do you mean?"), "stop")], Pass, None),
+        ("declines", v, "order-pizza-refuse", vec![(msg_text("Sorry, I can't order food: I have no tool for that."), "stop")], Pass, None),
+        ("answers instead of asking", v, "book-it-ask", vec![(msg_text("Done, I booked it for tomorrow."), "stop")], Fail, Some(K::WrongDecision)),
+        ("refuses instead of asking", v, "book-it-ask", vec![(msg_text("I'm unable to book anything."), "stop")], Fail, Some(K::WrongDecision)),
+        ("answers instead of declining", v, "order-pizza-refuse", vec![(msg_text("Your pizza is on its way."), "stop")], Fail, Some(K::WrongDecision)),
+        ("guesses a call instead of asking", v, "book-it-ask", vec![(msg_calls(None, vec![tc("web_search", "{\"query\": \"book tomorrow\"}")]), "tool_calls")], Fail, Some(K::UnexpectedCall)),
+        ("asks about the wrong thing", v, "book-it-ask", vec![(msg_text("Do you want it cheap?"), "stop")], Fail, Some(K::MissingFact)),
         // ---- missing_fact
         ("wrong city", "chat", "capital", vec![(msg_text("It is Mysuru."), "stop")], Fail, Some(K::MissingFact)),
         ("contains misses one", "chat", "capital-facts", vec![(msg_text("Bengaluru is the capital."), "stop")], Fail, Some(K::MissingFact)),

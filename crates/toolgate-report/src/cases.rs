@@ -163,7 +163,7 @@ pub fn pool<K: Ord + Clone>(
                         a.failure = Some((g.failure.clone(), g.diagnosis.clone()));
                     }
                 }
-                Verdict::Error => {}
+                Verdict::Error | Verdict::Recorded => {}
             }
         }
     }

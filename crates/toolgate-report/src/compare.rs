@@ -130,6 +130,9 @@ pub struct Side {
     pub complete: bool,
     /// Every judged trial of the slice (paired or not).
     pub counts: Counts,
+    /// When to call, over every trial of the slice (tool suites only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<crate::decisions::Decisions>,
 }
 
 /// One trial whose verdict changed.
@@ -631,11 +634,13 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             label: side_label(base, &opts.base_filter),
             complete: base.manifest.complete,
             counts: Counts::from_verdicts(bs.iter().map(|g| &g.verdict)),
+            decisions: crate::decisions::decisions(bs.iter().copied()),
         },
         cand: Side {
             label: side_label(cand, &opts.cand_filter),
             complete: cand.manifest.complete,
             counts: Counts::from_verdicts(cs.iter().map(|g| &g.verdict)),
+            decisions: crate::decisions::decisions(cs.iter().copied()),
         },
         overall: paired_stats(&all_pairs),
         case_stats: case_stats(&cases),
@@ -826,6 +831,13 @@ pub fn render_compare_text(c: &Comparison) -> String {
             );
         }
     }
+    let rows = decision_rows(c);
+    if !rows.is_empty() {
+        o.push_str("\nwhen to call (base → cand):\n");
+        for [m, b, cand] in rows {
+            let _ = writeln!(o, "  {m:<20} {b} → {cand}");
+        }
+    }
     o.push_str("\nlatency p50 (cand / base):\n");
     for l in &c.latency {
         let _ = writeln!(
@@ -866,6 +878,40 @@ pub fn render_compare_text(c: &Comparison) -> String {
     }
     let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
     o
+}
+
+/// Macro-F1 and the call rates of each side, when either side has decisions.
+fn decision_rows(c: &Comparison) -> Vec<[String; 3]> {
+    let (b, d) = (c.base.decisions.as_ref(), c.cand.decisions.as_ref());
+    if b.is_none() && d.is_none() {
+        return vec![];
+    }
+    let f1 = |d: Option<&crate::decisions::Decisions>| {
+        d.and_then(|d| d.macro_f1)
+            .map_or("–".to_string(), |f| format!("{f:.2}"))
+    };
+    let rate = |d: Option<&crate::decisions::Decisions>,
+                f: fn(&crate::decisions::Decisions) -> &Proportion| {
+        d.map_or("–".to_string(), |d| crate::render::rate(f(d)))
+    };
+    vec![
+        ["decision macro-F1".into(), f1(b), f1(d)],
+        [
+            "tool hallucination".into(),
+            rate(b, |d| &d.tool_hallucination),
+            rate(d, |d| &d.tool_hallucination),
+        ],
+        [
+            "over-call".into(),
+            rate(b, |d| &d.over_call),
+            rate(d, |d| &d.over_call),
+        ],
+        [
+            "under-call".into(),
+            rate(b, |d| &d.under_call),
+            rate(d, |d| &d.under_call),
+        ],
+    ]
 }
 
 fn list_text(o: &mut String, title: &str, items: &[String]) {
@@ -991,6 +1037,16 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
                 f(&t.base),
                 f(&t.cand)
             );
+        }
+    }
+    let rows = decision_rows(c);
+    if !rows.is_empty() {
+        let _ = write!(
+            o,
+            "\n{h2} When to call\n\n| measure | base | candidate |\n|---|---|---|\n"
+        );
+        for [m, b, cand] in rows {
+            let _ = writeln!(o, "| {m} | {} | {} |", md_cell(&b), md_cell(&cand));
         }
     }
     if whole {

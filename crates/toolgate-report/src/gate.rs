@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 ///                               # "fail" (exit 1, labelled INCONCLUSIVE) or "pass"
 /// allow_missing_cases = false   # may base cases lack candidate trials? (default false)
 /// max_ttft_p50_ratio = 1.5      # candidate/base TTFT p50 ceiling (default: none)
+/// max_tool_hallucination_rate = 0.05 # candidate calls where no call is expected, or no
+///                               # tools were offered, over those trials (default: none)
 /// allow_incomplete = false      # may an incomplete run pass? (default false → exit 3)
 ///
 /// [suites.voice-3tool]
@@ -54,6 +56,8 @@ pub struct Policy {
     pub alpha: f64,
     #[serde(deserialize_with = "opt_positive")]
     pub max_ttft_p50_ratio: Option<f64>,
+    #[serde(deserialize_with = "opt_fraction")]
+    pub max_tool_hallucination_rate: Option<f64>,
     pub allow_incomplete: bool,
     pub on_inconclusive: OnInconclusive,
     pub allow_missing_cases: bool,
@@ -71,6 +75,7 @@ impl Default for Policy {
             require_significance: true,
             alpha: 0.05,
             max_ttft_p50_ratio: None,
+            max_tool_hallucination_rate: None,
             allow_incomplete: false,
             on_inconclusive: OnInconclusive::Fail,
             allow_missing_cases: false,
@@ -336,6 +341,44 @@ fn pts(x: f64) -> String {
 }
 
 /// Applies `policy` to a finished comparison.
+/// `max_tool_hallucination_rate`: the candidate's calls where its case expects no call (or
+/// no tools were offered), over those trials, against the ceiling. With no such trial the
+/// rule cannot hold (like a misspelled suite name): it fails and says why.
+fn hallucination_rule(c: &Comparison, max: f64) -> GateReason {
+    let rule = "max_tool_hallucination_rate";
+    let base = c
+        .base
+        .decisions
+        .as_ref()
+        .map(|d| &d.tool_hallucination)
+        .filter(|p| p.n > 0);
+    match c.cand.decisions.as_ref().filter(|d| d.tool_hallucination.n > 0) {
+        Some(d) => {
+            let p = &d.tool_hallucination;
+            reason(
+                rule,
+                ok(p.value.is_some_and(|v| v <= max + 1e-12)),
+                format!(
+                    "candidate tool hallucination {} vs ceiling {}{}",
+                    crate::render::rate(p),
+                    pct(Some(max)),
+                    base.map_or(String::new(), |b| format!(
+                        " (base {})",
+                        crate::render::rate(b)
+                    ))
+                ),
+                d.hallucinated.clone(),
+            )
+        }
+        None => reason(
+            rule,
+            Outcome::Fail,
+            "no candidate trial could hallucinate a call (no case expects no call, asks, refuses or offers no tools)".to_string(),
+            Vec::new(),
+        ),
+    }
+}
+
 pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
     let mut rs = Vec::new();
     let incomplete = !c.base.complete || !c.cand.complete;
@@ -654,6 +697,10 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
                 Vec::new(),
             )),
         }
+    }
+
+    if let Some(max) = policy.max_tool_hallucination_rate {
+        rs.push(hallucination_rule(&c, max));
     }
 
     if let Some(max) = policy.max_ttft_p50_ratio {

@@ -8,6 +8,7 @@ pub mod asked;
 pub mod by;
 pub mod cases;
 pub mod compare;
+pub mod decisions;
 pub mod error;
 pub mod errors;
 pub mod gate;

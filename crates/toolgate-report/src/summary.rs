@@ -89,16 +89,24 @@ pub struct Counts {
     pub errors: u64,
     /// passed / judged with its 95% Wilson interval.
     pub accuracy: Proportion,
+    /// Trials of record-only cases (no `expect`): answered, never judged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub recorded: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
     pub fn from_verdicts<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Counts {
-        let (mut p, mut f, mut e) = (0, 0, 0);
+        let (mut p, mut f, mut e, mut r) = (0, 0, 0, 0);
         for v in verdicts {
             match v {
                 Verdict::Pass => p += 1,
                 Verdict::Fail => f += 1,
                 Verdict::Error => e += 1,
+                Verdict::Recorded => r += 1,
             }
         }
         Counts {
@@ -107,6 +115,7 @@ impl Counts {
             judged: p + f,
             errors: e,
             accuracy: Proportion::new(p, p + f),
+            recorded: r,
         }
     }
 }
@@ -129,6 +138,9 @@ pub struct GroupSummary {
     pub failure_kinds: Vec<KindCount>,
     pub per_tool: Vec<ToolAccuracy>,
     pub confusion: Option<Confusion>,
+    /// When to call: expected × actual decisions, macro-F1, hallucination and over/under-call rates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decisions: Option<crate::decisions::Decisions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -536,7 +548,7 @@ fn group_summary(
                 e.0 += 1;
                 e.2 += 1
             }
-            Verdict::Error => {}
+            Verdict::Error | Verdict::Recorded => {}
         }
     }
     let flaky = per_case
@@ -588,6 +600,7 @@ fn group_summary(
         failure_kinds: failure_kinds(gs.iter().copied()),
         per_tool: tool_accuracy(gs.iter().copied()),
         confusion: is_tool.then(|| confusion(gs.iter().copied())),
+        decisions: crate::decisions::decisions(gs.iter().copied()),
     }
 }
 
@@ -939,7 +952,7 @@ impl<'a> RowView<'a> {
         let failure = match g.verdict {
             Verdict::Fail => g.failure.map(|k| k.as_str()),
             Verdict::Error => g.error_kind.map(|k| k.as_str()),
-            Verdict::Pass => None,
+            Verdict::Pass | Verdict::Recorded => None,
         };
         let last = resp.and_then(|r| r.last_turn());
         RowView {
@@ -1223,6 +1236,9 @@ mod tests {
             args: vec![],
             input_hash: None,
             expect_hash: None,
+            decision: None,
+            expected_decision: None,
+            no_tools: false,
         }
     }
 

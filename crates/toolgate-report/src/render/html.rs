@@ -125,6 +125,7 @@ pub(crate) fn html_prepared(
     super::glance::glance(&mut o, s);
     results(&mut o, s);
     tools(&mut o, s);
+    super::decisions::section(&mut o, s, Markup::Html);
     arguments(&mut o, s);
     failures(&mut o, s);
     super::case_view::case_view(&mut o, s, run, trials);
@@ -374,6 +375,7 @@ fn cases(o: &mut String, s: &Summary) {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Error => "error",
+            Verdict::Recorded => "recorded",
         };
         let _ = writeln!(
             o,

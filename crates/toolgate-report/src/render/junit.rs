@@ -115,6 +115,13 @@ fn testcase(o: &mut String, g: &GradeRecord, seconds: f64) {
     };
     match g.verdict {
         Verdict::Pass => o.push_str("/>\n"),
+        Verdict::Recorded => {
+            let _ = writeln!(
+                o,
+                ">\n      <skipped message=\"record-only case: {}\"/>\n    </testcase>",
+                xml(&g.diagnosis)
+            );
+        }
         Verdict::Fail => {
             let _ = writeln!(
                 o,

@@ -66,6 +66,7 @@ pub(crate) fn markdown_from_summary(
 
     results(&mut o, s);
     tools(&mut o, s);
+    super::decisions::section(&mut o, s, Markup::Markdown);
     arguments(&mut o, s);
     failures(&mut o, s, run, trials);
     extraction(&mut o, s);

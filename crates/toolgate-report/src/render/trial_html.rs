@@ -543,6 +543,7 @@ pub(crate) fn verdict_class(v: Verdict) -> &'static str {
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
         Verdict::Error => "error",
+        Verdict::Recorded => "recorded",
     }
 }
 
@@ -778,6 +779,9 @@ mod tests {
             args: vec![],
             input_hash: None,
             expect_hash: None,
+            decision: None,
+            expected_decision: None,
+            no_tools: false,
         }
     }
 

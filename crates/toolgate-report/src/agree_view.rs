@@ -96,7 +96,7 @@ fn headline(ag: &Agreement) -> String {
     let turns: u64 = ag.rows.iter().map(|r| r.turns).sum();
     let agree: u64 = ag.rows.iter().map(|r| r.agreement.successes).sum();
     format!(
-        "{} paired trials ({} turns), {} agree, {} disagree; targets paired: {}",
+        "{} paired trials, {} turns: {} agree, {} disagree; targets paired: {}",
         ag.compared_trials(),
         turns,
         agree,

@@ -75,7 +75,7 @@ fn identical_runs_agree_fully() {
     assert_eq!(o.code, Some(0), "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout
-            .contains("48 paired trials (48 turns), 48 agree, 0 disagree"),
+            .contains("48 paired trials, 48 turns: 48 agree, 0 disagree"),
         "{}",
         o.stdout
     );

@@ -248,6 +248,15 @@ fn assign(costs: &[Vec<u32>], m: usize, extra: u32, exact: bool) -> Vec<Option<u
     out
 }
 
+/// The graders' one-to-one assignment for an unordered set of calls where extra calls count
+/// against the pairing: `costs[i][j]` is 0 (same call), 1 (same tool, other arguments) or 2
+/// (another tool) for left call i against right call j of `m`. `result[i] = Some(j)` pairs
+/// them. `toolgate agree` pairs two deployments' parallel calls with it, so agreement and
+/// grading pair calls the same way.
+pub fn one_to_one(costs: &[Vec<u32>], m: usize) -> Vec<Option<usize>> {
+    assign(costs, m, MISSING, false)
+}
+
 /// Findings of one `calls:` alternative against actual calls (non-empty).
 /// (call index, argument, the matcher held) for each matcher of each paired call.
 type ValueChecks = Vec<(usize, String, bool)>;
@@ -780,6 +789,16 @@ mod tests {
         c.iter()
             .map(|a| (a.arg.to_string(), a.schema, a.value_ok))
             .collect()
+    }
+
+    /// Parallel calls pair by content, not position: the exact pair wins over a same-tool
+    /// pair.
+    #[test]
+    fn one_to_one_pairs_parallel_calls_regardless_of_order() {
+        // left: a(x=1), b(); right: b(), a(x=2), a(x=1)
+        let costs = vec![vec![2, 1, 0], vec![0, 2, 2]];
+        assert_eq!(one_to_one(&costs, 3), vec![Some(2), Some(0)]);
+        assert_eq!(one_to_one(&[vec![1, 0]], 2), vec![Some(1)]);
     }
 
     /// Issue 22 §2: each argument of a call is checked against the schema (hallucinated,

@@ -30,6 +30,7 @@ use toolgate_core::{
     Sym, TurnRecord, Verdict,
 };
 
+pub use calls::one_to_one;
 pub use extract::{suite_scores, SuiteScores};
 
 /// Bumped whenever a rule changes a verdict, so reports can tell re-graded runs apart.

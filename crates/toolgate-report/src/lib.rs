@@ -4,6 +4,8 @@
 //! Invariant: no network, no async, no clock. Every output is a pure function of the run
 //! files (and, for gates, the policy), so reports snapshot-test and re-render identically.
 
+pub mod agree;
+pub mod agree_view;
 pub mod asked;
 pub mod by;
 pub mod cases;

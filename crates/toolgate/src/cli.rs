@@ -31,6 +31,10 @@ const EXIT_GATE: &str = "Exit codes: 0 passed; 1 failed, or inconclusive (a drop
 suite is too small to confirm; `on_inconclusive = \"pass\"` in the policy allows it); 2 bad input or \
 usage (a policy suite/tool name or a filter that matches nothing); 3 a run is incomplete.";
 
+const EXIT_AGREE: &str = "Exit codes: 0 ok; 1 a row is under --min-trigger-f1 or \
+--min-schema-validity; 2 bad input or usage (not a run folder, nothing paired, ambiguous targets); \
+3 a run is incomplete (the report is still printed).";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check cases, tools files, prompts and schemas without calling a model.
@@ -54,6 +58,10 @@ pub enum Command {
     /// inconclusive, 3 incomplete.
     #[command(after_help = EXIT_GATE)]
     Gate(GateArgs),
+    /// Agreement of a candidate deployment with a reference one over the same cases: tool
+    /// trigger P/R/F1, same tool, arguments, schema validity. No expectations needed.
+    #[command(after_help = EXIT_AGREE)]
+    Agree(AgreeArgs),
     /// TTFT / decode tok/s with warmup and measured runs, multi-turn scaling.
     #[command(after_help = EXIT_RUN, mut_arg("repeat", |a| a.hide(true)))]
     Latency(LatencyArgs),
@@ -267,6 +275,26 @@ pub struct GateArgs {
     /// Gate a slice of the candidate run, e.g. `prompt=voice`.
     #[arg(long)]
     pub cand_filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgreeArgs {
+    /// The reference run folder (or baseline name): the trusted deployment, taken as truth.
+    pub reference: PathBuf,
+    /// The candidate run folder: the deployment under test (agree.md and agree.json go here).
+    pub candidate: PathBuf,
+    /// Exit 1 when a row's tool-trigger F1 is under X (0–1).
+    #[arg(long, value_name = "X")]
+    pub min_trigger_f1: Option<f64>,
+    /// Exit 1 when a row's CAND schema validity is under X (0–1).
+    #[arg(long, value_name = "X")]
+    pub min_schema_validity: Option<f64>,
+    /// Print agree.md instead of the text summary.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+    /// Print agree.json instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

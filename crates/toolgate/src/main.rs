@@ -1,6 +1,7 @@
 //! The `toolgate` binary: parse the command line, dispatch, map outcomes to exit codes
 //! (0 ok, 1 gate failed, 2 bad input, 3 incomplete). The work lives in the library crates.
 
+mod agree_cmd;
 mod baseline;
 mod cli;
 mod commands;
@@ -53,6 +54,7 @@ fn dispatch(cmd: Command) -> u8 {
         Command::Report(a) => outcome(commands::report(a)),
         Command::Compare(a) => outcome(commands::compare(a)),
         Command::Gate(a) => outcome(commands::gate(a)),
+        Command::Agree(a) => outcome(agree_cmd::agree(a)),
         Command::Mock(a) => outcome(commands::mock(a)),
         Command::Swap(a) => outcome(swap::swap(a)),
         Command::Tools(c) => outcome(tools_cmd::tools(c)),

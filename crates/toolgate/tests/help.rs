@@ -20,6 +20,7 @@ const COMMANDS: &[&[&str]] = &[
     &["report"],
     &["compare"],
     &["gate"],
+    &["agree"],
     &["latency"],
     &["mock"],
     &["tools", "import"],

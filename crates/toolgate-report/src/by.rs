@@ -127,7 +127,9 @@ pub fn render_by_text(
                 st.delta
                     .map_or("–".into(), |d| format!("{:+.1} pts", d * 100.0)),
                 format!("{}/{}", st.worse, st.better),
-                if st.worse >= st.better {
+                if st.worse == 0 && st.better == 0 {
+                    "no case changed".to_string()
+                } else if st.worse >= st.better {
                     format!("{} worse", p_fmt(st.p_worse))
                 } else {
                     format!("{} better", p_fmt(st.p_better))

@@ -8,10 +8,15 @@ use std::path::{Path, PathBuf};
 mod common;
 use common::{run as toolgate, Mock};
 
-/// `toolgate run ARGS --suite cases/tool-routing --out DIR/NAME` at the repository root.
+/// `toolgate run ARGS --suite cases/tool-routing/voice-3tool.yaml --out DIR/NAME` at the repository root.
 fn run_suite(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let mut all = vec!["run", "--quiet", "--suite", "cases/tool-routing"];
+    let mut all = vec![
+        "run",
+        "--quiet",
+        "--suite",
+        "cases/tool-routing/voice-3tool.yaml",
+    ];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--out", out.to_str().unwrap()]);
     let o = toolgate(&all);
@@ -75,7 +80,7 @@ fn identical_runs_agree_fully() {
     assert_eq!(o.code, Some(0), "{}{}", o.stdout, o.stderr);
     assert!(
         o.stdout
-            .contains("48 paired trials, 48 turns: 48 agree, 0 disagree"),
+            .contains("57 paired trials, 57 turns: 57 agree, 0 disagree"),
         "{}",
         o.stdout
     );
@@ -185,7 +190,7 @@ fn an_incomplete_run_exits_3_with_the_report() {
         "{}",
         o.stdout
     );
-    assert!(o.stdout.contains("48 agree"), "{}", o.stdout);
+    assert!(o.stdout.contains("57 agree"), "{}", o.stdout);
 }
 
 #[test]
@@ -259,7 +264,7 @@ fn a_case_whose_input_changed_is_listed_not_compared() {
         "{}",
         o.stderr
     );
-    assert!(o.stdout.contains("47 paired trials"), "{}", o.stdout);
+    assert!(o.stdout.contains("56 paired trials"), "{}", o.stdout);
     assert!(
         o.stdout
             .contains("changed input (another question; not compared) (1):"),

@@ -10,14 +10,19 @@ fn prompt_ab_on_the_simulator_is_significant_and_gated() {
     let dir = tempfile::tempdir().unwrap();
     let mock = Mock::start(&[
         "--cases",
-        "cases/tool-routing",
+        "cases/tool-routing/voice-3tool.yaml",
         "--script",
         "golden/sim/prompt-sensitive.yaml",
     ]);
     let url = mock.url.clone();
     let run = dir.path().join("ab");
     let out = toolgate()
-        .args(["run", "--quiet", "--suite", "cases/tool-routing"])
+        .args([
+            "run",
+            "--quiet",
+            "--suite",
+            "cases/tool-routing/voice-3tool.yaml",
+        ])
         .args(["--prompt", "tools-generic", "--prompt", "voice-assistant"])
         .args([
             "--model",
@@ -81,7 +86,7 @@ fn prompt_ab_on_the_simulator_is_significant_and_gated() {
             "voice-assistant",
             "tool-routing",
             "100.0%",
-            "+16.7",
+            "+14.0",
             "pts",
             "0/8",
             "p",

@@ -241,3 +241,41 @@ fn latency_ceiling_uses_ttft_p50_ratio() {
     let ok = gate(&base, &base, &policy("max_ttft_p50_ratio = 1.5\n"));
     assert_eq!(ok.exit_code(), 0, "{}", render_gate_text(&ok));
 }
+
+#[test]
+fn tool_hallucination_ceiling_names_the_cases() {
+    let (base, cand) = (load("base"), load("cand"));
+    let rule = |d: &toolgate_report::GateDecision| {
+        d.reasons
+            .iter()
+            .find(|r| r.rule == "max_tool_hallucination_rate")
+            .cloned()
+            .expect("the rule is checked when set")
+    };
+    // base hallucinated 1 call in 4 trials that expected none (the greeting).
+    let d = gate(&cand, &base, &policy("max_tool_hallucination_rate = 0.1\n"));
+    let r = rule(&d);
+    assert!(!r.passed, "{}", r.message);
+    assert!(
+        r.message
+            .contains("candidate tool hallucination 1/4 · 25.0% [4.6–69.9] vs ceiling 10.0%"),
+        "{}",
+        r.message
+    );
+    assert_eq!(r.cases, ["voice-3tool/greeting"]);
+    assert_eq!(d.exit_code(), 1);
+    // cand made no such call.
+    let ok = rule(&gate(
+        &base,
+        &cand,
+        &policy("max_tool_hallucination_rate = 0.1\n"),
+    ));
+    assert!(ok.passed, "{}", ok.message);
+    assert!(ok.message.contains("(base 1/4"), "{}", ok.message);
+    // Not a fraction: a located policy error.
+    assert!(Policy::from_toml(
+        "max_tool_hallucination_rate = 2\n",
+        std::path::Path::new("p.toml")
+    )
+    .is_err());
+}

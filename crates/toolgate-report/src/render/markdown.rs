@@ -60,6 +60,13 @@ pub(crate) fn markdown_from_summary(
         t.failed,
         t.errors
     );
+    if t.recorded > 0 {
+        let _ = writeln!(
+            o,
+            "\n{} trial(s) of record-only cases (no `expect`): recorded, not judged.",
+            t.recorded
+        );
+    }
     if stable {
         let _ = writeln!(o, "\n_{STABLE_NOTE}_");
     }

@@ -3,8 +3,9 @@
 //! so a re-grade gives the same classes:
 //!
 //! 1. any structured call, malformed call or call written as text → `call`;
-//! 2. else a question mark in the answer (`?`, Arabic `؟`, full-width `？`, Greek `;`,
-//!    Armenian `՞`, Ethiopic `፧`), outside code and URLs → `ask`;
+//! 2. else a question in the answer — a sentence ending in `?`, Arabic `؟`, full-width `？`,
+//!    Greek `;`, Armenian `՞` or Ethiopic `፧`, outside code and URLs — that is not a
+//!    courtesy offer ("How can I help you today?", "Anything else?") → `ask`;
 //! 3. else a refusal phrase ("I can't", "I'm unable", "I don't have access", …) in the
 //!    answer's first 200 characters → `refuse`;
 //! 4. else, any other non-empty answer → `answer`. An empty answer has no decision.
@@ -41,6 +42,19 @@ const REFUSALS: [&str; 22] = [
     "i'm sorry, but i",
     "i am sorry, but i",
     "i'm afraid i",
+];
+
+/// Questions that offer more help rather than ask for what is missing, folded.
+const COURTESY: [&str; 9] = [
+    "how can i help",
+    "how may i help",
+    "how can i assist",
+    "what can i do for you",
+    "anything else",
+    "is there anything",
+    "can i help you with",
+    "what else can i",
+    "would you like to know more",
 ];
 
 /// How far into the answer a refusal phrase counts: a refusal comes first.
@@ -88,7 +102,20 @@ pub fn expected(exp: &Expectation) -> Option<Decision> {
 }
 
 fn is_question(prose: &str) -> bool {
-    prose.contains(QUESTION_MARKS)
+    let mut start = 0;
+    for (i, c) in prose.char_indices() {
+        let end = i + c.len_utf8();
+        if QUESTION_MARKS.contains(&c) {
+            let sentence = fold(&prose[start..end].replace(['\u{2019}', '\u{2018}'], "'"));
+            if !COURTESY.iter().any(|p| sentence.contains(p)) {
+                return true;
+            }
+        }
+        if QUESTION_MARKS.contains(&c) || matches!(c, '.' | '!' | '\n' | '।' | '。') {
+            start = end;
+        }
+    }
+    false
 }
 
 fn is_refusal(prose: &str) -> bool {
@@ -157,6 +184,16 @@ mod tests {
                 false,
                 "Mullayanagiri is 1,930 m tall.",
                 Some(Decision::Answer),
+            ),
+            (
+                false,
+                "Good morning! How can I help you today?",
+                Some(Decision::Answer),
+            ),
+            (
+                false,
+                "It is 360. Anything else? Which city did you mean, by the way?",
+                Some(Decision::Ask),
             ),
             (
                 false,

@@ -14,7 +14,10 @@
 //!   an argument set to null the same as one not given;
 //! - **schema validity**, per side: of the structured calls, those naming a tool of the
 //!   suite's tools file with arguments that decode to an object valid under its JSON Schema;
-//! - **agreement**: turns where trigger, tools and arguments all agree.
+//! - **same decision**: of the turns where neither side makes a structured call, those whose
+//!   text answers take the same decision — answer, ask a question, or refuse — by the
+//!   graders' rule (docs/case-format.md#decisions; a call written as text is `call`);
+//! - **agreement**: turns where trigger, tools, arguments and decision all agree.
 //!
 //! Infra errors on either side are not agreement data: such trials are counted, not compared.
 //!
@@ -28,7 +31,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-use toolgate_core::record::{ResponseRecord, Sym, TrialKey};
+use toolgate_core::record::{Decision, ResponseRecord, Sym, TrialKey};
 use toolgate_core::text::fold;
 use toolgate_core::tools::ToolSet;
 use toolgate_grade::normalize::{self, NormCall};
@@ -55,6 +58,15 @@ pub struct TurnAnswer {
     pub turn: u32,
     pub calls: Vec<NormCall>,
     pub text: Option<String>,
+    /// The decision of the answer (call, answer, ask, refuse); `None` for an empty one.
+    pub decision: Option<Decision>,
+}
+
+/// The graders' decision of one message: the answer without its think block, classed.
+fn decision_of(m: &toolgate_core::AssistantMessage, calls: &[NormCall]) -> Option<Decision> {
+    let (answer, _) = toolgate_grade::jsonscan::split_think(m.content.as_deref().unwrap_or(""));
+    let text_call = !toolgate_grade::incontent::find_calls(&answer).is_empty();
+    toolgate_grade::decision::classify(!calls.is_empty() || text_call, &answer)
 }
 
 impl Trial {
@@ -66,14 +78,18 @@ impl Trial {
         let turns = r
             .turns
             .iter()
-            .map(|t| TurnAnswer {
-                turn: t.turn,
-                calls: t.message.as_ref().map(normalize::calls).unwrap_or_default(),
-                text: t
-                    .message
-                    .as_ref()
-                    .and_then(normalize::content)
-                    .map(|c| normalize::clip(c, TEXT_KEPT)),
+            .map(|t| {
+                let calls = t.message.as_ref().map(normalize::calls).unwrap_or_default();
+                TurnAnswer {
+                    turn: t.turn,
+                    decision: t.message.as_ref().and_then(|m| decision_of(m, &calls)),
+                    calls,
+                    text: t
+                        .message
+                        .as_ref()
+                        .and_then(normalize::content)
+                        .map(|c| normalize::clip(c, TEXT_KEPT)),
+                }
             })
             .collect();
         Some(Trial {
@@ -160,10 +176,12 @@ pub struct Row {
     pub same_tool: Proportion,
     /// Equal arguments, of the same-tool turns.
     pub arguments: Proportion,
+    /// The same decision (answer, ask, refuse), of the turns where neither side calls.
+    pub same_decision: Proportion,
     /// Valid calls of all structured calls, per side; `None` without the suite's tools file.
     pub schema_ref: Option<Proportion>,
     pub schema_cand: Option<Proportion>,
-    /// Turns where trigger, tools and arguments all agree.
+    /// Turns where trigger, tools, arguments and decision all agree.
     pub agreement: Proportion,
 }
 
@@ -179,6 +197,8 @@ pub enum DisagreeKind {
     OtherTool,
     /// Same tools, other arguments.
     OtherArguments,
+    /// Neither calls, but one answers where the other asks or refuses.
+    OtherDecision,
 }
 
 impl DisagreeKind {
@@ -188,6 +208,7 @@ impl DisagreeKind {
             DisagreeKind::ExtraCall => "extra call",
             DisagreeKind::OtherTool => "other tool",
             DisagreeKind::OtherArguments => "other arguments",
+            DisagreeKind::OtherDecision => "other decision",
         }
     }
 }
@@ -351,6 +372,8 @@ struct RowAcc {
     trigger: Trigger,
     same: u64,
     args_ok: u64,
+    /// (same decision, turns where neither calls).
+    decision: (u64, u64),
     agree: u64,
     schema_ref: (u64, u64),
     schema_cand: (u64, u64),
@@ -454,6 +477,7 @@ impl Accumulator {
                     f1: a.trigger.f1(),
                     same_tool: Proportion::new(a.same, a.trigger.tp),
                     arguments: Proportion::new(a.args_ok, a.same),
+                    same_decision: Proportion::new(a.decision.0, a.decision.1),
                     schema_ref: schema(a.schema_ref),
                     schema_cand: schema(a.schema_cand),
                     agreement: Proportion::new(a.agree, a.turns),
@@ -506,13 +530,18 @@ fn count_turn(row: &mut RowAcc, r: &TurnAnswer, c: &TurnAnswer) {
         }
         (true, false) => row.trigger.fp += 1,
         (false, true) => row.trigger.fn_ += 1,
-        (true, true) => row.trigger.tn += 1,
+        (true, true) => {
+            row.trigger.tn += 1;
+            row.decision.1 += 1;
+            row.decision.0 += u64::from(r.decision == c.decision);
+        }
     }
 }
 
 /// `None` when the turns agree, else how they differ first.
 fn judge_turn(r: &TurnAnswer, c: &TurnAnswer) -> Option<DisagreeKind> {
     match (r.calls.is_empty(), c.calls.is_empty()) {
+        (true, true) if r.decision != c.decision => Some(DisagreeKind::OtherDecision),
         (true, true) => None,
         (false, true) => Some(DisagreeKind::MissedCall),
         (true, false) => Some(DisagreeKind::ExtraCall),

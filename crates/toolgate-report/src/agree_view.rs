@@ -71,6 +71,7 @@ pub fn render_agree_text(ag: &Agreement) -> String {
         );
         let _ = writeln!(o, "  same tool      {}", rate(&r.same_tool));
         let _ = writeln!(o, "  arguments      {}", rate(&r.arguments));
+        let _ = writeln!(o, "  same decision  {}", rate(&r.same_decision));
         let _ = writeln!(
             o,
             "  schema valid   REF {}  CAND {}",
@@ -223,6 +224,7 @@ pub fn render_agree_markdown(ag: &Agreement) -> String {
             ("trigger F1", true),
             ("same tool", true),
             ("arguments", true),
+            ("same decision", true),
             ("schema REF", true),
             ("schema CAND", true),
             ("agreement", true),
@@ -242,6 +244,7 @@ pub fn render_agree_markdown(ag: &Agreement) -> String {
             f1(r.f1),
             rate(&r.same_tool),
             rate(&r.arguments),
+            rate(&r.same_decision),
             schema(&r.schema_ref),
             schema(&r.schema_cand),
             rate(&r.agreement),

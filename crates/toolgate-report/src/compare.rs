@@ -679,7 +679,9 @@ fn signed_pct(d: Option<f64>) -> String {
 
 /// The sign test's p-value in the direction the cases moved: `p = 0.0312 (worse)`.
 fn case_p(st: &CaseStats) -> String {
-    if st.worse >= st.better {
+    if st.worse == 0 && st.better == 0 {
+        "(no case changed)".to_string()
+    } else if st.worse >= st.better {
         format!("{} (worse)", p_fmt(st.p_worse))
     } else {
         format!("{} (better)", p_fmt(st.p_better))

@@ -87,6 +87,24 @@ fn validate(a: cli::ValidateArgs) -> u8 {
             v.cases(),
             v.files_checked
         );
+        // A forgotten `expect` is legal (record-only), so say which cases will not be judged.
+        let record_only: Vec<String> = v
+            .suites
+            .iter()
+            .flat_map(|s| {
+                s.cases
+                    .iter()
+                    .filter(|c| c.expect.record_only)
+                    .map(move |c| format!("{}/{}", s.name, c.id))
+            })
+            .collect();
+        if !record_only.is_empty() {
+            println!(
+                "note: {} record-only case(s) without `expect` (recorded, never judged): {}",
+                record_only.len(),
+                toolgate_core::text::terminal(&record_only.join(", "))
+            );
+        }
         exit::OK
     } else {
         eprintln!("{}", v.diagnostics);

@@ -128,6 +128,11 @@ fn a_record_only_case_is_recorded_and_never_judged() {
         "{}",
         String::from_utf8_lossy(&v.stderr)
     );
+    let said = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        said.contains("note: 1 record-only case(s) without `expect` (recorded, never judged): record-only/just-record"),
+        "{said}"
+    );
     let run = run_sim(tmp.path(), "r", "sim", suite.to_str().unwrap());
     let grades = std::fs::read_to_string(run.join("grades.jsonl")).unwrap();
     let rec: Value =

@@ -65,6 +65,9 @@ pub struct TrialView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     pub diagnosis: String,
+    /// `decision (expected …)`: the class the grader gave the answer (tool_call cases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
     pub findings: Vec<FindingView>,
     pub turns: Vec<TurnView>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -392,6 +395,12 @@ fn trial_view(r: &ResponseRecord, g: Option<&GradeRecord>, curl: Option<String>)
                 .or(g.error_kind.map(|e| e.as_str().to_string()))
         }),
         diagnosis: g.map(|g| g.diagnosis.to_string()).unwrap_or_default(),
+        decision: g.and_then(|g| {
+            g.decision.map(|d| match g.expected_decision {
+                Some(e) => format!("{d} (expected {e})"),
+                None => d.to_string(),
+            })
+        }),
         findings: g
             .map(|g| {
                 g.findings
@@ -749,6 +758,9 @@ pub fn render(views: &[CaseView], full: bool, st: Style) -> String {
             );
             if !t.diagnosis.is_empty() && t.verdict != "pass" {
                 block(&mut o, "    ", &t.diagnosis);
+            }
+            if let Some(d) = &t.decision {
+                let _ = writeln!(o, "    decision: {d}");
             }
             for f in &t.findings {
                 let _ = writeln!(

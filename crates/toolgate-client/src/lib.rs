@@ -61,6 +61,7 @@
 //! - **Secrets**: the API key is only ever a bearer header (marked sensitive by reqwest);
 //!   `Endpoint`'s `Debug` redacts it and error messages never include URLs.
 pub mod client;
+mod hosted;
 mod idle;
 pub mod parse;
 pub mod profile;
@@ -69,7 +70,7 @@ mod tls;
 mod transport;
 
 pub use client::{
-    parse_retry_after, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
+    parse_retry_after, Api, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
     WireBody,
 };
 pub use parse::{

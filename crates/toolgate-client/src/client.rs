@@ -64,12 +64,18 @@ impl Default for Api {
 impl fmt::Debug for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Api::OpenAi { organization, project } => f
+            Api::OpenAi {
+                organization,
+                project,
+            } => f
                 .debug_struct("OpenAi")
                 .field("organization", organization)
                 .field("project", project)
                 .finish(),
-            Api::Azure { deployment, api_version } => f
+            Api::Azure {
+                deployment,
+                api_version,
+            } => f
                 .debug_struct("Azure")
                 .field("deployment", deployment)
                 .field("api_version", api_version)
@@ -353,9 +359,17 @@ impl Client {
         }
     }
 
-    /// Azure, forced targets and everything the lean pool does not take (https, proxies).
+    /// Azure, OpenAI organisation/project headers, forced targets, and everything the lean
+    /// pool does not take (https, proxies).
     fn is_hosted(&self, ep: &Endpoint, url: &str) -> bool {
-        ep.force_hosted || matches!(ep.api, Api::Azure { .. }) || !self.http.is_lean(url)
+        let api_needs_it = match &ep.api {
+            Api::Azure { .. } => true,
+            Api::OpenAi {
+                organization,
+                project,
+            } => organization.is_some() || project.is_some(),
+        };
+        ep.force_hosted || api_needs_it || !self.http.is_lean(url)
     }
 
     async fn attempt_hosted(

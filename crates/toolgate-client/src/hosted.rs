@@ -69,7 +69,10 @@ impl State {
         slot.get_or_insert(f);
     }
     fn take_failure(&self) -> Option<Failure> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
     fn head(&self) -> Option<(u16, f64)> {
         *self.head.lock().unwrap_or_else(|p| p.into_inner())
@@ -92,7 +95,10 @@ struct Send1 {
 }
 
 impl Send1 {
-    async fn call(self: Arc<Self>, f: HttpRequestFactory) -> Result<reqwest::Response, OpenAIError> {
+    async fn call(
+        self: Arc<Self>,
+        f: HttpRequestFactory,
+    ) -> Result<reqwest::Response, OpenAIError> {
         let mut req = f.build().await?;
         let h = req.headers_mut();
         h.insert(
@@ -158,7 +164,8 @@ impl Send1 {
         }
 
         let ct = content_type.unwrap_or_default();
-        let sse_like = (ct.contains("text/event-stream") || !ct.contains("json")) && !ct.contains("html");
+        let sse_like =
+            (ct.contains("text/event-stream") || !ct.contains("json")) && !ct.contains("html");
         if self.stream && !sse_like {
             let f = match self.read_all(resp, self.cap).await {
                 Ok(b) => Failure::NotSse(b),
@@ -169,44 +176,47 @@ impl Send1 {
         }
 
         // The body async-openai reads: capped, idle-timed, and watched for `[DONE]`.
-        let mut out = http::Response::builder().status(status).version(resp.version());
+        let mut out = http::Response::builder()
+            .status(status)
+            .version(resp.version());
         if let Some(h) = out.headers_mut() {
             *h = resp.headers().clone();
         }
         let me = self.clone();
-        let body = futures::stream::unfold(
-            Some((resp, 0usize, Vec::<u8>::new())),
-            move |st| {
-                let me = me.clone();
-                async move {
-                    let (mut resp, mut total, mut tail) = st?;
-                    match me.next_chunk(&mut resp).await {
-                        Err(e) => {
-                            me.state.fail(Failure::Body(e));
-                            Some((Err(std::io::Error::other("response body failed")), None))
+        let body = futures::stream::unfold(Some((resp, 0usize, Vec::<u8>::new())), move |st| {
+            let me = me.clone();
+            async move {
+                let (mut resp, mut total, mut tail) = st?;
+                match me.next_chunk(&mut resp).await {
+                    Err(e) => {
+                        me.state.fail(Failure::Body(e));
+                        Some((Err(std::io::Error::other("response body failed")), None))
+                    }
+                    Ok(None) => None,
+                    Ok(Some(b)) => {
+                        total = total.saturating_add(b.len());
+                        if total > me.cap {
+                            me.state.fail(Failure::Body(oversize(me.cap)));
+                            return Some((Err(std::io::Error::other("too large")), None));
                         }
-                        Ok(None) => None,
-                        Ok(Some(b)) => {
-                            total = total.saturating_add(b.len());
-                            if total > me.cap {
-                                me.state.fail(Failure::Body(oversize(me.cap)));
-                                return Some((Err(std::io::Error::other("too large")), None));
+                        if me.stream
+                            && !me.state.saw_done.load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            tail.extend_from_slice(&b);
+                            if contains(&tail, b"data: [DONE]") || contains(&tail, b"data:[DONE]") {
+                                me.state
+                                    .saw_done
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
                             }
-                            if me.stream && !me.state.saw_done.load(std::sync::atomic::Ordering::Relaxed) {
-                                tail.extend_from_slice(&b);
-                                if contains(&tail, b"data: [DONE]") || contains(&tail, b"data:[DONE]") {
-                                    me.state.saw_done.store(true, std::sync::atomic::Ordering::Relaxed);
-                                }
-                                // Only the end can start a marker split across reads.
-                                let keep = tail.len().saturating_sub(12);
-                                tail.drain(..keep);
-                            }
-                            Some((Ok::<Bytes, std::io::Error>(b), Some((resp, total, tail))))
+                            // Only the end can start a marker split across reads.
+                            let keep = tail.len().saturating_sub(12);
+                            tail.drain(..keep);
                         }
+                        Some((Ok::<Bytes, std::io::Error>(b), Some((resp, total, tail))))
                     }
                 }
-            },
-        );
+            }
+        });
         let out = out
             .body(reqwest::Body::wrap_stream(body))
             .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
@@ -220,7 +230,11 @@ impl Send1 {
                 ErrorKind::Timeout,
                 format!(
                     "{} stalled: no data for {} (idle timeout)",
-                    if self.stream { "stream" } else { "response body" },
+                    if self.stream {
+                        "stream"
+                    } else {
+                        "response body"
+                    },
                     crate::client::fmt_dur(self.idle)
                 ),
             )),
@@ -270,7 +284,10 @@ fn placeholder() -> OpenAIError {
 }
 
 fn invalid(msg: &str) -> Attempt {
-    Attempt::final_err(infra(ErrorKind::Protocol, format!("invalid request: {msg}")))
+    Attempt::final_err(infra(
+        ErrorKind::Protocol,
+        format!("invalid request: {msg}"),
+    ))
 }
 
 /// The async-openai configuration for `ep`. Every field is set explicitly: the library's
@@ -344,7 +361,10 @@ pub(crate) async fn attempt(
     };
     let mut extra = Vec::with_capacity(headers.len());
     for (k, v) in headers {
-        match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        match (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             (Ok(k), Ok(v)) => extra.push((k, v)),
             (Err(e), _) => return invalid(&e.to_string()),
             (_, Err(e)) => return invalid(&e.to_string()),
@@ -367,7 +387,11 @@ pub(crate) async fn attempt(
     let client = async_openai::Client::build(http.clone(), cfg).with_http_service(service);
 
     let result = if stream {
-        match client.chat().create_stream_byot::<&Value, Value>(body).await {
+        match client
+            .chat()
+            .create_stream_byot::<&Value, Value>(body)
+            .await
+        {
             Err(e) => Err(e),
             Ok(events) => Ok(read_events(events, &state, t0).await),
         }
@@ -457,7 +481,7 @@ async fn read_events(
                         protocol(format!("invalid UTF-8 in stream: {e}"))
                     }
                     _ => protocol(format!("response body broke off: {e}")),
-                })
+                });
             }
         };
         if fed == Feed::Done {
@@ -491,7 +515,10 @@ mod tests {
         let v: Value = serde_json::from_slice(wire).unwrap();
         let again = serde_json::to_vec(&v).unwrap();
         // serde_json's own output is a fixed point (the client always sends that).
-        assert_eq!(serde_json::to_vec(&serde_json::from_slice::<Value>(&again).unwrap()).unwrap(), again);
+        assert_eq!(
+            serde_json::to_vec(&serde_json::from_slice::<Value>(&again).unwrap()).unwrap(),
+            again
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use toolgate_client::{ChatOutcome, ChatRequest, Client, Endpoint, RetryPolicy};
+use toolgate_client::{Api, ChatOutcome, ChatRequest, Client, Endpoint, RetryPolicy};
 use toolgate_core::ErrorKind;
 
 fn request(stream: bool) -> ChatRequest {
@@ -562,4 +562,64 @@ async fn a_flood_of_response_headers_is_protocol_and_not_retried() {
         assert_eq!(err.kind, ErrorKind::Protocol, "{}", err.message);
         assert!(out.retries.is_empty(), "{:?}", out.retries);
     }
+}
+
+#[tokio::test]
+async fn without_a_key_no_auth_header_is_sent() {
+    let m = Mock::fixed(ok_stream()).await;
+    let out = chat(&m, &endpoint(&m), true, &RetryPolicy::none()).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let reqs = m.requests.lock().unwrap();
+    assert_eq!(reqs[0].header("authorization"), None);
+    assert_eq!(reqs[0].header("api-key"), None);
+}
+
+/// OpenAI's organisation and project headers (they take the hosted path on any URL).
+#[tokio::test]
+async fn openai_organization_and_project_headers() {
+    let m = Mock::fixed(ok_stream()).await;
+    let mut ep = endpoint(&m);
+    ep.api_key = Some("sk-org-test".into());
+    ep.api = Api::OpenAi {
+        organization: Some("org-123".into()),
+        project: Some("proj_456".into()),
+    };
+    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    assert!(out.result.is_ok(), "{:?}", out.result);
+    let reqs = m.requests.lock().unwrap();
+    let r = &reqs[0];
+    assert_eq!(r.path, "/v1/chat/completions");
+    assert_eq!(r.header("authorization"), Some("Bearer sk-org-test"));
+    assert_eq!(r.header("openai-organization"), Some("org-123"));
+    assert_eq!(r.header("openai-project"), Some("proj_456"));
+    assert_eq!(r.header("x-toolgate-case"), Some("suite/case-1"));
+}
+
+/// Azure: the deployment URL with `api-version`, the key in `api-key` and no bearer header;
+/// the same body bytes and hash as anywhere else.
+#[tokio::test]
+async fn azure_request_shape() {
+    let m = Mock::fixed(ok_stream()).await;
+    let mut ep = endpoint_at(format!("http://{}/", m.addr));
+    ep.api_key = Some("az-unique-marker".into());
+    ep.api = Api::Azure {
+        deployment: "gpt-4o-mini".into(),
+        api_version: "2024-10-21".into(),
+    };
+    let out = chat(&m, &ep, true, &RetryPolicy::none()).await;
+    let turn = out.result.expect("ok");
+    assert_eq!(turn.message.unwrap().content.as_deref(), Some("Hello"));
+    let reqs = m.requests.lock().unwrap();
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        (
+            "POST",
+            "/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21"
+        )
+    );
+    assert_eq!(r.header("api-key"), Some("az-unique-marker"));
+    assert_eq!(r.header("authorization"), None);
+    assert_eq!(r.header("accept"), Some("text/event-stream"));
+    assert_eq!(out.body_sha256, toolgate_core::text::sha256_hex(&r.body));
 }

@@ -298,6 +298,11 @@ pub struct MockArgs {
     pub exit_after: Option<u64>,
     #[arg(long, default_value_t = 137)]
     pub exit_code: u8,
+    /// Require the key held by this environment variable on every chat request:
+    /// `Authorization: Bearer` on /v1/chat/completions, `api-key` on Azure's
+    /// /openai/deployments/{d}/chat/completions (wrong or missing: 401).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -144,7 +144,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai
-    /// (default: detected from the server's metadata, else openai with a warning).
+    /// (default: detected from the server's metadata, else openai with a warning). azure needs
+    /// a toolgate.toml target (deployment, api_version).
     #[arg(long)]
     pub profile: Option<String>,
     /// Environment variable holding the API key for a URL target.

@@ -29,6 +29,59 @@ pub struct Endpoint {
     pub idle_timeout: Duration,
     /// Response size cap; a larger body is a `protocol` error.
     pub max_body_bytes: usize,
+    /// Which hosted API the target speaks (OpenAI-compatible unless Azure).
+    pub api: Api,
+    /// Send through the hosted path (async-openai) even for plain `http://`; Azure always is.
+    pub force_hosted: bool,
+}
+
+/// The API a target speaks, for the hosted path's URL and auth.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI and every OpenAI-compatible server: `{base_url}/chat/completions`,
+    /// `Authorization: Bearer`, optional `OpenAI-Organization` / `OpenAI-Project` headers.
+    OpenAi {
+        organization: Option<String>,
+        project: Option<String>,
+    },
+    /// Azure OpenAI: `{base_url}/openai/deployments/{deployment}/chat/completions?api-version=…`
+    /// with the key in an `api-key` header.
+    Azure {
+        deployment: String,
+        api_version: String,
+    },
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api::OpenAi {
+            organization: None,
+            project: None,
+        }
+    }
+}
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Api::OpenAi {
+                organization,
+                project,
+            } => f
+                .debug_struct("OpenAi")
+                .field("organization", organization)
+                .field("project", project)
+                .finish(),
+            Api::Azure {
+                deployment,
+                api_version,
+            } => f
+                .debug_struct("Azure")
+                .field("deployment", deployment)
+                .field("api_version", api_version)
+                .finish(),
+        }
+    }
 }
 
 impl Endpoint {
@@ -40,12 +93,23 @@ impl Endpoint {
             timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             max_body_bytes: 32 * 1024 * 1024,
+            api: Api::default(),
+            force_hosted: false,
         }
     }
 
-    /// `{base_url}/chat/completions`.
+    /// `{base_url}/chat/completions`, or Azure's deployment URL with its `api-version`.
     pub fn chat_url(&self) -> String {
-        format!("{}/chat/completions", self.base_url.trim_end_matches('/'))
+        let base = self.base_url.trim_end_matches('/');
+        match &self.api {
+            Api::OpenAi { .. } => format!("{base}/chat/completions"),
+            Api::Azure {
+                deployment,
+                api_version,
+            } => format!(
+                "{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}"
+            ),
+        }
     }
 }
 
@@ -57,6 +121,8 @@ impl fmt::Debug for Endpoint {
             .field("timeout", &self.timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("api", &self.api)
+            .field("force_hosted", &self.force_hosted)
             .finish()
     }
 }
@@ -184,7 +250,7 @@ impl fmt::Debug for Client {
 }
 
 /// What one attempt ended in.
-enum Attempt {
+pub(crate) enum Attempt {
     Final(Box<Result<TurnRecord, InfraError>>),
     /// Connect error, 429 or 503: may be retried.
     Retryable {
@@ -194,7 +260,7 @@ enum Attempt {
 }
 
 impl Attempt {
-    fn final_err(e: InfraError) -> Self {
+    pub(crate) fn final_err(e: InfraError) -> Self {
         Attempt::Final(Box::new(Err(e)))
     }
 }
@@ -237,13 +303,28 @@ impl Client {
     ) -> ChatOutcome {
         let body_sha256 = wire.sha256.to_string();
         let url = ep.chat_url();
+        // The hosted path takes the body as JSON (async-openai serialises it back to the
+        // same bytes); parsed once for all attempts.
+        let json = self.is_hosted(ep, &url).then(|| {
+            serde_json::from_slice::<Value>(&wire.bytes).map_err(|e| {
+                infra(
+                    ErrorKind::Protocol,
+                    format!("invalid request: body is not JSON: {e}"),
+                )
+            })
+        });
         let mut retries = Vec::new();
         let mut attempt: u32 = 0;
         loop {
-            match self
-                .attempt(ep, stream, headers, &url, wire.bytes.clone())
-                .await
-            {
+            let next = match &json {
+                None => {
+                    self.attempt(ep, stream, headers, &url, wire.bytes.clone())
+                        .await
+                }
+                Some(Ok(body)) => self.attempt_hosted(ep, stream, headers, body).await,
+                Some(Err(e)) => Attempt::final_err(e.clone()),
+            };
+            match next {
                 Attempt::Final(result) => {
                     return ChatOutcome {
                         result: *result,
@@ -275,6 +356,41 @@ impl Client {
                     tokio::time::sleep(wait).await;
                 }
             }
+        }
+    }
+
+    /// Azure, OpenAI organisation/project headers, forced targets, and everything the lean
+    /// pool does not take (https, proxies).
+    fn is_hosted(&self, ep: &Endpoint, url: &str) -> bool {
+        let api_needs_it = match &ep.api {
+            Api::Azure { .. } => true,
+            Api::OpenAi {
+                organization,
+                project,
+            } => organization.is_some() || project.is_some(),
+        };
+        ep.force_hosted || api_needs_it || !self.http.is_lean(url)
+    }
+
+    async fn attempt_hosted(
+        &self,
+        ep: &Endpoint,
+        stream: bool,
+        headers: &[(String, String)],
+        body: &Value,
+    ) -> Attempt {
+        let t0 = Instant::now();
+        let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
+        let fut = crate::hosted::attempt(self.http.reqwest(), ep, stream, headers, body, t0);
+        match tokio::time::timeout_at(deadline, fut).await {
+            Ok(a) => a,
+            Err(_) => Attempt::final_err(infra(
+                ErrorKind::Timeout,
+                format!(
+                    "request exceeded the whole-request timeout of {}",
+                    fmt_dur(ep.timeout)
+                ),
+            )),
         }
     }
 
@@ -404,13 +520,15 @@ impl Client {
         let root = base.strip_suffix("/v1").unwrap_or(base);
         // Only the models list is an API call that needs the key; the others are server
         // endpoints that must not be handed it (a hostile one could echo or keep it).
+        // Azure lists models at the resource, with its api-version.
+        let models = match &ep.api {
+            Api::Azure { api_version, .. } => {
+                format!("{base}/openai/models?api-version={api_version}")
+            }
+            Api::OpenAi { .. } => format!("{base}/models"),
+        };
         let probes: Vec<(String, String, usize, bool)> = vec![
-            (
-                path_of(root, &format!("{base}/models")),
-                format!("{base}/models"),
-                0,
-                true,
-            ),
+            (path_of(root, &models), models.clone(), 0, true),
             ("/props".into(), format!("{root}/props"), 0, false),
             ("/version".into(), format!("{root}/version"), 0, false),
             (
@@ -449,7 +567,16 @@ impl Client {
         let fut = async {
             let mut rb = self.http.reqwest().get(url);
             if let Some(key) = ep.api_key.as_ref().filter(|_| auth) {
-                rb = rb.bearer_auth(key);
+                rb = match ep.api {
+                    Api::Azure { .. } => match http::HeaderValue::from_str(key) {
+                        Ok(mut v) => {
+                            v.set_sensitive(true);
+                            rb.header("api-key", v)
+                        }
+                        Err(_) => return Err("API key is not a valid header value".to_string()),
+                    },
+                    Api::OpenAi { .. } => rb.bearer_auth(key),
+                };
             }
             let resp = rb.send().await.map_err(|e| error_chain(&e))?;
             let mut resp = crate::transport::Response::from_reqwest(resp);
@@ -578,7 +705,7 @@ async fn read_body(
     }
 }
 
-fn send_error(e: SendError) -> Attempt {
+pub(crate) fn send_error(e: SendError) -> Attempt {
     match e {
         SendError::Timeout(msg) => Attempt::final_err(infra(ErrorKind::Timeout, msg)),
         SendError::Protocol(msg) => Attempt::final_err(infra(ErrorKind::Protocol, msg)),
@@ -608,11 +735,11 @@ fn body_error(e: &BodyError) -> InfraError {
     infra(kind, format!("response body broke off: {}", e.message))
 }
 
-fn oversize(cap: usize) -> InfraError {
+pub(crate) fn oversize(cap: usize) -> InfraError {
     protocol(format!("response exceeded {cap} bytes"))
 }
 
-fn infra(kind: ErrorKind, message: String) -> InfraError {
+pub(crate) fn infra(kind: ErrorKind, message: String) -> InfraError {
     InfraError {
         kind,
         message,
@@ -628,11 +755,11 @@ fn header_str(h: &HeaderMap, name: http::header::HeaderName) -> Option<String> {
         .map(str::to_string)
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn fmt_dur(d: Duration) -> String {
+pub(crate) fn fmt_dur(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {

@@ -2,31 +2,53 @@
 //!
 //! # Architecture
 //!
-//! One [`Client`] wraps one pooled `reqwest::Client` (HTTP/1.1, `TCP_NODELAY` on, rustls with
-//! the ring provider for `https`). [`Client::chat`] sends one request body that the caller
-//! built (model, messages, tools, `extra_body`, the thinking variant via [`apply_thinking`]);
-//! the client only adds `stream` / `stream_options.include_usage`, so the body bytes are
-//! known and hashed (`body_sha256`). The answer is a [`ChatOutcome`]: a
-//! `toolgate_core::TurnRecord` (message exactly as received, finish reason, usage, server
-//! timings, timing as docs/latency.md defines it, status) or a `toolgate_core::InfraError`, plus every retry made.
+//! One [`Client`] wraps two ways to the wire: the lean HTTP/1.1 pool, and async-openai over one
+//! pooled `reqwest::Client` (TCP_NODELAY, rustls with the ring provider, no redirects, no
+//! retries of its own). [`Client::chat`] sends
+//! one request body that the caller built (model, messages, tools, `extra_body`, the thinking
+//! variant via [`apply_thinking`]); the client only adds `stream` /
+//! `stream_options.include_usage`, so the body bytes are known and hashed (`body_sha256`). The
+//! answer is a [`ChatOutcome`]: a `toolgate_core::TurnRecord` (message exactly as received,
+//! finish reason, usage, server timings, timing as docs/latency.md defines it, status) or a
+//! `toolgate_core::InfraError`, plus every retry made. Which way a request takes never changes
+//! the record's shape.
 //!
 //! Layers, each testable alone:
 //! - [`sse`] — a hand-written SSE line decoder. It surfaces llama.cpp's non-standard
 //!   `error: {…}` lines and `event: error`, ignores comments (`: ping`), tolerates missing
 //!   blank lines, and rejects invalid UTF-8.
 //! - [`parse`] — pure, clock-free parsing: [`StreamAccumulator`] (fed events with the time
-//!   each was read), [`parse_completion`], [`classify_http_error`]. Every dialect of
-//!   server dialect (recorded examples in golden/recorded/) lands in the same record; raw values are kept for the graders.
+//!   each was read), [`parse_completion`], [`classify_http_error`]. Every server dialect
+//!   (recorded examples in golden/recorded/) lands in the same record; raw values are kept for
+//!   the graders.
 //! - [`client`] — I/O: attempts, timeouts, caps, retries, metadata probes.
+//! - `transport` — the lean path: a hand-written HTTP/1.1 keep-alive pool on hyper for plain
+//!   `http://` (what self-hosted servers speak), measured in BENCHMARKS.md.
+//! - `hosted` — the hosted path: async-openai for `https://`, proxied and Azure targets.
 //!
-//! # Why not async-openai
+//! # The two paths, and async-openai
 //!
-//! Its default client retries 429/5xx/connect errors on its own (hidden
-//! retries would turn server faults into silently slower passes); its typed responses drop
-//! `reasoning` / `reasoning_content`; its SSE reader (eventsource-stream) drops the unknown
-//! `error:` field, so a llama.cpp failure looks like a stream that just stops; it does not
-//! timestamp events as they come off the socket; and with `byot` we would write every wire
-//! type ourselves anyway. What is left (URL join, bearer header, SSE framing) is small.
+//! Self-hosted servers over plain http keep the lean path: at concurrency 1 reqwest's pooled
+//! client alone cost ~17 µs more per request than a hyper connection used directly, and the
+//! hand-written SSE decoder surfaces what spec-compliant readers drop (llama.cpp `error:`
+//! lines) and stamps events as bytes come off the socket.
+//!
+//! Hosted APIs go through async-openai (`byot` + `chat-completion` + `middleware`), which
+//! knows their URL and auth rules: OpenAI's bearer key with `OpenAI-Organization` /
+//! `OpenAI-Project`, Azure's deployment URL, `api-version` query and `api-key` header
+//! ([`Api`]). It is held to toolgate's rules rather than trusted with them:
+//! - Bodies and stream events are `serde_json::Value` through its `byot` methods: its typed
+//!   path would drop `reasoning` / `reasoning_content` and unknown fields.
+//! - Its default client always wraps a retry layer (exponential backoff on 429/5xx/connect);
+//!   toolgate installs its own one-request tower service instead, so the only retries are
+//!   [`RetryPolicy`]'s, each recorded.
+//! - That service records the response head, reads and classifies error bodies itself
+//!   (status, `Retry-After`, the lean path's messages), and wraps the body in the size cap
+//!   and idle timeout. Its configs read `OPENAI_*` environment variables by default; every
+//!   field is set explicitly so none leaks into a target.
+//! - What is lost, and documented: its SSE reader (eventsource-stream) drops llama.cpp's
+//!   `error:` lines and the name of an `event: error`; events are stamped as they leave its
+//!   reader task (one task hop after the socket read).
 //!
 //! # Decisions
 //!
@@ -58,9 +80,10 @@
 //!   non-empty content, reasoning, refusal, or a tool-call delta. Without `usage`, completion
 //!   tokens are the number of token-bearing chunks, flagged `tokens_estimated`.
 //!   Non-streaming: TTFT is `None` with `ttft_missing = "non-streaming response"`.
-//! - **Secrets**: the API key is only ever a bearer header (marked sensitive by reqwest);
-//!   `Endpoint`'s `Debug` redacts it and error messages never include URLs.
+//! - **Secrets**: the API key is only ever a header (bearer, or Azure's `api-key`), marked
+//!   sensitive; `Endpoint`'s `Debug` redacts it and error messages never include URLs.
 pub mod client;
+mod hosted;
 mod idle;
 pub mod parse;
 pub mod profile;
@@ -69,7 +92,7 @@ mod tls;
 mod transport;
 
 pub use client::{
-    parse_retry_after, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
+    parse_retry_after, Api, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
     WireBody,
 };
 pub use parse::{

@@ -17,16 +17,19 @@ pub enum Profile {
     Ollama,
     Nim,
     Openai,
+    /// Azure OpenAI: deployments, `api-version`, `api-key` (always the hosted path).
+    Azure,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 6] = [
+    pub const ALL: [Profile; 7] = [
         Profile::Vllm,
         Profile::Sglang,
         Profile::Llamacpp,
         Profile::Ollama,
         Profile::Nim,
         Profile::Openai,
+        Profile::Azure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,11 +40,12 @@ impl Profile {
             Profile::Ollama => "ollama",
             Profile::Nim => "nim",
             Profile::Openai => "openai",
+            Profile::Azure => "azure",
         }
     }
 
     /// docs/case-format.md#thinking-variants: vllm/sglang/llamacpp/nim → `chat_template_kwargs.enable_thinking`,
-    /// ollama → `think`, openai → `reasoning_effort`.
+    /// ollama → `think`, openai and azure → `reasoning_effort`.
     pub fn default_thinking(self) -> ThinkingMapping {
         match self {
             Profile::Vllm | Profile::Sglang | Profile::Llamacpp | Profile::Nim => {
@@ -52,7 +56,7 @@ impl Profile {
             Profile::Ollama => ThinkingMapping::OllamaThink,
             // OpenAI's default effort is `medium`; `none` is the documented "off" on
             // models that allow it.
-            Profile::Openai => ThinkingMapping::ReasoningEffort {
+            Profile::Openai | Profile::Azure => ThinkingMapping::ReasoningEffort {
                 on: "medium".into(),
                 off: "none".into(),
             },
@@ -103,7 +107,9 @@ pub fn detect(metadata: &Value) -> Option<(Profile, String)> {
 
 /// Error for an unknown profile name; lists the accepted ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown profile `{0}` (expected one of: vllm, sglang, llamacpp, ollama, nim, openai)")]
+#[error(
+    "unknown profile `{0}` (expected one of: vllm, sglang, llamacpp, ollama, nim, openai, azure)"
+)]
 pub struct UnknownProfile(pub String);
 
 impl FromStr for Profile {
@@ -251,6 +257,10 @@ mod tests {
         assert_eq!(Value::Object(b), json!({"reasoning_effort": "none"}));
         let mut b = Map::new();
         apply_thinking(&Profile::Openai.default_thinking(), Some(true), &mut b);
+        assert_eq!(
+            Profile::Azure.default_thinking(),
+            Profile::Openai.default_thinking()
+        );
         assert_eq!(Value::Object(b), json!({"reasoning_effort": "medium"}));
 
         for p in [Profile::Llamacpp, Profile::Nim] {

@@ -1,12 +1,14 @@
 //! The wire under [`crate::Client`]: a lean HTTP/1.1 keep-alive pool on hyper for plain
 //! `http://` endpoints (what vLLM, SGLang, llama.cpp, Ollama and NIM containers speak on a
-//! LAN), and reqwest for everything else (https, proxies from the environment).
+//! LAN); everything else (https, proxies from the environment, Azure) goes through
+//! async-openai on reqwest ([`crate::hosted`]).
 //!
 //! Why two: at concurrency 1 against a zero-delay simulator, reqwest's pooled client costs
 //! ~17 µs more per request than a hyper connection used directly (79 vs 62 µs per request,
 //! where `oha` needs 62), which alone kept toolgate under 0.8× a raw load generator.
-//! Both paths give the same [`Response`] and the same error classes, and the whole client
-//! test suite runs against each (`TOOLGATE_HTTP=reqwest` forces the second).
+//! Both paths give the same records and the same error classes, and the whole client
+//! test suite runs against each (tests/http.rs and tests/http_hosted.rs; `TOOLGATE_HTTP=hosted`
+//! forces the second for a whole process).
 
 use crate::idle::within_turns;
 use bytes::Bytes;
@@ -42,7 +44,7 @@ pub(crate) enum SendError {
 }
 
 /// Is `e` (or an error it wraps) hyper failing to parse the response head?
-fn is_parse_error(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_parse_error(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
         if let Some(h) = err.downcast_ref::<hyper::Error>() {
@@ -191,47 +193,36 @@ impl Transport {
         &self.reqwest
     }
 
-    pub async fn post(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
-        if let Some(pool) = &self.pool {
-            if let Some(uri) = o
-                .url
-                .parse::<Uri>()
-                .ok()
-                .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
-            {
-                return post_h1(pool, uri, o).await;
-            }
-        }
-        self.post_reqwest(o).await
+    /// Whether `url` goes through the lean pool (plain `http://`, no proxy, not forced
+    /// onto the hosted path by `TOOLGATE_HTTP`).
+    pub fn is_lean(&self, url: &str) -> bool {
+        self.pool.is_some() && lean_uri(url).is_some()
     }
 
-    async fn post_reqwest(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
-        let mut rb = self
-            .reqwest
-            .post(o.url)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, o.accept)
-            .body(o.body);
-        for (k, v) in o.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
-        if let Some(key) = o.api_key {
-            rb = rb.bearer_auth(key); // marked sensitive by reqwest
-        }
-        match rb.send().await {
-            Ok(r) => Ok(Response::from_reqwest(r)),
-            Err(e) if e.is_timeout() => Err(SendError::Timeout(error_chain(&e))),
-            Err(e) if e.is_builder() => Err(SendError::Invalid(error_chain(&e))),
-            Err(e) if is_parse_error(&e) => Err(SendError::Protocol(error_chain(&e))),
-            Err(e) => Err(SendError::Connect(error_chain(&e))),
-        }
+    /// Sends through the lean pool; the caller checked [`Transport::is_lean`].
+    pub async fn post(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
+        let (Some(pool), Some(uri)) = (&self.pool, lean_uri(o.url)) else {
+            return Err(SendError::Invalid(
+                "invalid request: not a plain-http URL".into(),
+            ));
+        };
+        post_h1(pool, uri, o).await
     }
+}
+
+fn lean_uri(url: &str) -> Option<Uri> {
+    url.parse::<Uri>()
+        .ok()
+        .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
 }
 
 /// The lean pool is used unless told otherwise or unless a proxy is configured in the
 /// environment (reqwest honours those; the pool does not).
 fn lean_pool_allowed() -> bool {
-    if std::env::var("TOOLGATE_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("reqwest")) {
+    // `hosted` (or its old name `reqwest`) sends everything through async-openai.
+    if std::env::var("TOOLGATE_HTTP")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("hosted") || v.eq_ignore_ascii_case("reqwest"))
+    {
         return false;
     }
     !["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]

@@ -156,6 +156,22 @@ pub struct TargetConfig {
     /// Name of the environment variable that holds the API key.
     #[serde(default)]
     pub api_key_env: Option<String>,
+    // Hosted APIs (README, "Hosted APIs: OpenAI and Azure OpenAI").
+    /// Azure OpenAI deployment name (profile `azure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    /// Azure OpenAI `api-version` (profile `azure`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// OpenAI `OpenAI-Organization` header (profile `openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// OpenAI `OpenAI-Project` header (profile `openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Send through the hosted client (async-openai) even over plain http.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted: Option<bool>,
     #[serde(default)]
     pub concurrency: Option<usize>,
     #[serde(default, deserialize_with = "opt_secs")]
@@ -276,7 +292,9 @@ impl Config {
     }
 }
 
-pub const PROFILES: [&str; 6] = ["vllm", "sglang", "llamacpp", "ollama", "nim", "openai"];
+pub const PROFILES: [&str; 7] = [
+    "vllm", "sglang", "llamacpp", "ollama", "nim", "openai", "azure",
+];
 
 impl TargetConfig {
     pub fn urls(&self) -> Vec<String> {
@@ -302,15 +320,80 @@ impl TargetConfig {
         for u in &urls {
             check_url(u)?;
         }
-        if self.model.is_none() {
-            return Err("needs `model`".into());
-        }
         if let Some(p) = &self.profile {
             if !PROFILES.contains(&p.as_str()) {
                 return Err(format!(
                     "unknown profile `{p}` (expected one of: {})",
                     PROFILES.join(", ")
                 ));
+            }
+        }
+        self.check_hosted()?;
+        // Azure's deployment names the model; the body's `model` may be left out.
+        if self.model.is_none() && self.deployment.is_none() {
+            return Err("needs `model`".into());
+        }
+        Ok(())
+    }
+
+    /// The hosted-API keys: each only with its profile, Azure's required ones present, and
+    /// values that cannot change the URL or break a header.
+    fn check_hosted(&self) -> Result<(), String> {
+        let profile = self.profile.as_deref().unwrap_or("openai");
+        let azure = profile == "azure";
+        for (key, v) in [
+            ("deployment", &self.deployment),
+            ("api_version", &self.api_version),
+        ] {
+            match v {
+                Some(_) if !azure => {
+                    return Err(format!(
+                        "`{key}` is only for profile = \"azure\" (this target's profile is `{profile}`)"
+                    ))
+                }
+                Some(v)
+                    if v.is_empty()
+                        || !v
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
+                {
+                    return Err(format!(
+                        "`{key}` = {v:?}: expected letters, digits, '-', '_' or '.'"
+                    ))
+                }
+                None if azure => {
+                    return Err(format!(
+                        "profile = \"azure\" needs `{key}` (e.g. {})",
+                        if key == "deployment" {
+                            "deployment = \"gpt-4o-mini\""
+                        } else {
+                            "api_version = \"2024-10-21\""
+                        }
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if azure && self.api_key_env.is_none() {
+            return Err(
+                "profile = \"azure\" needs `api_key_env` (the variable holding the resource's key)"
+                    .into(),
+            );
+        }
+        for (key, v) in [
+            ("organization", &self.organization),
+            ("project", &self.project),
+        ] {
+            match v {
+                Some(_) if profile != "openai" => {
+                    return Err(format!(
+                        "`{key}` is only for profile = \"openai\" (this target's profile is `{profile}`)"
+                    ))
+                }
+                Some(v) if v.is_empty() || v.chars().any(|c| c.is_control()) => {
+                    return Err(format!("`{key}` must be a non-empty single-line value"))
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -376,6 +459,40 @@ mod tests {
             "[targets.x]\nbase_url = \"http://127.0.0.1:1/v1\"\nprofile = \"vlm\"\nmodel = \"m\"\n";
         let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
         assert!(d.to_string().contains("unknown profile"), "{d}");
+    }
+
+    #[test]
+    fn hosted_keys_are_checked_with_their_profile() {
+        let parse = |body: &str| {
+            let text = format!("[targets.az]\nbase_url = \"https://r.example\"\n{body}");
+            Config::parse(Path::new("toolgate.toml"), &text).map(|c| c.targets["az"].clone())
+        };
+        let t = parse(
+            "profile = \"azure\"\ndeployment = \"gpt-4o\"\napi_version = \"2024-10-21\"\napi_key_env = \"K\"\n",
+        )
+        .unwrap();
+        assert_eq!(t.deployment.as_deref(), Some("gpt-4o"));
+        for (body, needle) in [
+            ("profile = \"azure\"\napi_version = \"v\"\napi_key_env = \"K\"\n", "needs `deployment`"),
+            ("profile = \"azure\"\ndeployment = \"d\"\napi_key_env = \"K\"\n", "needs `api_version`"),
+            ("profile = \"azure\"\ndeployment = \"d\"\napi_version = \"v\"\n", "needs `api_key_env`"),
+            ("model = \"m\"\ndeployment = \"d\"\n", "`deployment` is only for profile = \"azure\""),
+            (
+                "profile = \"azure\"\ndeployment = \"../v1\"\napi_version = \"v\"\napi_key_env = \"K\"\n",
+                "`deployment` = \"../v1\": expected",
+            ),
+            ("model = \"m\"\nprofile = \"vllm\"\norganization = \"o\"\n", "`organization` is only for profile = \"openai\""),
+        ] {
+            let d = parse(body).unwrap_err().to_string();
+            assert!(d.contains(needle), "{body}: {d}");
+            assert!(d.contains("toolgate.toml:1"), "{d}");
+        }
+        let t = parse("model = \"m\"\norganization = \"org-1\"\nproject = \"p\"\nhosted = true\n")
+            .unwrap();
+        assert_eq!(
+            (t.organization.as_deref(), t.hosted),
+            (Some("org-1"), Some(true))
+        );
     }
 
     #[test]

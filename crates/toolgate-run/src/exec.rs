@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use toolgate_client::{
-    apply_thinking, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping, WireBody,
+    apply_thinking, Api, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping,
+    WireBody,
 };
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
@@ -37,6 +38,10 @@ pub struct ResolvedTarget {
     pub stream: bool,
     pub extra_body: BTreeMap<String, Value>,
     pub builtin_sim: bool,
+    /// Azure's deployment, or OpenAI's organisation/project headers.
+    pub api: Api,
+    /// Through the hosted client even over plain http.
+    pub force_hosted: bool,
 }
 
 impl ResolvedTarget {
@@ -77,7 +82,11 @@ impl ResolvedTarget {
         Ok(ResolvedTarget {
             name: name.to_string(),
             urls: t.urls(),
-            model: t.model.clone().unwrap_or_else(|| "sim-strong".to_string()),
+            model: t
+                .model
+                .clone()
+                .or_else(|| t.deployment.clone())
+                .unwrap_or_else(|| "sim-strong".to_string()),
             profile,
             thinking,
             api_key,
@@ -93,6 +102,17 @@ impl ResolvedTarget {
             stream: !no_stream && t.stream.unwrap_or(true),
             extra_body: t.extra_body.clone(),
             builtin_sim,
+            api: match (&t.deployment, &t.api_version) {
+                (Some(deployment), Some(api_version)) => Api::Azure {
+                    deployment: deployment.clone(),
+                    api_version: api_version.clone(),
+                },
+                _ => Api::OpenAi {
+                    organization: t.organization.clone(),
+                    project: t.project.clone(),
+                },
+            },
+            force_hosted: t.hosted.unwrap_or(false),
         })
     }
 
@@ -110,6 +130,8 @@ impl ResolvedTarget {
             timeout: self.timeout,
             idle_timeout: self.idle_timeout,
             max_body_bytes: max_body,
+            api: self.api.clone(),
+            force_hosted: self.force_hosted,
         }
     }
 }
@@ -516,7 +538,7 @@ pub async fn run_trial(
         kind: kind.to_string().into(),
         category: case.category.clone(),
         request: RequestSummary {
-            url: format!("{}/chat/completions", endpoint.base_url),
+            url: endpoint.chat_url(),
             model: target.model.clone(),
             profile: target.profile.as_str().to_string(),
             stream: target.stream,

@@ -21,6 +21,8 @@ pub struct Request {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string (after `?`), empty when there is none.
+    pub query: String,
     /// Header names lowercased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -106,7 +108,10 @@ impl Conn {
         else {
             return Err(ReadError::Status(400, "malformed request line"));
         };
-        let path = target.split('?').next().unwrap_or("/").to_string();
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p.to_string(), q.to_string()),
+            None => (target.to_string(), String::new()),
+        };
         let mut headers = Vec::new();
         for l in lines {
             if let Some((k, v)) = l.split_once(':') {
@@ -116,6 +121,7 @@ impl Conn {
         let mut req = Request {
             method: method.to_string(),
             path,
+            query,
             headers,
             body: Vec::new(),
             keep_alive: true,

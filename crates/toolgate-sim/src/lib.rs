@@ -1,7 +1,8 @@
 //! toolgate-sim: a scripted OpenAI-compatible chat server for tests, demos and benchmarks.
 //!
-//! It serves `POST /v1/chat/completions` (streaming and not), `GET /v1/models`, and
-//! llama.cpp-like `GET /props` and `GET /health`, on loopback only. Each request's `model`
+//! It serves `POST /v1/chat/completions` (streaming and not), Azure OpenAI's
+//! `POST /openai/deployments/{deployment}/chat/completions?api-version=…`, `GET /v1/models`,
+//! and llama.cpp-like `GET /props` and `GET /health`, on loopback only. Each request's `model`
 //! picks a [`Script`]; the script's rules decide what the "model" answers.
 //!
 //! **The oracle.** The simulator is given the loaded suites. It finds the request's case
@@ -62,6 +63,13 @@
 //! **Thinking.** When the request turns thinking on (`chat_template_kwargs.enable_thinking`,
 //! `think`, or a `reasoning_effort` other than `none`), a short reasoning text is streamed
 //! first, in the dialect's field (`reasoning`, or `reasoning_content` for llama.cpp).
+//!
+//! **Hosted API shapes.** Azure's route answers 404 `{"error":{"code":"404","message":
+//! "Resource not found"}}` without `api-version` (what Azure answers) and 401 in Azure's
+//! error shape when the `api-key` header is missing or, with [`SimState::with_api_key`]
+//! (`toolgate mock --api-key-env VAR`), wrong. With a key set, the OpenAI routes require
+//! `Authorization: Bearer <key>` too (401 `invalid_api_key` otherwise). The key is never
+//! echoed.
 //!
 //! **Usage and timing.** `prompt_tokens` ≈ request message characters / 4;
 //! `completion_tokens` = number of token-bearing chunks, spaced `chunk_delay_ms` apart, so a

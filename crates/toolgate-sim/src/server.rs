@@ -50,6 +50,9 @@ struct Inner {
     /// a question (one per MCP server shape) are told apart by the tools the request offers.
     by_text: HashMap<String, Vec<(usize, usize)>>,
     counter: AtomicU64,
+    /// When set, every chat request must carry this key: `Authorization: Bearer` on the
+    /// OpenAI routes, `api-key` on Azure's.
+    api_key: Option<String>,
 }
 
 impl Inner {
@@ -105,8 +108,17 @@ impl SimState {
                 by_id,
                 by_text,
                 counter: AtomicU64::new(0),
+                api_key: None,
             }),
         }
+    }
+
+    /// Requires `key` on every chat request (see the crate doc, "Hosted API shapes").
+    pub fn with_api_key(mut self, key: Option<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.api_key = key.filter(|k| !k.is_empty());
+        }
+        self
     }
 
     /// The model names served.
@@ -207,8 +219,27 @@ async fn route(mut conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
     let keep = req.keep_alive;
     let get = req.method == "GET" || req.method == "HEAD";
     let json_reply = |status: u16, body: String| (status, body);
+    if let Some(d) = azure_deployment(&req.path).map(str::to_string) {
+        return azure_chat(conn, req, inner, d).await;
+    }
     let (status, body) = match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/v1/chat/completions") | ("POST", "/chat/completions") => {
+            if let Some(key) = &inner.api_key {
+                let sent = req
+                    .header("authorization")
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if sent != Some(key.as_str()) {
+                    // OpenAI's answer to a wrong key (which it never echoes in full).
+                    let b = json!({"error": {
+                        "message": "Incorrect API key provided.",
+                        "type": "invalid_request_error",
+                        "param": null,
+                        "code": "invalid_api_key"
+                    }})
+                    .to_string();
+                    return respond_json(conn, 401, b, keep, &[]).await;
+                }
+            }
             return chat(conn, req, inner).await;
         }
         (_, "/health") | (_, "/v1/health") if get => {
@@ -238,6 +269,69 @@ async fn route(mut conn: Conn, req: Request, inner: &Inner) -> Option<Conn> {
     }
     conn.write(&out).await.ok()?;
     keep.then_some(conn)
+}
+
+/// The deployment of an Azure OpenAI chat URL, `/openai/deployments/{d}/chat/completions`.
+fn azure_deployment(path: &str) -> Option<&str> {
+    let d = path
+        .strip_prefix("/openai/deployments/")?
+        .strip_suffix("/chat/completions")?;
+    (!d.is_empty() && !d.contains('/')).then_some(d)
+}
+
+/// Azure OpenAI's chat route: `api-version` required (Azure answers 404 "Resource not
+/// found" without it), the key in `api-key` (401 in Azure's shape when wrong or missing),
+/// then the same chat as `/v1/chat/completions`. The deployment stands in for a missing
+/// `model`.
+async fn azure_chat(
+    conn: Conn,
+    mut req: Request,
+    inner: &Inner,
+    deployment: String,
+) -> Option<Conn> {
+    let keep = req.keep_alive;
+    let azure_error = |code: &str, message: &str| {
+        json!({"error": {"code": code, "message": message}}).to_string()
+    };
+    if req.method != "POST" {
+        let b = azure_error("405", "method not allowed");
+        return respond_json(conn, 405, b, keep, &[]).await;
+    }
+    let has_version = req.query.split('&').any(|kv| {
+        kv.strip_prefix("api-version=")
+            .is_some_and(|v| !v.is_empty())
+    });
+    if !has_version {
+        return respond_json(
+            conn,
+            404,
+            azure_error("404", "Resource not found"),
+            keep,
+            &[],
+        )
+        .await;
+    }
+    let key = req.header("api-key").unwrap_or("");
+    let ok = match &inner.api_key {
+        Some(k) => key == k,
+        None => !key.is_empty(),
+    };
+    if !ok {
+        let b = azure_error(
+            "401",
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to \
+             provide a valid key for an active subscription and use a correct regional API \
+             endpoint for your resource.",
+        );
+        return respond_json(conn, 401, b, keep, &[]).await;
+    }
+    if let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&req.body) {
+        if !body.contains_key("model") {
+            body.insert("model".into(), Value::String(deployment));
+            req.body = serde_json::to_vec(&body).unwrap_or_default();
+        }
+    }
+    chat(conn, req, inner).await
 }
 
 fn now_secs() -> u64 {

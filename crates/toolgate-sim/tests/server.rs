@@ -667,3 +667,63 @@ async fn refuses_non_loopback_addresses() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn azure_route_checks_api_version_and_key() {
+    let mut suites = common::all_suites();
+    suites.push(common::conversation_suite());
+    let state = SimState::new(vec![Script::strong()], suites).with_api_key(Some("az-key".into()));
+    let srv = SimServer::start(state, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = "/openai/deployments/sim-strong/chat/completions?api-version=2024-10-21";
+    let azure = |path, key: Option<&str>| {
+        let mut body = chat("sim-strong", "hi", false);
+        body.as_object_mut().unwrap().remove("model"); // the deployment stands in for it
+        let mut r = Req {
+            path,
+            ..Req::chat(body)
+        };
+        if let Some(k) = key {
+            r = r.header("api-key", k);
+        }
+        r
+    };
+    let ok = send(srv.addr, azure(url, Some("az-key"))).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.json()["model"], "sim-strong");
+
+    for (path, key) in [(url, Some("az-wrong-marker")), (url, None)] {
+        let r = send(srv.addr, azure(path, key)).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"]["code"], "401");
+        assert!(
+            !r.body.contains("az-wrong-marker"),
+            "the key is never echoed"
+        );
+    }
+    let r = send(
+        srv.addr,
+        azure(
+            "/openai/deployments/sim-strong/chat/completions",
+            Some("az-key"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            404,
+            json!({"error": {"code": "404", "message": "Resource not found"}})
+        )
+    );
+
+    // With a key set, the OpenAI route wants it as a bearer token.
+    let plain = send(srv.addr, Req::chat(chat("sim-strong", "hi", false))).await;
+    assert_eq!(plain.status, 401);
+    assert_eq!(plain.json()["error"]["code"], "invalid_api_key");
+    let bearer =
+        Req::chat(chat("sim-strong", "hi", false)).header("authorization", "Bearer az-key");
+    assert_eq!(send(srv.addr, bearer).await.status, 200);
+    srv.shutdown().await;
+}

@@ -152,7 +152,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai
-    /// (default: detected from the server's metadata, else openai with a warning).
+    /// (default: detected from the server's metadata, else openai with a warning). azure needs
+    /// a toolgate.toml target (deployment, api_version).
     #[arg(long)]
     pub profile: Option<String>,
     /// Environment variable holding the API key for a URL target.
@@ -326,6 +327,11 @@ pub struct MockArgs {
     pub exit_after: Option<u64>,
     #[arg(long, default_value_t = 137)]
     pub exit_code: u8,
+    /// Require the key held by this environment variable on every chat request:
+    /// `Authorization: Bearer` on /v1/chat/completions, `api-key` on Azure's
+    /// /openai/deployments/{d}/chat/completions (wrong or missing: 401).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

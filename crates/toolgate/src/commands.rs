@@ -480,9 +480,21 @@ pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {
     } else {
         vec![]
     };
+    // The key itself never goes on the command line (other users see it in `ps`).
+    let api_key = match &a.api_key_env {
+        Some(var) => match std::env::var(var) {
+            Ok(k) if !k.is_empty() => Some(k),
+            _ => {
+                return Err(bad(format!(
+                    "--api-key-env: environment variable {var} is not set"
+                )))
+            }
+        },
+        None => None,
+    };
     let rt = server_runtime()?;
     rt.block_on(async move {
-        let state = toolgate_sim::SimState::new(scripts, suites);
+        let state = toolgate_sim::SimState::new(scripts, suites).with_api_key(api_key);
         let addr = format!("127.0.0.1:{}", a.port);
         let server = toolgate_sim::SimServer::start(state, addr.parse().context("bad port")?)
             .await

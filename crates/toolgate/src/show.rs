@@ -454,7 +454,11 @@ fn curl_command(r: &ResponseRecord, body: Option<&Vec<u8>>, key_env: Option<&Str
     let _ = write!(s, " {}", shell_quote(&r.request.url));
     s.push_str(" -H 'Content-Type: application/json'");
     if let Some(env) = key_env.filter(|e| is_env_name(e)) {
-        let _ = write!(s, " -H \"Authorization: Bearer ${env}\"");
+        if r.request.profile == "azure" {
+            let _ = write!(s, " -H \"api-key: ${env}\"");
+        } else {
+            let _ = write!(s, " -H \"Authorization: Bearer ${env}\"");
+        }
     }
     s.push_str(" --data-binary @- <<'TOOLGATE_REQUEST'\n");
     s.push_str(&String::from_utf8_lossy(body));

@@ -41,10 +41,16 @@ pub struct Mock {
 
 impl Mock {
     pub fn start(args: &[&str]) -> Mock {
+        Mock::start_with_env(args, &[])
+    }
+
+    /// [`Mock::start`] with extra environment variables (e.g. the key for `--api-key-env`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Mock {
         use std::io::{BufRead, BufReader};
         let mut child = command()
             .args(["mock", "--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

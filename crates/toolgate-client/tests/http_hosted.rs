@@ -1,0 +1,9 @@
+//! The client test suite (tests/suite/http.rs) on the hosted path: every request forced
+//! through async-openai (OpenAI-style config, toolgate's tower service) against the same
+//! loopback mocks.
+
+const HOSTED: bool = true;
+
+mod common;
+
+include!("suite/http.rs");

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 use toolgate_client::Client;
 use toolgate_core::{ErrorKind, InfraError, ResponseRecord, RunManifest, Suite};
 use toolgate_report::server::{
@@ -487,7 +488,7 @@ impl ServerHandle {
     /// First start: spawn, wait for health, run the `before` probes, then watch the process in
     /// the background. On failure the server is marked down (every trial of the target records
     /// the returned message) and nothing is left running.
-    pub async fn start(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Result<(), String> {
+    pub async fn start(self: &Arc<Self>, stop: CancellationToken) -> Result<(), String> {
         self.phase_tx.send_replace(Phase::Starting);
         *self.first_start.lock().expect("start") = Some(Instant::now());
         match self.spawn_healthy(&stop).await {
@@ -538,7 +539,7 @@ impl ServerHandle {
     }
 
     /// Spawn the server and wait until its health path answers 2xx. Records a `StartFact`.
-    async fn spawn_healthy(&self, stop: &AtomicBool) -> Result<Running, String> {
+    async fn spawn_healthy(&self, stop: &CancellationToken) -> Result<Running, String> {
         let name = &self.spec.target;
         let port = match self.spec.port {
             Some(p) => {
@@ -617,7 +618,7 @@ impl ServerHandle {
                 self.record_start(Some(pid), None, Some(&msg));
                 return Err(msg);
             }
-            if stop.load(Ordering::SeqCst) || self.stopping.load(Ordering::SeqCst) {
+            if stop.is_cancelled() || self.stopping.load(Ordering::SeqCst) {
                 guard.kill(Signal::KILL);
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 guard.disarm();
@@ -674,7 +675,7 @@ impl ServerHandle {
 
     /// The exit watcher: waits for the process to exit or for a stop request; restarts it when
     /// allowed.
-    async fn watch(self: Arc<Self>, mut running: Running, stop: Arc<AtomicBool>) {
+    async fn watch(self: Arc<Self>, mut running: Running, stop: CancellationToken) {
         let mut generation = 1u32;
         loop {
             let status = tokio::select! {
@@ -730,7 +731,7 @@ impl ServerHandle {
                 body: Some(tail.join("\n")),
                 turn: 0,
             };
-            if self.stopping.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+            if self.stopping.load(Ordering::SeqCst) || stop.is_cancelled() {
                 self.phase_tx.send_replace(Phase::Down(down("")));
                 return;
             }
@@ -1016,7 +1017,7 @@ pub async fn start_servers(
     group: &[Arc<TargetState>],
     manifest: &mut RunManifest,
     dir: &Path,
-    stop: &Arc<AtomicBool>,
+    stop: &CancellationToken,
     max_body: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {

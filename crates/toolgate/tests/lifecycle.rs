@@ -265,6 +265,42 @@ fn sigint_grace_holds_with_every_slot_busy_and_a_second_one_stops_at_once() {
     );
 }
 
+/// Trials in flight at the signal that answer within the grace are recorded (SIGTERM used to
+/// lose them), and the run ends as soon as they have, not at the end of the grace.
+#[test]
+fn in_flight_answers_within_the_grace_are_recorded() {
+    let d = tempfile::tempdir().unwrap();
+    let script = d.path().join("late.yaml");
+    std::fs::write(&script, "model: late\nttft_ms: 1500\n").unwrap();
+    let (_mock, url) = mock(d.path(), Some(&script), &[]);
+    let cfg = config(d.path(), &url, "late");
+    let run = d.path().join("run");
+    let mut tg = spawn_run(d.path(), &cfg, &run);
+    wait_until_sending(&run);
+    let before = newlines(&run.join("responses.jsonl"));
+    let t0 = Instant::now();
+    tg.signal(Signal::SIGTERM);
+    let status = tg.wait(Duration::from_secs(30));
+    let took = t0.elapsed();
+    eprintln!("exit {:?} {took:?} after SIGTERM", status.code());
+    assert!(took < GRACE + Duration::from_secs(1), "took {took:?}");
+    let recs = assert_interrupted(&run, status, "interrupted (SIGTERM)");
+    assert!(
+        recs.len() > before,
+        "the answers in flight at the signal were kept ({before} before, {} after)",
+        recs.len()
+    );
+    assert!(
+        recs.iter().all(|r| r["error"].is_null()),
+        "no trial cut off"
+    );
+    let reasons = manifest(&run)["incomplete_reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("{} trial(s) not sent", 57 - recs.len())),
+        "{reasons}"
+    );
+}
+
 /// Fast answers recorded before the interrupt stay; the slow trials in flight are dropped
 /// when the grace ends and counted as not sent.
 #[test]

@@ -489,7 +489,7 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         // Stopped whatever happened to the trials.
         after_write_failure(
             &stop,
-            managed::stop_servers(&servers, &mut manifest, &dir).await,
+            managed::stop_servers(&servers, &mut manifest, &dir, stop.now()).await,
         )?;
         let out = out?;
         written += out.written;

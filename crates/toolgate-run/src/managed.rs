@@ -352,6 +352,9 @@ pub struct ServerHandle {
     port: Mutex<Option<u16>>,
     phase_tx: watch::Sender<Phase>,
     stopping: AtomicBool,
+    /// The run stops at once (a second signal, a write failure): no `after` probes and no
+    /// stop grace, the group is killed.
+    hurry: AtomicBool,
     stop_notify: Notify,
     trials_done: AtomicU64,
     trials_total: AtomicU64,
@@ -403,6 +406,7 @@ impl ServerHandle {
             port: Mutex::new(None),
             phase_tx: watch::channel(Phase::Idle).0,
             stopping: AtomicBool::new(false),
+            hurry: AtomicBool::new(false),
             stop_notify: Notify::new(),
             trials_done: AtomicU64::new(0),
             trials_total: AtomicU64::new(0),
@@ -661,9 +665,12 @@ impl ServerHandle {
     async fn stop_group(&self, child: &mut tokio::process::Child, guard: &mut GroupGuard) -> bool {
         let sig = parse_signal(&self.spec.stop_signal).unwrap_or(Signal::TERM);
         guard.kill(sig);
-        let graceful = tokio::time::timeout(self.spec.grace, child.wait())
-            .await
-            .is_ok();
+        let grace = if self.hurry.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.spec.grace
+        };
+        let graceful = tokio::time::timeout(grace, child.wait()).await.is_ok();
         if !graceful || guard.alive() {
             // The leader is gone or stuck; whatever else is in its group goes too.
             guard.kill(Signal::KILL);
@@ -901,7 +908,8 @@ impl ServerHandle {
     /// a few seconds; returns the facts for the manifest.
     pub async fn stop(&self) -> ServerFacts {
         self.probe_stop.send_replace(true);
-        if matches!(&*self.phase_tx.borrow(), Phase::Up(_)) {
+        let hurry = self.hurry.load(Ordering::SeqCst);
+        if !hurry && matches!(&*self.phase_tx.borrow(), Phase::Up(_)) {
             self.run_probes("after").await;
         }
         self.stopping.store(true, Ordering::SeqCst);
@@ -1066,15 +1074,20 @@ pub async fn start_servers(
     Ok(())
 }
 
-/// Stop the managed servers of a group and record their facts in the manifest.
+/// Stop the managed servers of a group and record their facts in the manifest. When the run
+/// stops at once (`now` cancelled) they are killed without `after` probes or stop grace.
 pub async fn stop_servers(
     group: &[Arc<TargetState>],
     manifest: &mut RunManifest,
     dir: &Path,
+    now: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut any = false;
     for ts in group {
         let Some(h) = &ts.server else { continue };
+        if now.is_cancelled() {
+            h.hurry.store(true, Ordering::SeqCst);
+        }
         h.stop().await;
         record_facts(manifest, &ts.target.name, h);
         any = true;

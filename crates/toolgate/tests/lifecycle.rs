@@ -423,3 +423,85 @@ fn a_write_failure_stops_the_run_at_once() {
     );
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// Kills the managed server's process group recorded in `run`'s manifest when dropped, so a
+/// failed assertion leaves no server behind (it runs in a group of its own).
+struct ServerGroup(PathBuf);
+
+impl Drop for ServerGroup {
+    fn drop(&mut self) {
+        let pid = std::fs::read_to_string(self.0.join("manifest.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|m| m["targets"][0]["server"]["pid"].as_i64());
+        if let Some(pid) = pid {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// A managed server that ignores its stop signal (grace 20 s): a second SIGINT does not wait
+/// for it, nor for `after` probes — it is killed and the run ends at once.
+#[test]
+fn a_second_signal_does_not_wait_for_a_managed_server() {
+    let d = tempfile::tempdir().unwrap();
+    let script = d.path().join("slow.yaml");
+    std::fs::write(&script, SLOW).unwrap();
+    let cfg = d.path().join("toolgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\ninterrupt_grace_s = {}\n\n[targets.m]\n\
+             start = '''sh -c 'trap \"\" TERM; exec {} mock --port {{port}} --script {} --cases {}' '''\n\
+             model = \"slow\"\nprofile = \"vllm\"\nconcurrency = 4\n\
+             stop = {{ signal = \"TERM\", grace_s = 20 }}\n\
+             probes = [{{ name = \"slow\", command = \"sleep 5\", timeout_s = 10 }}]\n",
+            GRACE.as_secs(),
+            env!("CARGO_BIN_EXE_toolgate"),
+            script.display(),
+            common::root().join("cases/tool-routing").display()
+        ),
+    )
+    .unwrap();
+    let run = d.path().join("run");
+    let _group = ServerGroup(run.clone());
+    let mut tg = spawn_run(d.path(), &cfg, &run);
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(run.join("server.log"))
+        .unwrap_or_default()
+        .contains("serving on")
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the server never came up"
+        );
+        assert!(tg.alive(), "toolgate ended early: {}", tg.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The `before` probe takes 5 s; then trials are sent.
+    std::thread::sleep(Duration::from_millis(5800));
+    let t0 = Instant::now();
+    tg.signal(Signal::SIGINT);
+    std::thread::sleep(Duration::from_millis(100));
+    tg.signal(Signal::SIGINT);
+    let status = tg.wait(Duration::from_secs(60));
+    let took = t0.elapsed();
+    eprintln!(
+        "exit {:?} {took:?} after two SIGINTs (managed)",
+        status.code()
+    );
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert_interrupted(&run, status, "interrupted twice: stopped without grace");
+    let m = manifest(&run);
+    let s = &m["targets"][0]["server"];
+    assert_eq!(s["stop"]["graceful"], false, "killed, not waited for: {s}");
+    let pid = s["pid"].as_i64().expect("server pid") as i32;
+    let t0 = Instant::now();
+    while kill(Pid::from_raw(pid), None).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "server {pid} still runs"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,9 +1,12 @@
 //! Executing a plan: per-target and global concurrency limits, one writer that appends and
-//! flushes each record as it completes, target-down detection, Ctrl-C with a bounded grace.
+//! flushes each record as it completes, target-down detection, and the run's stop token:
+//! a signal stops sending and gives in-flight trials a bounded grace; a second signal or a
+//! write failure drops them at once.
 
 use crate::config::{Config, TargetConfig};
 use crate::plan::{initial_messages, request_body, PromptCache, Trial};
 use crate::runfolder::{now_rfc3339, Recorder};
+use crate::stop::RunStop;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -179,8 +182,10 @@ pub struct ExecSettings {
 pub struct ExecOutcome {
     pub written: u64,
     pub errors: u64,
+    /// Stopped early: a signal or a write failure (the cause is in the [`RunStop`]).
     pub interrupted: bool,
-    /// Trials that were planned but neither sent nor recorded (interrupt).
+    /// Trials that were planned but not recorded: never sent, or dropped in flight when
+    /// the grace ran out (they have no answer).
     pub not_sent: u64,
 }
 
@@ -218,7 +223,7 @@ pub async fn execute(
     targets: Vec<Arc<TargetState>>,
     settings: ExecSettings,
     mut recorder: Recorder,
-    stop: Arc<AtomicBool>,
+    stop: RunStop,
     progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
 ) -> std::io::Result<ExecOutcome> {
     let client = Client::new().map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -226,7 +231,9 @@ pub async fn execute(
     let settings = Arc::new(settings);
     let (tx, mut rx) = mpsc::channel::<ResponseRecord>(256);
 
-    // The writer owns the file: one line per record, flushed before the next.
+    // The writer owns the file: one line per record, flushed before the next. A failed
+    // write stops the run at once: every later record would be lost too.
+    let writer_stop = stop.clone();
     let writer = tokio::spawn(async move {
         let mut errors = 0u64;
         let mut res = Ok(());
@@ -242,6 +249,8 @@ pub async fn execute(
                     errors += 1;
                 }
                 if let Err(e) = recorder.append(&rec) {
+                    writer_stop
+                        .write_failed(format!("cannot write {}: {e}", recorder.path().display()));
                     res = Err(e);
                     break 'recv;
                 }
@@ -282,7 +291,7 @@ pub async fn execute(
     // huge stream) cannot then hold back another's reads, and so its TTFT. One target keeps
     // the one thread, where the bench measures toolgate's overhead.
     let isolate = targets.len() > 1;
-    let mut dispatchers: JoinSet<u64> = JoinSet::new();
+    let mut dispatchers: JoinSet<()> = JoinSet::new();
     for ts in &targets {
         let d = Dispatcher {
             list: per_target.remove(&ts.target.name).unwrap_or_default(),
@@ -306,18 +315,15 @@ pub async fn execute(
         }
     }
     drop(tx);
-    let mut sent_total = 0;
-    while let Some(r) = dispatchers.join_next().await {
-        sent_total += r.unwrap_or(0);
-    }
-    let (written, errors, res) = writer.await.map_err(std::io::Error::other)?;
-    res?;
-    let interrupted = stop.load(Ordering::SeqCst);
+    while dispatchers.join_next().await.is_some() {}
+    // A write error is not this function's error: the stop records it, and the run ends
+    // with what was written (manifest incomplete, exit 3).
+    let (written, errors, _res) = writer.await.map_err(std::io::Error::other)?;
     Ok(ExecOutcome {
         written,
         errors,
-        interrupted,
-        not_sent: total.saturating_sub(sent_total.max(written)),
+        interrupted: stop.cause().is_some(),
+        not_sent: total.saturating_sub(written),
     })
 }
 
@@ -329,14 +335,14 @@ struct Dispatcher {
     suites: Arc<Vec<Suite>>,
     global: Arc<Semaphore>,
     tx: mpsc::Sender<ResponseRecord>,
-    stop: Arc<AtomicBool>,
+    stop: RunStop,
     client: Client,
     settings: Arc<ExecSettings>,
     progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
 }
 
 impl Dispatcher {
-    async fn run(self) -> u64 {
+    async fn run(self) {
         let Dispatcher {
             list,
             ts,
@@ -350,29 +356,30 @@ impl Dispatcher {
         } = self;
         let local = Arc::new(Semaphore::new(ts.target.concurrency));
         let mut inflight = JoinSet::new();
-        let mut sent = 0u64;
         for p in list {
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
             let picked = Instant::now();
-            let Ok(lp) = local.clone().acquire_owned().await else {
+            // Waiting for a slot races the stop: with every slot busy on slow answers, a
+            // signal must not wait for one to free up (the grace would not hold).
+            let permits = tokio::select! {
+                biased;
+                _ = stop.sending().cancelled() => None,
+                p = async {
+                    let lp = local.clone().acquire_owned().await.ok()?;
+                    let gp = global.clone().acquire_owned().await.ok()?;
+                    Some((lp, gp))
+                } => p,
+            };
+            let Some((lp, gp)) = permits else {
                 break;
             };
-            let Ok(gp) = global.clone().acquire_owned().await else {
-                break;
-            };
-            if stop.load(Ordering::SeqCst) {
-                break;
-            }
             let queued_ms = picked.elapsed().as_secs_f64() * 1000.0;
-            sent += 1;
             let ts = ts.clone();
             let suites = suites.clone();
             let tx = tx.clone();
             let client = client.clone();
             let settings = settings.clone();
             let progress = progress.clone();
+            let stop = stop.clone();
             inflight.spawn(async move {
                 let rec = crate::managed::run_trial_managed(
                     &client, &ts, &suites, &p, queued_ms, &settings,
@@ -381,8 +388,12 @@ impl Dispatcher {
                 if rec.error.is_some() {
                     ts.errors.fetch_add(1, Ordering::SeqCst);
                 }
-                // Count as done only once the writer has the record.
-                let _ = tx.send(rec).await;
+                // Count as done only once the writer has the record; a writer that is gone
+                // failed, and the run stops (it has already cancelled; this is a backstop).
+                if tx.send(rec).await.is_err() {
+                    stop.now().cancel();
+                    return;
+                }
                 ts.done.fetch_add(1, Ordering::SeqCst);
                 progress(&ts);
                 drop((lp, gp));
@@ -390,26 +401,19 @@ impl Dispatcher {
             // Reap finished tasks so the set stays small.
             while inflight.try_join_next().is_some() {}
         }
-        // Finish in-flight trials; after Ctrl-C they get a bounded grace.
-        loop {
-            if stop.load(Ordering::SeqCst) {
-                let deadline = tokio::time::sleep(settings.grace);
-                tokio::pin!(deadline);
-                loop {
-                    tokio::select! {
-                        r = inflight.join_next() => if r.is_none() { break },
-                        _ = &mut deadline => { inflight.abort_all(); break }
-                    }
-                }
-                break;
-            }
-            tokio::select! {
-                r = inflight.join_next() => if r.is_none() { break },
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
+        // Finish in-flight trials. After a stop they get the grace period, cut short by a
+        // second signal or a write failure; what is still in flight then is dropped.
+        tokio::select! {
+            biased;
+            _ = stop.now().cancelled() => {}
+            _ = async { while inflight.join_next().await.is_some() {} } => {}
+            _ = async {
+                stop.sending().cancelled().await;
+                tokio::time::sleep(settings.grace).await;
+            } => {}
         }
+        inflight.abort_all();
         while inflight.join_next().await.is_some() {}
-        sent
     }
 }
 

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod runfolder;
+pub mod stop;
 
 use anyhow::{anyhow, bail, Context};
 use config::Config;
@@ -389,15 +390,11 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     }
     runfolder::write_manifest(&dir, &manifest)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    // One token for SIGINT, SIGTERM, a write failure and the end of the run (this guard,
+    // on every path out of run(), ends the signal listener).
+    let stop = stop::RunStop::new();
+    stop.listen_for_signals(req.quiet);
+    let _end = stop.now().clone().drop_guard();
 
     let mut per_target_total: BTreeMap<String, u64> = BTreeMap::new();
     for p in &prepared {
@@ -469,7 +466,15 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         }
         let recorder = runfolder::Recorder::open(&dir.join(runfolder::RESPONSES))?
             .with_redactor(redactor.clone());
-        managed::start_servers(&group, &mut manifest, &dir, &stop, max_body, req.quiet).await?;
+        managed::start_servers(
+            &group,
+            &mut manifest,
+            &dir,
+            stop.sending(),
+            max_body,
+            req.quiet,
+        )
+        .await?;
         let servers = group.clone();
         let out = exec::execute(
             now,
@@ -482,7 +487,10 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         )
         .await;
         // Stopped whatever happened to the trials.
-        managed::stop_servers(&servers, &mut manifest, &dir).await?;
+        after_write_failure(
+            &stop,
+            managed::stop_servers(&servers, &mut manifest, &dir, stop.now()).await,
+        )?;
         let out = out?;
         written += out.written;
         errors += out.errors;
@@ -509,13 +517,16 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
 
     // Completeness is judged from the file, not from counters: the file is the truth. One
     // streamed pass grades it and yields the per-trial index the reports are built from.
-    let mut data = grade_stream(&dir, &suites)?;
-    let error_count = data.responses.iter().filter(|r| r.error.is_some()).count() as u64;
-    let recorded = data.responses.len() as u64;
+    let graded = after_write_failure(&stop, grade_stream(&dir, &suites))?;
+    let (error_count, recorded) = match &graded {
+        Some(data) => (
+            data.responses.iter().filter(|r| r.error.is_some()).count() as u64,
+            data.responses.len() as u64,
+        ),
+        None => count_records(&dir),
+    };
     let mut reasons = Vec::new();
-    if interrupted {
-        reasons.push(format!("interrupted: {not_sent} trial(s) not sent"));
-    }
+    reasons.extend(stop.reason(not_sent));
     if error_count > 0 {
         reasons.push(format!("{error_count} trial(s) ended in infra errors"));
     }
@@ -526,12 +537,25 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
     manifest.complete = reasons.is_empty() && recorded == planned;
     manifest.incomplete_reasons = reasons;
     manifest.finished_at = Some(runfolder::now_rfc3339());
-    runfolder::write_manifest(&dir, &manifest)?;
+    after_write_failure(
+        &stop,
+        runfolder::write_manifest(&dir, &manifest)
+            .with_context(|| format!("cannot write {}", dir.join(runfolder::MANIFEST).display())),
+    )?;
     let _ = (written, errors);
 
-    data.manifest = manifest.clone();
-    render_reports(&data, &dir, req.stable_output, false, None)?;
-    let grades = data.grades;
+    let mut grades = Vec::new();
+    if let Some(mut data) = graded {
+        data.manifest = manifest.clone();
+        after_write_failure(
+            &stop,
+            render_reports(&data, &dir, req.stable_output, false, None),
+        )?;
+        grades = data.grades;
+    }
+    if let Some(e) = stop.write_error() {
+        eprintln!("error: {e}");
+    }
     Ok(RunOutcome {
         dir,
         complete: manifest.complete,
@@ -541,6 +565,34 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         interrupted,
         grades,
     })
+}
+
+/// After a write failure the disk may be full: what is still to write (grades, manifest,
+/// reports) is attempted, and a failure is said on stderr instead of hiding the run's real
+/// outcome (incomplete, exit 3) behind another error.
+fn after_write_failure<T, E: Into<anyhow::Error>>(
+    stop: &stop::RunStop,
+    r: Result<T, E>,
+) -> anyhow::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if stop.write_error().is_some() => {
+            eprintln!("error: {:#}", e.into());
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records and infra errors in `responses.jsonl` when it could not be graded.
+fn count_records(dir: &Path) -> (u64, u64) {
+    let recs = runfolder::read_responses(dir)
+        .map(|r| r.records)
+        .unwrap_or_default();
+    (
+        recs.iter().filter(|r| r.error.is_some()).count() as u64,
+        recs.len() as u64,
+    )
 }
 
 fn suite_info(s: &Suite) -> SuiteInfo {

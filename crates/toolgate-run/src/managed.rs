@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
 use toolgate_client::Client;
 use toolgate_core::{ErrorKind, InfraError, ResponseRecord, RunManifest, Suite};
 use toolgate_report::server::{
@@ -351,6 +352,9 @@ pub struct ServerHandle {
     port: Mutex<Option<u16>>,
     phase_tx: watch::Sender<Phase>,
     stopping: AtomicBool,
+    /// The run stops at once (a second signal, a write failure): no `after` probes and no
+    /// stop grace, the group is killed.
+    hurry: AtomicBool,
     stop_notify: Notify,
     trials_done: AtomicU64,
     trials_total: AtomicU64,
@@ -402,6 +406,7 @@ impl ServerHandle {
             port: Mutex::new(None),
             phase_tx: watch::channel(Phase::Idle).0,
             stopping: AtomicBool::new(false),
+            hurry: AtomicBool::new(false),
             stop_notify: Notify::new(),
             trials_done: AtomicU64::new(0),
             trials_total: AtomicU64::new(0),
@@ -487,7 +492,7 @@ impl ServerHandle {
     /// First start: spawn, wait for health, run the `before` probes, then watch the process in
     /// the background. On failure the server is marked down (every trial of the target records
     /// the returned message) and nothing is left running.
-    pub async fn start(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Result<(), String> {
+    pub async fn start(self: &Arc<Self>, stop: CancellationToken) -> Result<(), String> {
         self.phase_tx.send_replace(Phase::Starting);
         *self.first_start.lock().expect("start") = Some(Instant::now());
         match self.spawn_healthy(&stop).await {
@@ -538,7 +543,7 @@ impl ServerHandle {
     }
 
     /// Spawn the server and wait until its health path answers 2xx. Records a `StartFact`.
-    async fn spawn_healthy(&self, stop: &AtomicBool) -> Result<Running, String> {
+    async fn spawn_healthy(&self, stop: &CancellationToken) -> Result<Running, String> {
         let name = &self.spec.target;
         let port = match self.spec.port {
             Some(p) => {
@@ -617,7 +622,7 @@ impl ServerHandle {
                 self.record_start(Some(pid), None, Some(&msg));
                 return Err(msg);
             }
-            if stop.load(Ordering::SeqCst) || self.stopping.load(Ordering::SeqCst) {
+            if stop.is_cancelled() || self.stopping.load(Ordering::SeqCst) {
                 guard.kill(Signal::KILL);
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 guard.disarm();
@@ -660,9 +665,12 @@ impl ServerHandle {
     async fn stop_group(&self, child: &mut tokio::process::Child, guard: &mut GroupGuard) -> bool {
         let sig = parse_signal(&self.spec.stop_signal).unwrap_or(Signal::TERM);
         guard.kill(sig);
-        let graceful = tokio::time::timeout(self.spec.grace, child.wait())
-            .await
-            .is_ok();
+        let grace = if self.hurry.load(Ordering::SeqCst) {
+            Duration::ZERO
+        } else {
+            self.spec.grace
+        };
+        let graceful = tokio::time::timeout(grace, child.wait()).await.is_ok();
         if !graceful || guard.alive() {
             // The leader is gone or stuck; whatever else is in its group goes too.
             guard.kill(Signal::KILL);
@@ -674,7 +682,7 @@ impl ServerHandle {
 
     /// The exit watcher: waits for the process to exit or for a stop request; restarts it when
     /// allowed.
-    async fn watch(self: Arc<Self>, mut running: Running, stop: Arc<AtomicBool>) {
+    async fn watch(self: Arc<Self>, mut running: Running, stop: CancellationToken) {
         let mut generation = 1u32;
         loop {
             let status = tokio::select! {
@@ -730,7 +738,7 @@ impl ServerHandle {
                 body: Some(tail.join("\n")),
                 turn: 0,
             };
-            if self.stopping.load(Ordering::SeqCst) || stop.load(Ordering::SeqCst) {
+            if self.stopping.load(Ordering::SeqCst) || stop.is_cancelled() {
                 self.phase_tx.send_replace(Phase::Down(down("")));
                 return;
             }
@@ -900,7 +908,8 @@ impl ServerHandle {
     /// a few seconds; returns the facts for the manifest.
     pub async fn stop(&self) -> ServerFacts {
         self.probe_stop.send_replace(true);
-        if matches!(&*self.phase_tx.borrow(), Phase::Up(_)) {
+        let hurry = self.hurry.load(Ordering::SeqCst);
+        if !hurry && matches!(&*self.phase_tx.borrow(), Phase::Up(_)) {
             self.run_probes("after").await;
         }
         self.stopping.store(true, Ordering::SeqCst);
@@ -1016,7 +1025,7 @@ pub async fn start_servers(
     group: &[Arc<TargetState>],
     manifest: &mut RunManifest,
     dir: &Path,
-    stop: &Arc<AtomicBool>,
+    stop: &CancellationToken,
     max_body: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {
@@ -1065,15 +1074,20 @@ pub async fn start_servers(
     Ok(())
 }
 
-/// Stop the managed servers of a group and record their facts in the manifest.
+/// Stop the managed servers of a group and record their facts in the manifest. When the run
+/// stops at once (`now` cancelled) they are killed without `after` probes or stop grace.
 pub async fn stop_servers(
     group: &[Arc<TargetState>],
     manifest: &mut RunManifest,
     dir: &Path,
+    now: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut any = false;
     for ts in group {
         let Some(h) = &ts.server else { continue };
+        if now.is_cancelled() {
+            h.hurry.store(true, Ordering::SeqCst);
+        }
         h.stop().await;
         record_facts(manifest, &ts.target.name, h);
         any = true;

@@ -93,6 +93,9 @@ pub fn read_manifest(dir: &Path) -> io::Result<RunManifest> {
 /// Appends one JSON line per record and flushes it before returning.
 pub struct Recorder {
     file: File,
+    path: PathBuf,
+    /// Bytes of whole lines in the file: where a failed write is cut back to.
+    len: u64,
     pub written: u64,
     /// Secrets replaced in every line before it is written.
     redactor: Option<std::sync::Arc<toolgate_core::redact::Redactor>>,
@@ -102,7 +105,9 @@ impl Recorder {
     pub fn open(path: &Path) -> io::Result<Recorder> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Recorder {
+            len: file.metadata()?.len(),
             file,
+            path: path.to_path_buf(),
             written: 0,
             redactor: None,
         })
@@ -121,10 +126,19 @@ impl Recorder {
         }
         line.push(b'\n');
         // One write call per line: a kill leaves at most one torn line at the end.
-        self.file.write_all(&line)?;
-        self.file.flush()?;
+        if let Err(e) = self.file.write_all(&line).and_then(|()| self.file.flush()) {
+            // A full disk or a size limit may have taken part of the line: cut it back so
+            // the file ends on a whole record (best effort; readers drop a torn tail anyway).
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += line.len() as u64;
         self.written += 1;
         Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn sync(&mut self) -> io::Result<()> {

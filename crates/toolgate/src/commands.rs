@@ -138,6 +138,7 @@ pub(crate) fn build_request(
         quiet: a.quiet,
         stable_output: a.stable_output,
         today: crate::today(),
+        config_file: a.config.clone(),
         config,
     })
 }

@@ -1,6 +1,7 @@
 //! Issue 20: the shards of a run on the default suites merge, for any N, into the grades of
 //! the unsharded run. Some shards get no trial of a suite or prompt (e.g. no conversation
-//! case hashes into them); their manifests must still describe the whole run.
+//! case hashes into them); their manifests must still describe the whole run. A merge that
+//! lacks a shard resumes into the whole run.
 
 mod common;
 
@@ -91,4 +92,24 @@ fn shards_of_the_default_suites_merge_into_the_unsharded_grades_for_n_2_to_8() {
         assert_eq!(mm["planned_trials"], wm["planned_trials"], "N = {n}");
         assert_eq!(mm["plan_sha256"], wm["plan_sha256"], "N = {n}");
     }
+
+    // A merge missing a shard is incomplete; `run --resume` of it alone sends that shard's
+    // trials (the merged manifest carries the whole plan), giving the unsharded grades.
+    let partial = d.path().join("n3-partial");
+    let o = common::run(&[
+        "merge",
+        &d.path().join("n3-s1").display().to_string(),
+        &d.path().join("n3-s3").display().to_string(),
+        "--out",
+        &partial.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "a missing shard: incomplete");
+    ok(&[
+        "run".into(),
+        "--resume".into(),
+        partial.display().to_string(),
+        "-q".into(),
+    ]);
+    assert_eq!(grades(&partial), want, "the resumed partial merge");
+    assert_eq!(manifest(&partial)["complete"], true);
 }

@@ -234,7 +234,8 @@ pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
         ));
     }
     let mut run_args = a.run.clone();
-    if run_args.suites.is_empty() {
+    // A resume takes its suites from the run (a default here would read as `--suite`).
+    if run_args.suites.is_empty() && run_args.resume.is_none() {
         run_args.suites = vec![
             PathBuf::from("cases/quality"),
             PathBuf::from("cases/conversation"),

@@ -111,6 +111,14 @@ fn resume_alone_completes_a_url_target_run_and_disagreeing_flags_are_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_complete(&dir);
 
+    // The same URL target restarted at another address: where it listens is not the plan.
+    cut(&dir, 3);
+    let moved = Mock::start(&[]);
+    let o = run(&["run", "--resume", &ds, "--target", &moved.url, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_complete(&dir);
+    assert_eq!(manifest(&dir)["targets"][0]["base_url"], moved.url.as_str());
+
     // Flags that disagree are refused, naming the flag; nothing is sent.
     cut(&dir, 3);
     let refused: &[(&[&str], &str)] = &[
@@ -188,4 +196,59 @@ fn resume_refuses_an_edited_case_file_without_force() {
     let o = run(&["run", "--resume", &ds, "--force", "-q"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_complete(&dir);
+}
+
+#[test]
+fn resume_alone_keeps_the_key_variable_and_the_manifest_holds_no_key() {
+    let mock = Mock::start(&[]);
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("run");
+    let ds = dir.display().to_string();
+    let secret = "sk-resume-test-5f1e2d";
+    let with_key = |args: &[&str]| {
+        common::command()
+            .env("TG_RESUME_TEST_KEY", secret)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = with_key(&[
+        "run",
+        "--target",
+        &mock.url,
+        "--model",
+        "sim-strong",
+        "--profile",
+        "vllm",
+        "--api-key-env",
+        "TG_RESUME_TEST_KEY",
+        "--suite",
+        SUITE,
+        "--tag",
+        "core8",
+        "-q",
+        "--out",
+        &ds,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    cut(&dir, 2);
+    let o = with_key(&["run", "--resume", &ds, "--api-key-env", "OTHER_KEY", "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("--api-key-env: the run was made with TG_RESUME_TEST_KEY, not OTHER_KEY"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with_key(&["run", "--resume", &ds, "-q"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_complete(&dir);
+    let m = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    assert!(
+        m.contains("\"TG_RESUME_TEST_KEY\""),
+        "the variable's name is recorded"
+    );
+    assert!(!m.contains(secret), "the key is never recorded");
+    // Only the tagged cases, as the first run planned.
+    assert_eq!(manifest(&dir)["config"]["tags"][0], "core8");
 }

@@ -623,6 +623,46 @@ pub struct RunManifest {
     /// changed plan unless forced.
     #[serde(default)]
     pub plan_sha256: String,
+    /// A shard's whole run before sharding: shards of one run must agree on it to merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whole_plan: Option<WholePlan>,
+    /// How the run was asked for beyond the plan, so `run --resume RUN` alone rebuilds it.
+    /// Absent in run folders of older versions (resuming those needs the flags again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<RunSettings>,
+}
+
+/// The unsharded plan a shard is part of.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WholePlan {
+    /// Trials of the whole run (every shard together).
+    pub planned_trials: u64,
+    /// The plan hash the run would have had unsharded.
+    pub plan_sha256: String,
+}
+
+/// The run's request beyond what `config` and the plan record: nothing secret (paths and
+/// numbers only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// `--config FILE`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    /// The prompt templates folder used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts_dir: Option<String>,
+    /// Template files given as `--prompt PATH`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt_files: Vec<String>,
+    /// `--concurrency N`, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// `--sequential`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sequential: bool,
+    /// The date prompts were rendered with, so resumed trials get the same prompt text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub today: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

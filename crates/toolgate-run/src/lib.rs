@@ -33,6 +33,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug, Clone, Default)]
 pub struct RunRequest {
     pub config: Config,
+    /// `--config FILE`, recorded so a resume finds the same targets.
+    pub config_file: Option<PathBuf>,
     pub targets: Vec<String>,
     pub suites: Vec<PathBuf>,
     pub prompts_dir: Option<PathBuf>,
@@ -201,7 +203,9 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         }
     }
 
-    let trials = plan::plan(&plan::PlanInput {
+    // The whole plan first, then the shard's part of it: a shard's manifest describes the
+    // whole run (its prompts, trial count and hash), so the shards of any run merge.
+    let mut trials = plan::plan(&plan::PlanInput {
         targets: &target_names,
         suites: &suites,
         prompts: &req.prompts,
@@ -209,14 +213,36 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         repeats: req.repeats.max(1),
         warmup: req.warmup,
         tags: &req.tags,
-        shard: req.shard,
+        shard: None,
     });
+    let config_value = effective_config(&req, &target_names);
+    // The first trial of each (prompt, suite): whose rendered prompt the manifest hashes.
+    let mut prompt_trials: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for t in &trials {
+        if let Some(name) = &t.prompt {
+            prompt_trials
+                .entry((name.clone(), t.key.suite.to_string()))
+                .or_insert((t.suite, t.case));
+        }
+    }
+    let whole_plan = match req.shard {
+        Some((i, n)) => {
+            let mut unsharded = config_value.clone();
+            unsharded["shard"] = Value::Null;
+            let whole = toolgate_core::WholePlan {
+                planned_trials: trials.len() as u64,
+                plan_sha256: plan::plan_hash(&suites, &trials, &unsharded),
+            };
+            trials.retain(|t| plan::shard_of(&t.key, n) == i);
+            Some(whole)
+        }
+        None => None,
+    };
     if trials.is_empty() {
         return Err(bad(
             "the plan has no trials (check --suite, --tag and --shard)",
         ));
     }
-    let config_value = effective_config(&req, &target_names);
     let plan_sha = plan::plan_hash(&suites, &trials, &config_value);
     let planned = trials.len() as u64;
 
@@ -225,6 +251,20 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         let old = runfolder::read_manifest(dir)
             .with_context(|| format!("cannot resume {}: no readable manifest.json", dir.display()))
             .map_err(|e| bad(format!("{e:#}")))?;
+        // Name the edited case file when that is what changed.
+        let changed = suites.iter().find(|s| {
+            old.suites
+                .iter()
+                .any(|o| o.name == s.name && o.sha256 != s.sha256)
+        });
+        if let (Some(s), false) = (changed, req.force) {
+            return Err(bad(format!(
+                "cannot resume {}: {} changed since the run started (its cases may differ \
+                 from the recorded ones); restore it, or add --force to resume with it as it is",
+                dir.display(),
+                s.path.display()
+            )));
+        }
         if old.plan_sha256 != plan_sha && !req.force {
             return Err(bad(format!(
                 "cannot resume {}: cases or configuration changed since the run started \
@@ -297,6 +337,19 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
             shard: req.shard.map(|(i, n)| format!("{i}/{n}")),
             config: config_value.clone(),
             plan_sha256: plan_sha.clone(),
+            whole_plan,
+            settings: Some(toolgate_core::RunSettings {
+                config_file: req.config_file.as_ref().map(|p| p.display().to_string()),
+                prompts_dir: req.prompts_dir.as_ref().map(|p| p.display().to_string()),
+                prompt_files: req
+                    .prompt_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+                concurrency: req.concurrency,
+                sequential: req.sequential,
+                today: req.today.clone(),
+            }),
         };
         // Moved, not copied: a 100,000-trial plan is ~14 MB.
         (dir, m, trials)
@@ -370,21 +423,18 @@ pub async fn run(req: RunRequest) -> anyhow::Result<RunOutcome> {
         req.config.defaults.vars.clone(),
     );
     let prepared = exec::prepare(pending, &suites, &mut cache);
-    let mut prompt_infos: BTreeMap<(String, String), String> = BTreeMap::new();
-    for p in &prepared {
-        if let (Some(name), Ok(Some(text))) = (&p.trial.prompt, &p.system) {
-            prompt_infos
-                .entry((name.clone(), p.trial.key.suite.to_string()))
-                .or_insert_with(|| toolgate_core::text::sha256_hex(text.as_bytes()));
-        }
-    }
     if resume_dir.is_none() {
-        manifest.prompts = prompt_infos
+        // From the whole plan, not this shard's trials (see `prompt_trials`).
+        manifest.prompts = prompt_trials
             .into_iter()
-            .map(|((name, suite), sha256)| PromptInfo {
-                name,
-                suite,
-                sha256,
+            .filter_map(|((name, suite), (si, ci))| {
+                let s = &suites[si];
+                let text = cache.render(s, &s.cases[ci], &name).ok()?;
+                Some(PromptInfo {
+                    name,
+                    suite,
+                    sha256: toolgate_core::text::sha256_hex(text.as_bytes()),
+                })
             })
             .collect();
     }

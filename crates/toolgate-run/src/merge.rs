@@ -4,9 +4,10 @@
 //! Refused (bad input): a folder that is not a sharded run, shards of different N, the same
 //! shard twice, or any difference in what defines the run besides the shard — configuration
 //! (targets, prompts, variants, repeats, tags, streaming), suite files (by hash), rendered
-//! prompts, or the toolgate version (grades must come from the same grader). A trial present
-//! in two shards is refused too. Missing shards are allowed but make the merged run
-//! incomplete, with a reason naming them, so a gate never passes on a partial matrix.
+//! prompts, the whole plan before sharding (its trial count and hash), or the toolgate version
+//! (grades must come from the same grader). A trial present in two shards is refused too.
+//! Missing shards are allowed but make the merged run incomplete, with a reason naming them,
+//! so a gate never passes on a partial matrix.
 //!
 //! The merged folder gets the shards' responses and grades (grading is deterministic, so the
 //! shard grades are the grades) and fresh reports.
@@ -61,6 +62,7 @@ fn identity(m: &RunManifest) -> Value {
         "variants": m.variants,
         "repeats": m.repeats,
         "toolgate_version": m.toolgate_version,
+        "whole_plan": m.whole_plan,
     })
 }
 
@@ -238,14 +240,24 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         prompts: first.prompts.clone(),
         variants: first.variants.clone(),
         repeats: first.repeats,
-        planned_trials: manifests.iter().map(|m| m.planned_trials).sum(),
+        // The whole plan's count and hash, as if it had run unsharded (then a resume of the
+        // merged folder sends any missing shard's trials); shards of older versions lack them.
+        planned_trials: first.whole_plan.as_ref().map_or_else(
+            || manifests.iter().map(|m| m.planned_trials).sum(),
+            |w| w.planned_trials,
+        ),
         shard: None,
         config,
-        // Not the unsharded plan's hash (that needs the suites re-planned); a hash over the
-        // shards' hashes, so a resume of the merged folder needs --force.
-        plan_sha256: toolgate_core::text::sha256_hex(
-            format!("merged:{}", shard_hashes.join(",")).as_bytes(),
+        plan_sha256: first.whole_plan.as_ref().map_or_else(
+            || {
+                toolgate_core::text::sha256_hex(
+                    format!("merged:{}", shard_hashes.join(",")).as_bytes(),
+                )
+            },
+            |w| w.plan_sha256.clone(),
         ),
+        whole_plan: None,
+        settings: first.settings.clone(),
     };
     runfolder::write_manifest(out, &merged)?;
     crate::write_reports(out, false, false, None)?;

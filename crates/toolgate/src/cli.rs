@@ -169,12 +169,14 @@ pub struct RunArgs {
     /// Prompt templates folder (default: the nearest `prompts/` above the first suite).
     #[arg(long = "prompts")]
     pub prompts_dir: Option<PathBuf>,
-    /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking flag).
-    #[arg(long, default_value = "off", value_parser = ["on", "off", "both", "default", "none"])]
-    pub thinking: String,
-    /// Repeats per case.
-    #[arg(long, default_value_t = 1)]
-    pub repeat: u32,
+    /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking
+    /// flag). Default: off.
+    // No clap default: `--resume` must tell a given flag from an absent one.
+    #[arg(long, value_parser = ["on", "off", "both", "default", "none"])]
+    pub thinking: Option<String>,
+    /// Repeats per case. Default: 1.
+    #[arg(long)]
+    pub repeat: Option<u32>,
     /// Only cases with this tag (repeatable; any tag matches).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
@@ -184,7 +186,8 @@ pub struct RunArgs {
     /// Output folder (default: runs/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Resume a run folder: send only trials without a response.
+    /// Resume a run folder: send only trials without a response. Targets, suites, prompts,
+    /// variants, repeats and settings come from its manifest; flags given must agree.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Resume even if cases or config changed.

@@ -67,6 +67,9 @@ pub(crate) fn build_request(
     warmup: u32,
     repeats: u32,
 ) -> anyhow::Result<RunRequest> {
+    if let Some(dir) = &a.resume {
+        return crate::resume::request(a, dir);
+    }
     let mut config = load_config(a.config.as_deref())?;
     // A URL given as --target describes an ad-hoc target.
     let mut targets = Vec::new();
@@ -119,8 +122,8 @@ pub(crate) fn build_request(
         prompts: prompt_names,
         prompt_files,
         no_model_check: a.no_model_check,
-        thinking: plan::parse_thinking(&a.thinking).map_err(bad)?,
-        repeats: repeats.max(a.repeat),
+        thinking: plan::parse_thinking(a.thinking.as_deref().unwrap_or("off")).map_err(bad)?,
+        repeats: repeats.max(a.repeat.unwrap_or(1)),
         warmup,
         tags: a.tags.clone(),
         concurrency: a.concurrency,
@@ -138,13 +141,14 @@ pub(crate) fn build_request(
         quiet: a.quiet,
         stable_output: a.stable_output,
         today: crate::today(),
+        config_file: a.config.clone(),
         config,
     })
 }
 
 /// `--prompt` values as template names, plus the template files among them
 /// (`my/voice-v2.md.j2` → name `voice-v2`, added beside the prompts folder's templates).
-fn prompt_args(values: &[String]) -> anyhow::Result<(Vec<String>, Vec<PathBuf>)> {
+pub(crate) fn prompt_args(values: &[String]) -> anyhow::Result<(Vec<String>, Vec<PathBuf>)> {
     let mut names = Vec::new();
     let mut files = Vec::new();
     for v in values {
@@ -223,14 +227,15 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
 }
 
 pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
-    if a.run.repeat != 1 {
+    if a.run.repeat.is_some_and(|r| r != 1) {
         // `--repeat` would silently lose to `--runs`; say which flag counts.
         return Err(bad(
             "toolgate latency counts measured repetitions with --runs N (and --warmup N), not --repeat",
         ));
     }
     let mut run_args = a.run.clone();
-    if run_args.suites.is_empty() {
+    // A resume takes its suites from the run (a default here would read as `--suite`).
+    if run_args.suites.is_empty() && run_args.resume.is_none() {
         run_args.suites = vec![
             PathBuf::from("cases/quality"),
             PathBuf::from("cases/conversation"),

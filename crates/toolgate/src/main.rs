@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod history_cmd;
 mod interop_cmd;
+mod resume;
 mod show;
 mod swap;
 mod tools_cmd;

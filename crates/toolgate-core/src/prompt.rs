@@ -71,6 +71,17 @@ fn new_env() -> Environment<'static> {
 }
 
 impl Prompts {
+    /// No templates (a run without a prompts folder): cases run without a system prompt,
+    /// unless a template file is added.
+    pub fn empty() -> Prompts {
+        Prompts {
+            dir: PathBuf::new(),
+            env: new_env(),
+            sources: BTreeMap::new(),
+            files: BTreeMap::new(),
+        }
+    }
+
     /// Load every `*.md.j2` / `*.txt.j2` in `dir`. Templates that fail to parse are reported.
     pub fn load(dir: &Path) -> (Prompts, Vec<Diagnostic>) {
         let mut env = new_env();

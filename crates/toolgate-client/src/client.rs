@@ -382,16 +382,9 @@ impl Client {
         let t0 = Instant::now();
         let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
         let fut = crate::hosted::attempt(self.http.reqwest(), ep, stream, headers, body, t0);
-        match tokio::time::timeout_at(deadline, fut).await {
-            Ok(a) => a,
-            Err(_) => Attempt::final_err(infra(
-                ErrorKind::Timeout,
-                format!(
-                    "request exceeded the whole-request timeout of {}",
-                    fmt_dur(ep.timeout)
-                ),
-            )),
-        }
+        tokio::time::timeout_at(deadline, fut)
+            .await
+            .unwrap_or_else(|_| timed_out(ep))
     }
 
     async fn attempt(
@@ -415,16 +408,9 @@ impl Client {
             api_key: ep.api_key.as_deref(),
         };
         let deadline = tokio::time::Instant::from_std(t0 + ep.timeout);
-        match tokio::time::timeout_at(deadline, self.attempt_inner(ep, stream, out, t0)).await {
-            Ok(a) => a,
-            Err(_) => Attempt::final_err(infra(
-                ErrorKind::Timeout,
-                format!(
-                    "request exceeded the whole-request timeout of {}",
-                    fmt_dur(ep.timeout)
-                ),
-            )),
-        }
+        tokio::time::timeout_at(deadline, self.attempt_inner(ep, stream, out, t0))
+            .await
+            .unwrap_or_else(|_| timed_out(ep))
     }
 
     async fn attempt_inner(
@@ -757,6 +743,17 @@ fn header_str(h: &HeaderMap, name: http::header::HeaderName) -> Option<String> {
 
 pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// An attempt cut by the whole-request timeout (either HTTP path).
+fn timed_out(ep: &Endpoint) -> Attempt {
+    Attempt::final_err(infra(
+        ErrorKind::Timeout,
+        format!(
+            "request exceeded the whole-request timeout of {}",
+            fmt_dur(ep.timeout)
+        ),
+    ))
 }
 
 pub(crate) fn fmt_dur(d: Duration) -> String {

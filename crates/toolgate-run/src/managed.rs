@@ -999,11 +999,8 @@ pub fn handles(
     specs
         .into_iter()
         .map(|(name, spec)| {
-            let log = if several {
-                format!("server-{}.log", toolgate_core::paths::file_stem(&name))
-            } else {
-                "server.log".to_string()
-            };
+            let stem = several.then(|| toolgate_core::paths::file_stem(&name));
+            let log = toolgate_core::runfolder::server_log(stem.as_deref());
             let h = ServerHandle::new(spec, run_dir, &log);
             (name, h)
         })

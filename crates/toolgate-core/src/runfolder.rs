@@ -590,13 +590,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = read_manifest(dir.path()).unwrap_err();
         assert!(matches!(e, FolderError::NotARun { .. }), "{e}");
+        let facts = crate::record::ServerFacts {
+            managed: true,
+            port: Some(8080),
+            startup_ms: Some(1500.0),
+            restarts: 1,
+            ..Default::default()
+        };
+        let mut target = crate::record::TargetInfo {
+            name: "a".into(),
+            ..Default::default()
+        };
+        target.set_server_facts(&facts);
         let m = RunManifest {
             run_id: "r1".into(),
             complete: true,
+            targets: vec![target],
             ..RunManifest::default()
         };
         write_manifest(dir.path(), &m).unwrap();
-        assert_eq!(read_manifest(dir.path()).unwrap(), m);
+        let back = read_manifest(dir.path()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.targets[0].server_facts(), Some(facts));
+        // Not the facts of a managed server: none.
+        let other = crate::record::TargetInfo {
+            server: Some(serde_json::json!({"builtin": "sim"})),
+            ..Default::default()
+        };
+        assert_eq!(other.server_facts(), None);
         assert!(!dir.path().join("manifest.json.tmp").exists());
         std::fs::write(dir.path().join(MANIFEST), "{\n  \"run_id\": 1\n}\n").unwrap();
         let e = read_manifest(dir.path()).unwrap_err().to_string();

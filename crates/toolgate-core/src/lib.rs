@@ -9,7 +9,6 @@
 #![allow(clippy::result_large_err)]
 
 pub mod diag;
-pub mod jsonl;
 pub mod load;
 pub mod model;
 pub mod paths;
@@ -17,6 +16,7 @@ pub mod prompt;
 pub mod record;
 pub mod redact;
 pub mod requests;
+pub mod runfolder;
 pub mod spec;
 pub mod sym;
 pub mod text;

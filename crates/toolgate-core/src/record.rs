@@ -674,9 +674,117 @@ pub struct TargetInfo {
     /// Server metadata gathered at start (`/v1/models`, `/props`, `/version`, …), per endpoint.
     #[serde(default)]
     pub metadata: Value,
-    /// Facts about a server toolgate managed (startup time, restarts, exit causes, probes).
+    /// Facts about a server toolgate managed (startup time, restarts, exit causes, probes):
+    /// a [`ServerFacts`], read and written through [`TargetInfo::server_facts`] and
+    /// [`TargetInfo::set_server_facts`]. Kept as JSON so a manifest reads back byte for byte
+    /// (and stable reports redact it like the other free-form values).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<Value>,
+}
+
+impl TargetInfo {
+    /// The facts of the server toolgate managed for this target; `None` when it managed none
+    /// (or the value is not facts of a managed server).
+    pub fn server_facts(&self) -> Option<ServerFacts> {
+        self.server.as_ref().and_then(ServerFacts::from_value)
+    }
+
+    /// Records the facts of this target's managed server.
+    pub fn set_server_facts(&mut self, facts: &ServerFacts) {
+        self.server = serde_json::to_value(facts).ok();
+    }
+}
+
+/// What the runner records per managed server (`TargetInfo.server`). Every field has a serde
+/// default so older or partial manifests still read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerFacts {
+    pub managed: bool,
+    /// The command line as spawned (placeholders replaced).
+    pub command: Vec<String>,
+    pub port: Option<u16>,
+    pub base_url: String,
+    /// Log file name inside the run folder.
+    pub log: String,
+    /// Process id of the current (or last) server process; also its process group id.
+    pub pid: Option<u32>,
+    /// Spawn → healthy of the first start, in milliseconds.
+    pub startup_ms: Option<f64>,
+    pub starts: Vec<StartFact>,
+    pub restarts: u32,
+    pub exits: Vec<ExitFact>,
+    pub stop: Option<StopFact>,
+    pub probes: Vec<ProbeSeries>,
+    /// Why the server never came up, when it did not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartFact {
+    pub at: String,
+    pub pid: Option<u32>,
+    pub startup_ms: Option<f64>,
+    pub healthy: bool,
+    pub error: Option<String>,
+}
+
+/// The server process ended while toolgate still needed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExitFact {
+    pub at: String,
+    pub pid: Option<u32>,
+    /// Exit code; for a signal, the shell's convention 128 + signal (so SIGKILL is 137).
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub trials_done: u64,
+    pub trials_total: u64,
+    /// "server exited with code 137 after 6 of 16 trials".
+    pub message: String,
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StopFact {
+    pub signal: String,
+    /// False when the grace period ran out and the group was killed.
+    pub graceful: bool,
+    pub stop_ms: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeSeries {
+    pub name: String,
+    pub command: Vec<String>,
+    pub readings: Vec<ProbeReading>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeReading {
+    /// `before`, `during` or `after`.
+    pub phase: String,
+    pub at: String,
+    /// Milliseconds since the server's first start.
+    pub elapsed_ms: f64,
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    /// Standard output, trimmed and capped.
+    pub output: String,
+    /// The first number in the output, when there is one (e.g. MiB from nvidia-smi).
+    pub value: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl ServerFacts {
+    /// The facts in a JSON value, when it holds those of a managed server.
+    pub fn from_value(v: &Value) -> Option<ServerFacts> {
+        ServerFacts::deserialize(v).ok().filter(|f| f.managed)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

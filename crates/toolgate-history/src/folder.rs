@@ -4,16 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use toolgate_core::runfolder::{GRADES, MANIFEST, REPORT_HTML, RESPONSES};
 use toolgate_core::Verdict;
 use toolgate_report::RunData;
 
 /// Files whose size and mtime decide whether a folder must be read again.
-const WATCHED: [&str; 4] = [
-    "manifest.json",
-    "grades.jsonl",
-    "responses.jsonl",
-    "report.html",
-];
+const WATCHED: [&str; 4] = [MANIFEST, GRADES, RESPONSES, REPORT_HTML];
 
 /// What the index keeps of one folder.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,11 +90,11 @@ pub fn read_folder(dir: &Path, path: &str, root: &str) -> FolderEntry {
         reason: String::new(),
         targets: Vec::new(),
         suites: Vec::new(),
-        report_html: dir.join("report.html").is_file(),
+        report_html: dir.join(REPORT_HTML).is_file(),
         slices: Vec::new(),
     };
     // The manifest alone first, so a folder whose JSONL is bad still shows its run id.
-    match toolgate_report::run::read_manifest(dir) {
+    match toolgate_core::runfolder::read_manifest(dir) {
         Ok(m) => {
             e.run_id = Some(m.run_id.clone());
             e.started_at = m.started_at.clone();
@@ -109,7 +105,7 @@ pub fn read_folder(dir: &Path, path: &str, root: &str) -> FolderEntry {
                 .collect();
             e.suites = m.suites.iter().map(|s| s.name.clone()).collect();
         }
-        Err(toolgate_report::ReportError::NotARun { .. }) => {
+        Err(toolgate_core::runfolder::FolderError::NotARun { .. }) => {
             e.started_at = mtime_rfc3339(dir);
             e.reason = "no manifest.json".into();
             return e;

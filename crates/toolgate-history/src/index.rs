@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use rusqlite::{params, Connection};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use toolgate_core::runfolder::{GRADES, MANIFEST, RESPONSES};
 
 /// Bumped whenever the tables change; an index with another version is rebuilt.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -318,7 +319,7 @@ struct Found {
 }
 
 fn is_run_folder(d: &Path) -> bool {
-    ["manifest.json", "responses.jsonl", "grades.jsonl"]
+    [MANIFEST, RESPONSES, GRADES]
         .iter()
         .any(|f| d.join(f).exists())
 }

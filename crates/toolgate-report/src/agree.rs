@@ -24,7 +24,6 @@
 //! Invariant: pure (no clock, no network); loading a run's responses is the only I/O here.
 
 use crate::error::ReportError;
-use crate::run::for_each_line;
 use crate::stats::Proportion;
 use serde::Serialize;
 use serde_json::Value;
@@ -32,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use toolgate_core::record::{Decision, ResponseRecord, Sym, TrialKey};
+use toolgate_core::runfolder::{stream_jsonl_noted, RESPONSES};
 use toolgate_core::text::fold;
 use toolgate_core::tools::ToolSet;
 use toolgate_grade::normalize::{self, NormCall};
@@ -106,11 +106,9 @@ impl Trial {
 pub fn load_trials(dir: &Path) -> Result<(Vec<Trial>, Vec<String>), ReportError> {
     let mut notes = Vec::new();
     let mut trials = Vec::new();
-    for_each_line(
-        &dir.join("responses.jsonl"),
-        &mut notes,
-        |_, r: ResponseRecord| trials.extend(Trial::from_record(&r)),
-    )?;
+    stream_jsonl_noted(&dir.join(RESPONSES), &mut notes, |_, r: ResponseRecord| {
+        trials.extend(Trial::from_record(&r))
+    })?;
     Ok((trials, notes))
 }
 

@@ -161,7 +161,7 @@ impl RequestIndex {
 
     fn read(&mut self, sha256: &str) -> Option<Asked> {
         let off = *self.offsets.get(sha256)?;
-        let line = toolgate_core::jsonl::read_line_at(self.file.as_mut()?, off).ok()?;
+        let line = toolgate_core::runfolder::read_line_at(self.file.as_mut()?, off).ok()?;
         let (sha, body) = parse_line(&line)?;
         if sha != sha256 {
             return None;

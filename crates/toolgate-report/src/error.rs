@@ -22,3 +22,25 @@ pub enum ReportError {
     #[error("{path}: not a run folder (manifest.json missing)")]
     NotARun { path: PathBuf },
 }
+
+/// The run folder's own errors (core's reader) keep their message and variant.
+impl From<toolgate_core::runfolder::FolderError> for ReportError {
+    fn from(e: toolgate_core::runfolder::FolderError) -> ReportError {
+        use toolgate_core::runfolder::FolderError as F;
+        match e {
+            F::Io { path, source } => ReportError::Io { path, source },
+            F::Parse {
+                path,
+                line,
+                column,
+                message,
+            } => ReportError::Parse {
+                path,
+                line,
+                column,
+                message,
+            },
+            F::NotARun { path } => ReportError::NotARun { path },
+        }
+    }
+}

@@ -6,13 +6,12 @@
 //! thus a small per-trial index, not the size of the run.
 
 use crate::error::ReportError;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use toolgate_core::jsonl::{read_line_at, Lines};
 use toolgate_core::record::{
     GradeRecord, InfraError, ResponseRecord, RunManifest, Sym, Timing, TrialKey, TurnRecord,
 };
+use toolgate_core::runfolder::{self, read_line_at, stream_jsonl_noted, GRADES, RESPONSES};
 
 /// What reports need of one recorded response.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -215,24 +214,21 @@ impl RunData {
     /// unparsable line is an error naming `file:line:column`. A missing JSONL file reads as
     /// empty and is noted, so a run that died before its first trial still gets a report.
     pub fn load(dir: &Path) -> Result<RunData, ReportError> {
-        let manifest = read_manifest(dir)?;
+        let manifest = runfolder::read_manifest(dir)?;
         let mut notes = Vec::new();
-        let responses_path = dir.join("responses.jsonl");
+        let responses_path = dir.join(RESPONSES);
         let mut responses: Vec<ResponseMeta> = Vec::new();
-        let found = for_each_line(&responses_path, &mut notes, |line, mut r: ResponseMeta| {
-            r.raw = RawRef::Line(line.offset);
-            r.shrink();
-            responses.push(r);
-        })?;
+        let found =
+            stream_jsonl_noted(&responses_path, &mut notes, |line, mut r: ResponseMeta| {
+                r.raw = RawRef::Line(line.offset);
+                r.shrink();
+                responses.push(r);
+            })?;
         let mut grades = Vec::new();
-        for_each_line(
-            &dir.join("grades.jsonl"),
-            &mut notes,
-            |_, mut g: GradeRecord| {
-                shrink_grade(&mut g);
-                grades.push(g)
-            },
-        )?;
+        stream_jsonl_noted(&dir.join(GRADES), &mut notes, |_, mut g: GradeRecord| {
+            shrink_grade(&mut g);
+            grades.push(g)
+        })?;
         responses.shrink_to_fit();
         grades.shrink_to_fit();
         Ok(RunData {
@@ -310,128 +306,4 @@ pub fn shrink_grade(g: &mut GradeRecord) {
     g.findings.shrink_to_fit();
     g.expected_tools.shrink_to_fit();
     g.actual_tools.shrink_to_fit();
-}
-
-/// Reads and parses `manifest.json`.
-pub fn read_manifest(dir: &Path) -> Result<RunManifest, ReportError> {
-    let manifest_path = dir.join("manifest.json");
-    if !manifest_path.is_file() {
-        return Err(ReportError::NotARun {
-            path: dir.to_path_buf(),
-        });
-    }
-    let text = std::fs::read_to_string(&manifest_path).map_err(|source| ReportError::Io {
-        path: manifest_path.clone(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::Parse {
-        path: manifest_path.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })
-}
-
-/// Streams a JSONL file into `sink`. A missing file is noted (returns false); a torn last
-/// line is noted and skipped; any other bad line is an error naming file, line and column.
-pub fn for_each_line<T: DeserializeOwned>(
-    path: &Path,
-    notes: &mut Vec<String>,
-    mut sink: impl FnMut(&toolgate_core::jsonl::Line, T),
-) -> Result<bool, ReportError> {
-    let io_err = |source| ReportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let Some(mut lines) = Lines::open(path).map_err(io_err)? else {
-        notes.push(format!("{} is missing", file_name(path)));
-        return Ok(false);
-    };
-    while let Some(line) = lines.next_line().map_err(io_err)? {
-        match serde_json::from_slice::<T>(&line.bytes) {
-            Ok(v) if line.complete => sink(&line, v),
-            Ok(_) => torn_note(path, line.no, notes),
-            Err(e) if line.is_torn(&e) => torn_note(path, line.no, notes),
-            Err(e) => return Err(parse_error(path, line.no, &e)),
-        }
-    }
-    Ok(true)
-}
-
-pub fn torn_note(path: &Path, line: usize, notes: &mut Vec<String>) {
-    notes.push(format!(
-        "{}:{line}: torn last line skipped (the run was interrupted while writing it)",
-        file_name(path)
-    ));
-}
-
-pub fn parse_error(path: &Path, line: usize, e: &serde_json::Error) -> ReportError {
-    ReportError::Parse {
-        path: path.to_path_buf(),
-        line,
-        column: e.column(),
-        message: e.to_string(),
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-/// Parses JSONL text. Returns the records and, when the last line was torn, its 1-based
-/// line number (same rule as [`toolgate_core::jsonl`]).
-pub fn parse_jsonl<T: DeserializeOwned>(
-    text: &str,
-    path: &Path,
-) -> Result<(Vec<T>, Option<usize>), ReportError> {
-    let mut lines = Lines::new(text.as_bytes());
-    let mut out = Vec::new();
-    let mut torn = None;
-    while let Some(line) = lines.next_line().expect("reading from memory") {
-        match serde_json::from_slice::<T>(&line.bytes) {
-            Ok(v) if line.complete => out.push(v),
-            Ok(_) => torn = Some(line.no),
-            Err(e) if line.is_torn(&e) => torn = Some(line.no),
-            Err(e) => return Err(parse_error(path, line.no, &e)),
-        }
-    }
-    Ok((out, torn))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::Value;
-
-    #[test]
-    fn torn_last_line_is_skipped_and_reported() {
-        let (v, torn) =
-            parse_jsonl::<Value>("{\"a\":1}\n{\"a\":2}\n{\"a\":", Path::new("x.jsonl")).unwrap();
-        assert_eq!(v.len(), 2);
-        assert_eq!(torn, Some(3));
-    }
-
-    #[test]
-    fn bad_middle_line_names_file_and_line() {
-        let err = parse_jsonl::<Value>("{\"a\":1}\nnope\n{\"a\":2}\n", Path::new("g.jsonl"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("g.jsonl:2:"), "{err}");
-    }
-
-    #[test]
-    fn complete_bad_last_line_is_an_error_not_torn() {
-        // Ends with a newline and is syntactically complete: a real error, not a torn write.
-        let err = parse_jsonl::<Value>("{\"a\":1}\n{\"a\":1}}\n", Path::new("r.jsonl"));
-        assert!(err.is_err());
-    }
-
-    #[test]
-    fn blank_lines_and_crlf_are_tolerated() {
-        let (v, torn) = parse_jsonl::<Value>("{\"a\":1}\r\n\n{\"a\":2}\n", Path::new("r")).unwrap();
-        assert_eq!(v.len(), 2);
-        assert_eq!(torn, None);
-    }
 }

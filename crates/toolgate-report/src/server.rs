@@ -1,96 +1,14 @@
 //! Server facts: what toolgate observed about a server it managed (startup time, restarts, exit
 //! causes, probe readings). The runner writes them into `manifest.json` (`targets[].server`);
-//! the reports show them per target. Every field has a serde default so older or partial
-//! manifests still render.
+//! the reports show them per target. The types are core's ([`toolgate_core::record::ServerFacts`]).
 
 use crate::run::RunData;
 use crate::text::{escape, Markup, Table};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt::Write as _;
-
-/// What the runner records per managed server (`TargetInfo.server`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServerFacts {
-    pub managed: bool,
-    /// The command line as spawned (placeholders replaced).
-    pub command: Vec<String>,
-    pub port: Option<u16>,
-    pub base_url: String,
-    /// Log file name inside the run folder.
-    pub log: String,
-    /// Process id of the current (or last) server process; also its process group id.
-    pub pid: Option<u32>,
-    /// Spawn → healthy of the first start, in milliseconds.
-    pub startup_ms: Option<f64>,
-    pub starts: Vec<StartFact>,
-    pub restarts: u32,
-    pub exits: Vec<ExitFact>,
-    pub stop: Option<StopFact>,
-    pub probes: Vec<ProbeSeries>,
-    /// Why the server never came up, when it did not.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StartFact {
-    pub at: String,
-    pub pid: Option<u32>,
-    pub startup_ms: Option<f64>,
-    pub healthy: bool,
-    pub error: Option<String>,
-}
-
-/// The server process ended while toolgate still needed it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ExitFact {
-    pub at: String,
-    pub pid: Option<u32>,
-    /// Exit code; for a signal, the shell's convention 128 + signal (so SIGKILL is 137).
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-    pub trials_done: u64,
-    pub trials_total: u64,
-    /// "server exited with code 137 after 6 of 16 trials".
-    pub message: String,
-    pub log_tail: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StopFact {
-    pub signal: String,
-    /// False when the grace period ran out and the group was killed.
-    pub graceful: bool,
-    pub stop_ms: f64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProbeSeries {
-    pub name: String,
-    pub command: Vec<String>,
-    pub readings: Vec<ProbeReading>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProbeReading {
-    /// `before`, `during` or `after`.
-    pub phase: String,
-    pub at: String,
-    /// Milliseconds since the server's first start.
-    pub elapsed_ms: f64,
-    pub ok: bool,
-    pub exit_code: Option<i32>,
-    /// Standard output, trimmed and capped.
-    pub output: String,
-    /// The first number in the output, when there is one (e.g. MiB from nvidia-smi).
-    pub value: Option<f64>,
-    pub error: Option<String>,
-}
+pub use toolgate_core::record::{
+    ExitFact, ProbeReading, ProbeSeries, ServerFacts, StartFact, StopFact,
+};
 
 /// The report's view of one managed server.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,21 +34,13 @@ pub struct ProbeSummary {
     pub last_output: Option<String>,
 }
 
-impl ServerFacts {
-    pub fn from_value(v: &serde_json::Value) -> Option<ServerFacts> {
-        serde_json::from_value::<ServerFacts>(v.clone())
-            .ok()
-            .filter(|f| f.managed)
-    }
-}
-
 /// One summary per managed target of the run (none for runs without managed servers).
 pub fn server_summaries(run: &RunData) -> Vec<ServerSummary> {
     run.manifest
         .targets
         .iter()
         .filter_map(|t| {
-            let f = ServerFacts::from_value(t.server.as_ref()?)?;
+            let f = t.server_facts()?;
             Some(summarize_facts(&t.name, &f))
         })
         .collect()

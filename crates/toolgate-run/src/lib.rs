@@ -230,17 +230,18 @@ const GRADE_BATCH: usize = 1024;
 /// A torn last line is skipped and noted, as every reader does.
 pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_report::RunData> {
     use rayon::prelude::*;
-    use toolgate_report::run::{parse_error, RawRef};
-    let manifest = toolgate_report::run::read_manifest(dir).map_err(|e| bad(e.to_string()))?;
+    use toolgate_core::runfolder::{missing_note, torn_note, FolderError, Line, Lines};
+    use toolgate_report::run::RawRef;
+    let manifest = runfolder::read_manifest(dir).map_err(|e| bad(e.to_string()))?;
     let path = dir.join(runfolder::RESPONSES);
     let grader = toolgate_grade::Grader::new(suites);
     let mut out = runfolder::AtomicFile::create(&dir.join(runfolder::GRADES))
         .with_context(|| format!("cannot write {}", dir.join(runfolder::GRADES).display()))?;
     let (mut responses, mut grades, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     let io_err = |e: std::io::Error| anyhow!("{}: {e}", path.display());
-    let found = match toolgate_core::jsonl::Lines::open(&path).map_err(io_err)? {
+    let found = match Lines::open(&path).map_err(io_err)? {
         None => {
-            notes.push(format!("{} is missing", runfolder::RESPONSES));
+            notes.push(missing_note(&path));
             false
         }
         Some(mut lines) => {
@@ -256,33 +257,29 @@ pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_rep
             }
             type Graded = (toolgate_report::ResponseMeta, GradeRecord, Vec<u8>);
             // Parse, grade and serialise one batch in parallel.
-            let grade_batch = |batch: &[toolgate_core::jsonl::Line]| {
+            // A torn tail grades as `None`; a bad line keeps its located error.
+            let grade_batch = |batch: &[Line]| {
                 batch
                     .par_iter()
-                    .enumerate()
-                    .map(|(i, line)| {
-                        match serde_json::from_slice::<toolgate_core::ResponseRecord>(&line.bytes) {
-                            Ok(r) if line.complete => {
-                                let g = grader.grade(&r);
-                                let mut bytes = Vec::with_capacity(512);
-                                serde_json::to_writer(&mut bytes, &g).expect("grade serialises");
-                                bytes.push(b'\n');
-                                let meta = toolgate_report::ResponseMeta::from_record(
-                                    &r,
-                                    RawRef::Line(line.offset),
-                                );
-                                Ok(Some((meta, g, bytes)))
-                            }
-                            Ok(_) => Ok(None),
-                            Err(e) if line.is_torn(&e) => Ok(None),
-                            Err(_) => Err(i),
-                        }
+                    .map(|line| {
+                        let Some(r) = line.parse::<toolgate_core::ResponseRecord>(&path)? else {
+                            return Ok(None);
+                        };
+                        let g = grader.grade(&r);
+                        let mut bytes = Vec::with_capacity(512);
+                        serde_json::to_writer(&mut bytes, &g).expect("grade serialises");
+                        bytes.push(b'\n');
+                        let meta = toolgate_report::ResponseMeta::from_record(
+                            &r,
+                            RawRef::Line(line.offset),
+                        );
+                        Ok(Some((meta, g, bytes)))
                     })
-                    .collect::<Vec<Result<Option<Graded>, usize>>>()
+                    .collect::<Vec<Result<Option<Graded>, FolderError>>>()
             };
             // Append one graded batch to grades.jsonl and the index, in file order.
-            let mut keep = |batch: Vec<toolgate_core::jsonl::Line>,
-                            done: Vec<Result<Option<Graded>, usize>>|
+            let mut keep = |batch: Vec<Line>,
+                            done: Vec<Result<Option<Graded>, FolderError>>|
              -> anyhow::Result<()> {
                 for (line, d) in batch.iter().zip(done) {
                     match d {
@@ -292,21 +289,15 @@ pub fn grade_stream(dir: &Path, suites: &[Suite]) -> anyhow::Result<toolgate_rep
                             responses.push(meta);
                             grades.push(g);
                         }
-                        Ok(None) => toolgate_report::run::torn_note(&path, line.no, &mut notes),
-                        Err(_) => {
-                            let e = serde_json::from_slice::<toolgate_core::ResponseRecord>(
-                                &line.bytes,
-                            )
-                            .expect_err("failed above");
-                            return Err(bad(parse_error(&path, line.no, &e).to_string()));
-                        }
+                        Ok(None) => notes.push(torn_note(&path, line.no)),
+                        Err(e) => return Err(bad(e.to_string())),
                     }
                 }
                 Ok(())
             };
             // A pipeline of three batches: while the pool grades one, this side appends the
             // one before it and reads the one after it (reading and appending are serial).
-            let mut graded: Option<(Vec<toolgate_core::jsonl::Line>, Vec<_>)> = None;
+            let mut graded: Option<(Vec<Line>, Vec<_>)> = None;
             while !batch.is_empty() || graded.is_some() {
                 let (done, (next, kept)) = rayon::join(
                     || grade_batch(&batch),

@@ -24,10 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use toolgate_client::Client;
-use toolgate_core::{ErrorKind, InfraError, ResponseRecord, RunManifest, Suite};
-use toolgate_report::server::{
+use toolgate_core::record::{
     ExitFact, ProbeReading, ProbeSeries, ServerFacts, StartFact, StopFact,
 };
+use toolgate_core::{ErrorKind, InfraError, ResponseRecord, RunManifest, Suite};
 
 /// `stop = { signal = "TERM", grace_s = 10 }`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -999,11 +999,8 @@ pub fn handles(
     specs
         .into_iter()
         .map(|(name, spec)| {
-            let log = if several {
-                format!("server-{}.log", toolgate_core::paths::file_stem(&name))
-            } else {
-                "server.log".to_string()
-            };
+            let stem = several.then(|| toolgate_core::paths::file_stem(&name));
+            let log = toolgate_core::runfolder::server_log(stem.as_deref());
             let h = ServerHandle::new(spec, run_dir, &log);
             (name, h)
         })
@@ -1013,7 +1010,7 @@ pub fn handles(
 fn record_facts(manifest: &mut RunManifest, name: &str, h: &ServerHandle) {
     if let Some(info) = manifest.targets.iter_mut().find(|t| t.name == name) {
         info.base_url = h.base_url();
-        info.server = serde_json::to_value(h.facts()).ok();
+        info.set_server_facts(&h.facts());
     }
 }
 

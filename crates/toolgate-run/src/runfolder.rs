@@ -1,94 +1,19 @@
-//! The run folder (docs/run-folder.md). `responses.jsonl` is append-only and flushed per line: the
-//! source of truth. A torn last line (toolgate killed mid-write) is detected and dropped.
+//! The runner's side of the run folder: the [`Recorder`] that appends `responses.jsonl` while
+//! trials run, the compaction before a resume, run ids. The format (file names, manifest,
+//! the reader and its torn-line rule, the atomic writer) is [`toolgate_core::runfolder`].
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use toolgate_core::{ResponseRecord, RunManifest};
+use toolgate_core::ResponseRecord;
 
-pub const MANIFEST: &str = "manifest.json";
-pub const RESPONSES: &str = "responses.jsonl";
-pub const GRADES: &str = "grades.jsonl";
-
-/// Write `value` as pretty JSON atomically (temp file + rename).
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-    }
-    std::fs::rename(tmp, path)
-}
-
-/// A file replaced atomically: written to a fresh temp file (truncated, never appended to —
-/// a temp left by a crash must not leak into the result), synced, then renamed over `path`.
-pub struct AtomicFile {
-    path: PathBuf,
-    tmp: PathBuf,
-    w: io::BufWriter<File>,
-}
-
-impl AtomicFile {
-    pub fn create(path: &Path) -> io::Result<AtomicFile> {
-        let ext = path
-            .extension()
-            .map(|e| format!("{}.tmp", e.to_string_lossy()))
-            .unwrap_or_else(|| "tmp".into());
-        let tmp = path.with_extension(ext);
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            w: io::BufWriter::with_capacity(1 << 16, File::create(&tmp)?),
-            tmp,
-        })
-    }
-
-    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.w.write_all(bytes)
-    }
-
-    /// Syncs and renames; until then readers see the old file.
-    pub fn commit(self) -> io::Result<()> {
-        self.w
-            .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
-        std::fs::rename(self.tmp, self.path)
-    }
-}
-
-/// Replace a JSONL file atomically with one line per record ([`AtomicFile`]).
-pub fn write_jsonl_atomic<'a, T: Serialize + 'a>(
-    path: &Path,
-    records: impl IntoIterator<Item = &'a T>,
-) -> io::Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    let mut line = Vec::new();
-    for r in records {
-        line.clear();
-        serde_json::to_writer(&mut line, r)?;
-        line.push(b'\n');
-        f.write_all(&line)?;
-    }
-    f.commit()
-}
-
-pub fn write_manifest(dir: &Path, m: &RunManifest) -> io::Result<()> {
-    write_json_atomic(&dir.join(MANIFEST), m)
-}
-
-pub fn read_manifest(dir: &Path) -> io::Result<RunManifest> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST))?;
-    serde_json::from_str(&text).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {e}", dir.join(MANIFEST).display()),
-        )
-    })
-}
+// The format itself (names, manifest, reader, atomic writer) is core's; re-exported here so
+// the runner's callers keep one import.
+pub use toolgate_core::runfolder::{
+    read_jsonl, read_manifest, read_responses, write_jsonl_atomic, write_manifest, AtomicFile,
+    FolderError, JsonlRead, GRADES, MANIFEST, REQUESTS, RESPONSES,
+};
 
 /// Appends one JSON line per record and flushes it before returning.
 pub struct Recorder {
@@ -144,85 +69,6 @@ impl Recorder {
     pub fn sync(&mut self) -> io::Result<()> {
         self.file.sync_all()
     }
-}
-
-/// What reading a JSONL file found.
-pub struct JsonlRead<T> {
-    pub records: Vec<T>,
-    /// A last line without its newline that did not parse (a torn write), dropped.
-    pub torn_tail: Option<usize>,
-    /// Byte length of the good prefix (where a torn tail starts).
-    pub good_len: u64,
-}
-
-/// Read a JSONL file. A torn last line is reported and dropped; any other bad line is an
-/// error naming the file and line.
-pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> io::Result<JsonlRead<T>> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Ok(JsonlRead {
-                records: vec![],
-                torn_tail: None,
-                good_len: 0,
-            })
-        }
-        Err(e) => return Err(e),
-    };
-    let mut r = BufReader::new(f);
-    let mut records = Vec::new();
-    let mut buf = Vec::new();
-    let mut good_len = 0u64;
-    let mut lineno = 0usize;
-    loop {
-        buf.clear();
-        let n = r.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        lineno += 1;
-        let complete = buf.last() == Some(&b'\n');
-        let body = if complete {
-            &buf[..buf.len() - 1]
-        } else {
-            &buf[..]
-        };
-        if body.iter().all(u8::is_ascii_whitespace) {
-            if complete {
-                good_len += n as u64;
-            }
-            continue;
-        }
-        match serde_json::from_slice::<T>(body) {
-            Ok(v) if complete => {
-                records.push(v);
-                good_len += n as u64;
-            }
-            Ok(_) | Err(_) if !complete => {
-                return Ok(JsonlRead {
-                    records,
-                    torn_tail: Some(lineno),
-                    good_len,
-                });
-            }
-            Err(e) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}:{lineno}: not a valid record: {e}", path.display()),
-                ))
-            }
-            Ok(_) => unreachable!(),
-        }
-    }
-    Ok(JsonlRead {
-        records,
-        torn_tail: None,
-        good_len,
-    })
-}
-
-pub fn read_responses(dir: &Path) -> io::Result<JsonlRead<ResponseRecord>> {
-    read_jsonl(&dir.join(RESPONSES))
 }
 
 /// Before resuming: drop a torn tail and the `error` records (they will be re-sent), so that

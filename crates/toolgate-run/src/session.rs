@@ -328,7 +328,10 @@ impl Session {
     fn exec_settings(&self) -> anyhow::Result<impl Fn() -> ExecSettings> {
         let requests = Arc::new(
             toolgate_core::requests::RequestStore::open(&self.dir).with_context(|| {
-                format!("cannot write {}", self.dir.join("requests.jsonl").display())
+                format!(
+                    "cannot write {}",
+                    self.dir.join(runfolder::REQUESTS).display()
+                )
             })?,
         );
         let d: config::RunDefaults = self.req.config.defaults.clone();

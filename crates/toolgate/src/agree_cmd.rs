@@ -80,7 +80,7 @@ fn decide(ag: &Agreement, a: &cli::AgreeArgs) -> anyhow::Result<u8> {
 fn load_side(arg: &Path, role: &str) -> anyhow::Result<(RunLabel, Vec<Trial>, Vec<String>)> {
     let dir = crate::baseline::resolve_run_checked(arg)?;
     toolgate_run::ensure_run_dir(&dir)?;
-    let m = toolgate_report::run::read_manifest(&dir).map_err(|e| bad(e.to_string()))?;
+    let m = toolgate_core::runfolder::read_manifest(&dir).map_err(|e| bad(e.to_string()))?;
     let (trials, notes) = agree::load_trials(&dir).map_err(|e| bad(e.to_string()))?;
     let label = RunLabel {
         dir: dir.display().to_string(),
@@ -103,7 +103,7 @@ fn suite_tools(runs: &[&PathBuf]) -> (SuiteTools, Vec<String>) {
     let manifests: Vec<RunManifest> = runs
         .iter()
         .filter_map(|d| crate::baseline::resolve_run_checked(d).ok())
-        .filter_map(|d| toolgate_report::run::read_manifest(&d).ok())
+        .filter_map(|d| toolgate_core::runfolder::read_manifest(&d).ok())
         .collect();
     for info in manifests.iter().flat_map(|m| &m.suites) {
         if tools.contains_key(&info.name) {

@@ -6,6 +6,7 @@ use crate::cli::AcceptArgs;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use toolgate_core::runfolder::{GRADES, MANIFEST, REQUESTS, RESPONSES};
 use toolgate_run::BadInput;
 
 /// Where baselines live unless `--reports DIR` says otherwise.
@@ -13,13 +14,7 @@ pub const REPORTS_DIR: &str = "reports";
 
 /// The files a baseline keeps: the source of truth, its grades and the stored requests. The
 /// reports are rendered anew with stable output, so a PR's diff shows only what the model did.
-const KEPT: &[&str] = &[
-    "manifest.json",
-    "responses.jsonl",
-    "grades.jsonl",
-    "requests.jsonl",
-    "requests",
-];
+const KEPT: &[&str] = &[MANIFEST, RESPONSES, GRADES, REQUESTS, "requests"];
 
 fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
@@ -65,7 +60,7 @@ pub fn resolve_run_checked(arg: &Path) -> anyhow::Result<PathBuf> {
             .into_iter()
             .flatten()
             .flatten()
-            .filter(|e| e.path().join("manifest.json").is_file())
+            .filter(|e| e.path().join(MANIFEST).is_file())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
@@ -87,7 +82,7 @@ pub fn accept(a: AcceptArgs) -> anyhow::Result<u8> {
     toolgate_run::ensure_run_dir(&a.run)?;
     let manifest = toolgate_run::runfolder::read_manifest(&a.run)
         .with_context(|| format!("reading {}/manifest.json", a.run.display()))?;
-    if !a.run.join("grades.jsonl").exists() {
+    if !a.run.join(GRADES).exists() {
         return Err(bad(format!(
             "{} has no grades.jsonl; run `toolgate grade {}` first",
             a.run.display(),

@@ -4,6 +4,7 @@ use crate::cli;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use toolgate_core::runfolder::{GRADES, REPORT_MD};
 use toolgate_run::config::{Config, TargetConfig};
 use toolgate_run::{plan, BadInput, RunRequest};
 
@@ -218,7 +219,7 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
         }
     }
     crate::history_cmd::note_folder(&out.dir);
-    println!("{}", out.dir.join("report.md").display());
+    println!("{}", out.dir.join(REPORT_MD).display());
     Ok(if out.complete {
         exit::OK
     } else {
@@ -252,7 +253,7 @@ pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
     if !out.complete {
         eprintln!("INCOMPLETE: {} infra error(s)", out.errors);
     }
-    println!("{}", out.dir.join("report.md").display());
+    println!("{}", out.dir.join(REPORT_MD).display());
     Ok(if out.complete {
         exit::OK
     } else {
@@ -268,7 +269,7 @@ pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
     eprintln!(
         "graded {} trial(s); wrote {}",
         grades.len(),
-        a.run.join("grades.jsonl").display()
+        a.run.join(GRADES).display()
     );
     Ok(if m.complete {
         exit::OK
@@ -287,11 +288,11 @@ pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
             ))
         })?);
     }
-    if !a.run.join("grades.jsonl").exists() {
+    if !a.run.join(GRADES).exists() {
         toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
     }
     toolgate_run::write_reports(&a.run, a.stable_output, a.csv_bom, Some(&formats))?;
-    println!("{}", a.run.join("report.md").display());
+    println!("{}", a.run.join(REPORT_MD).display());
     Ok(exit::OK)
 }
 

@@ -48,7 +48,10 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<u8> {
                 .join(", ")
         );
     }
-    println!("{}", m.dir.join("report.md").display());
+    println!(
+        "{}",
+        m.dir.join(toolgate_core::runfolder::REPORT_MD).display()
+    );
     Ok(if m.complete {
         exit::OK
     } else {

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::Path;
+use toolgate_core::runfolder::{GRADES, RESPONSES};
 use toolgate_core::{
     CallSet, Case, CaseInput, GradeRecord, Matcher, ResponseRecord, Suite, TrialKey, Verdict,
 };
@@ -176,7 +177,7 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
     let dir = &a.run;
     let manifest = toolgate_run::runfolder::read_manifest(dir)
         .with_context(|| format!("{} is not a run folder", dir.display()))?;
-    let mut grades: Vec<GradeRecord> = read_lines(&dir.join("grades.jsonl"), |g: &GradeRecord| {
+    let mut grades: Vec<GradeRecord> = read_lines(&dir.join(GRADES), |g: &GradeRecord| {
         !g.warmup && matches(a, &g.key)
     })?;
     grades.sort_by(|x, y| x.key.cmp(&y.key));
@@ -187,13 +188,12 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
         .collect();
     let grade_of: HashMap<TrialKey, GradeRecord> =
         grades.into_iter().map(|g| (g.key.clone(), g)).collect();
-    let responses: Vec<ResponseRecord> =
-        read_lines(&dir.join("responses.jsonl"), |r: &ResponseRecord| {
-            !r.warmup
-                && matches(a, &r.key)
-                && (!a.failed
-                    || failing_cases.contains(&(r.key.suite.to_string(), r.key.case.to_string())))
-        })?;
+    let responses: Vec<ResponseRecord> = read_lines(&dir.join(RESPONSES), |r: &ResponseRecord| {
+        !r.warmup
+            && matches(a, &r.key)
+            && (!a.failed
+                || failing_cases.contains(&(r.key.suite.to_string(), r.key.case.to_string())))
+    })?;
     let wanted: HashSet<&str> = responses
         .iter()
         .map(|r| r.request.body_sha256.as_str())

@@ -57,7 +57,11 @@ pub fn swap(a: cli::SwapArgs) -> anyhow::Result<u8> {
         toolgate_run::runfolder::run_dir(&config.defaults.runs_dir, &id)
     });
     for role in ["baseline", "candidate"] {
-        if parent.join(role).join("responses.jsonl").exists() {
+        if parent
+            .join(role)
+            .join(toolgate_core::runfolder::RESPONSES)
+            .exists()
+        {
             return Err(bad(format!(
                 "{} already holds a swap; use another --out",
                 parent.display()

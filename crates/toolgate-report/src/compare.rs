@@ -542,92 +542,15 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             .collect()
     };
     let cases = pool(side_cases(&bm), side_cases(&cm));
-    let cand_cases: BTreeSet<CaseKey> = cm.keys().map(case_key).collect();
-    let mut missing_cases: Vec<String> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for k in bm.keys() {
-        let ck = case_key(k);
-        if !cand_cases.contains(&ck) && seen.insert(ck) {
-            missing_cases.push(case_label(k));
-        }
-    }
+    let missing_cases = missing_cases(&bm, &cm);
 
     let all_pairs: Vec<(&GradeRecord, &GradeRecord)> =
         pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
-    let suite_names: BTreeSet<&str> = bs
-        .iter()
-        .chain(cs.iter())
-        .map(|g| g.key.suite.as_str())
-        .collect();
-    let suites = suite_names
-        .into_iter()
-        .map(|suite| {
-            let sp: Vec<_> = all_pairs
-                .iter()
-                .filter(|(b, _)| b.key.suite == suite)
-                .copied()
-                .collect();
-            let cand_suite: Vec<&&GradeRecord> =
-                cs.iter().filter(|g| g.key.suite == suite).collect();
-            SuiteDelta {
-                suite: suite.to_string(),
-                stats: paired_stats(&sp),
-                case_stats: case_stats(cases.iter().filter(|d| d.suite == suite)),
-                cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
-                regressed: regressions
-                    .iter()
-                    .filter(|f| f.suite == suite)
-                    .map(|f| f.cand_id.clone())
-                    .collect(),
-                cand_failed: cand_suite
-                    .iter()
-                    .filter(|g| g.verdict == Verdict::Fail)
-                    .map(|g| g.key.id())
-                    .collect(),
-            }
-        })
-        .collect();
+    let suites = suite_deltas(&bs, &cs, &all_pairs, &cases, &regressions);
 
-    let bt = tool_accuracy(bs.iter().copied());
-    let ct = tool_accuracy(cs.iter().copied());
-    let tool_names: BTreeSet<&String> = bt.iter().chain(ct.iter()).map(|t| &t.tool).collect();
-    let tools = tool_names
-        .into_iter()
-        .map(|name| {
-            let b = bt.iter().find(|t| &t.tool == name);
-            let c = ct.iter().find(|t| &t.tool == name);
-            ToolDelta {
-                tool: name.clone(),
-                base: b.map(|t| t.accuracy),
-                cand: c.map(|t| t.accuracy),
-                cand_failed: c.map(|t| t.failed.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
+    let tools = tool_deltas(&bs, &cs);
 
-    let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
-    let metrics: [(&str, TurnMetric); 4] = [
-        ("ttft_ms", |t| t.timing.ttft_ms),
-        ("ttft_content_ms", |t| t.timing.ttft_content_ms),
-        ("decode_tps", decode_tps),
-        ("e2e_ms", |t| Some(t.timing.e2e_ms)),
-    ];
-    let latency = metrics
-        .iter()
-        .map(|(name, f)| {
-            let b = p50_of(bl.iter().copied(), *f);
-            let c = p50_of(cl.iter().copied(), *f);
-            LatencyDelta {
-                metric: name.to_string(),
-                base_p50: b,
-                cand_p50: c,
-                ratio: match (b, c) {
-                    (Some(b), Some(c)) if b > 0.0 => Some(c / b),
-                    _ => None,
-                },
-            }
-        })
-        .collect();
+    let latency = latency_deltas(base, cand, opts);
 
     Comparison {
         base: Side {
@@ -658,6 +581,114 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         excluded_errors,
         notes,
     }
+}
+
+/// Baseline cases with no candidate trial, each named once.
+fn missing_cases(
+    bm: &BTreeMap<PairKey, &GradeRecord>,
+    cm: &BTreeMap<PairKey, &GradeRecord>,
+) -> Vec<String> {
+    let cand_cases: BTreeSet<CaseKey> = cm.keys().map(case_key).collect();
+    let mut missing_cases: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for k in bm.keys() {
+        let ck = case_key(k);
+        if !cand_cases.contains(&ck) && seen.insert(ck) {
+            missing_cases.push(case_label(k));
+        }
+    }
+    missing_cases
+}
+
+/// Per suite of either side: paired stats, case stats, the candidate's counts, regressions
+/// and failures.
+fn suite_deltas(
+    bs: &[&GradeRecord],
+    cs: &[&GradeRecord],
+    all_pairs: &[(&GradeRecord, &GradeRecord)],
+    cases: &[CaseDelta],
+    regressions: &[Flip],
+) -> Vec<SuiteDelta> {
+    let suite_names: BTreeSet<&str> = bs
+        .iter()
+        .chain(cs.iter())
+        .map(|g| g.key.suite.as_str())
+        .collect();
+    suite_names
+        .into_iter()
+        .map(|suite| {
+            let sp: Vec<_> = all_pairs
+                .iter()
+                .filter(|(b, _)| b.key.suite == suite)
+                .copied()
+                .collect();
+            let cand_suite: Vec<&&GradeRecord> =
+                cs.iter().filter(|g| g.key.suite == suite).collect();
+            SuiteDelta {
+                suite: suite.to_string(),
+                stats: paired_stats(&sp),
+                case_stats: case_stats(cases.iter().filter(|d| d.suite == suite)),
+                cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
+                regressed: regressions
+                    .iter()
+                    .filter(|f| f.suite == suite)
+                    .map(|f| f.cand_id.clone())
+                    .collect(),
+                cand_failed: cand_suite
+                    .iter()
+                    .filter(|g| g.verdict == Verdict::Fail)
+                    .map(|g| g.key.id())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Per tool either side expects: its accuracy on each side and the candidate's failures.
+fn tool_deltas(bs: &[&GradeRecord], cs: &[&GradeRecord]) -> Vec<ToolDelta> {
+    let bt = tool_accuracy(bs.iter().copied());
+    let ct = tool_accuracy(cs.iter().copied());
+    let tool_names: BTreeSet<&String> = bt.iter().chain(ct.iter()).map(|t| &t.tool).collect();
+    tool_names
+        .into_iter()
+        .map(|name| {
+            let b = bt.iter().find(|t| &t.tool == name);
+            let c = ct.iter().find(|t| &t.tool == name);
+            ToolDelta {
+                tool: name.clone(),
+                base: b.map(|t| t.accuracy),
+                cand: c.map(|t| t.accuracy),
+                cand_failed: c.map(|t| t.failed.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Median TTFT, content TTFT, decode rate and end-to-end time of each side, and their ratio.
+fn latency_deltas(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Vec<LatencyDelta> {
+    let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
+    let metrics: [(&str, TurnMetric); 4] = [
+        ("ttft_ms", |t| t.timing.ttft_ms),
+        ("ttft_content_ms", |t| t.timing.ttft_content_ms),
+        ("decode_tps", decode_tps),
+        ("e2e_ms", |t| Some(t.timing.e2e_ms)),
+    ];
+    metrics
+        .iter()
+        .map(|(name, f)| {
+            let b = p50_of(bl.iter().copied(), *f);
+            let c = p50_of(cl.iter().copied(), *f);
+            LatencyDelta {
+                metric: name.to_string(),
+                base_p50: b,
+                cand_p50: c,
+                ratio: match (b, c) {
+                    (Some(b), Some(c)) if b > 0.0 => Some(c / b),
+                    _ => None,
+                },
+            }
+        })
+        .collect()
 }
 
 /// One suite's row, the same in the text and the Markdown compare: base and candidate rates,

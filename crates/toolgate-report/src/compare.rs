@@ -763,6 +763,43 @@ fn bounded(s: &str) -> String {
 /// Terminal rendering: plain text, widest information first.
 pub fn render_compare_text(c: &Comparison) -> String {
     let mut o = String::new();
+    text_totals(&mut o, c);
+    text_suites_and_changed_cases(&mut o, c);
+    text_flips(&mut o, c);
+    text_tools_decisions_latency(&mut o, c);
+    list_text(
+        &mut o,
+        "changed expectation (case edited; not compared)",
+        &c.changed_expectations,
+    );
+    list_text(
+        &mut o,
+        "changed input (case edited; expectation the same, compared)",
+        &c.changed_inputs,
+    );
+    list_text(&mut o, "only in base", &c.only_in_base);
+    list_text(&mut o, "only in candidate", &c.only_in_cand);
+    if !c.excluded_errors.is_empty() {
+        let _ = writeln!(o, "\nexcluded (infra errors, not judged):");
+        for e in &c.excluded_errors {
+            let _ = writeln!(
+                o,
+                "  {}  base: {}  cand: {}",
+                term(&e.label),
+                term(e.base.as_deref().unwrap_or("judged")),
+                term(e.cand.as_deref().unwrap_or("judged"))
+            );
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(o, "note: {}", term(n));
+    }
+    let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
+    o
+}
+
+/// The sides, incomplete warnings, case and paired-trial totals, accuracy.
+fn text_totals(o: &mut String, c: &Comparison) {
     let s = &c.overall;
     let _ = writeln!(o, "compare  base: {}", term(&c.base.label));
     let _ = writeln!(o, "         cand: {}", term(&c.cand.label));
@@ -798,6 +835,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
         pct_ci(&s.base),
         pct_ci(&s.cand)
     );
+}
+
+/// Per suite over cases, then the cases whose results changed.
+fn text_suites_and_changed_cases(o: &mut String, c: &Comparison) {
     o.push_str("\nper suite (cases):\n");
     for d in &c.suites {
         let [base, cand, delta, worse, better, p] = suite_cells(&d.case_stats);
@@ -822,6 +863,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
             );
         }
     }
+}
+
+/// Regressions and improvements, each with both sides' diagnosis.
+fn text_flips(o: &mut String, c: &Comparison) {
     for (title, flips) in [
         ("regressions (pass → fail)", &c.regressions),
         ("improvements (fail → pass)", &c.improvements),
@@ -850,6 +895,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
             );
         }
     }
+}
+
+/// Per tool accuracy, when to call, latency p50.
+fn text_tools_decisions_latency(o: &mut String, c: &Comparison) {
     if c.tools.iter().any(|t| t.base.is_some() || t.cand.is_some()) {
         o.push_str("\nper tool:\n");
         for t in &c.tools {
@@ -882,35 +931,6 @@ pub fn render_compare_text(c: &Comparison) -> String {
             ratio_fmt(l.ratio)
         );
     }
-    list_text(
-        &mut o,
-        "changed expectation (case edited; not compared)",
-        &c.changed_expectations,
-    );
-    list_text(
-        &mut o,
-        "changed input (case edited; expectation the same, compared)",
-        &c.changed_inputs,
-    );
-    list_text(&mut o, "only in base", &c.only_in_base);
-    list_text(&mut o, "only in candidate", &c.only_in_cand);
-    if !c.excluded_errors.is_empty() {
-        let _ = writeln!(o, "\nexcluded (infra errors, not judged):");
-        for e in &c.excluded_errors {
-            let _ = writeln!(
-                o,
-                "  {}  base: {}  cand: {}",
-                term(&e.label),
-                term(e.base.as_deref().unwrap_or("judged")),
-                term(e.cand.as_deref().unwrap_or("judged"))
-            );
-        }
-    }
-    for n in &c.notes {
-        let _ = writeln!(o, "note: {}", term(n));
-    }
-    let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
-    o
 }
 
 /// Macro-F1 and the call rates of each side, when either side has decisions.

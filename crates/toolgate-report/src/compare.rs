@@ -990,7 +990,6 @@ pub fn render_compare_markdown_section(c: &Comparison) -> String {
 
 fn compare_markdown(c: &Comparison, whole: bool) -> String {
     let mut o = String::new();
-    let s = &c.overall;
     let incomplete = !c.base.complete || !c.cand.complete;
     let h2 = if whole { "##" } else { "###" };
     if whole {
@@ -1002,6 +1001,20 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             md_cell(&c.cand.label)
         );
     }
+    md_totals(&mut o, c);
+    md_changed_cases(&mut o, c, h2);
+    md_flips(&mut o, c, h2);
+    md_tools_and_decisions(&mut o, c, h2);
+    if whole {
+        md_latency(&mut o, c);
+    }
+    md_left_out(&mut o, c);
+    o
+}
+
+/// The verdict, the case and paired-trial totals, and the per-suite table.
+fn md_totals(o: &mut String, c: &Comparison) {
+    let s = &c.overall;
     let cs = &c.case_stats;
     let _ = writeln!(o, "\n**Verdict: {}**", md_cell(&verdict(cs)));
     let _ = writeln!(
@@ -1028,6 +1041,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             d.case_stats.cases
         );
     }
+}
+
+/// The cases whose results changed, with their status.
+fn md_changed_cases(o: &mut String, c: &Comparison, h2: &str) {
     let ch = changed(c);
     if !ch.is_empty() {
         let _ = write!(o, "\n{h2} Cases that changed\n\n| case | suite | variant | base | candidate | status |\n|---|---|---|---:|---:|---|\n");
@@ -1046,6 +1063,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             );
         }
     }
+}
+
+/// Regressions and improvements, each with both sides' failure kind and diagnosis.
+fn md_flips(o: &mut String, c: &Comparison, h2: &str) {
     for (title, flips) in [
         ("Regressions (pass → fail)", &c.regressions),
         ("Improvements (fail → pass)", &c.improvements),
@@ -1074,6 +1095,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             );
         }
     }
+}
+
+/// Per tool accuracy and the when-to-call measures of both sides.
+fn md_tools_and_decisions(o: &mut String, c: &Comparison, h2: &str) {
     if !c.tools.is_empty() {
         let _ = write!(
             o,
@@ -1102,21 +1127,27 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             let _ = writeln!(o, "| {m} | {} | {} |", md_cell(&b), md_cell(&cand));
         }
     }
-    if whole {
-        o.push_str(
-            "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
+}
+
+/// Median latencies of both sides and their ratio.
+fn md_latency(o: &mut String, c: &Comparison) {
+    o.push_str(
+        "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
+    );
+    for l in &c.latency {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            l.metric,
+            num(l.base_p50),
+            num(l.cand_p50),
+            ratio_fmt(l.ratio)
         );
-        for l in &c.latency {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                l.metric,
-                num(l.base_p50),
-                num(l.cand_p50),
-                ratio_fmt(l.ratio)
-            );
-        }
     }
+}
+
+/// Cases and trials left out of the comparison, and notes.
+fn md_left_out(o: &mut String, c: &Comparison) {
     for (title, items) in [
         (
             "Changed expectation (case edited; not compared)",
@@ -1153,5 +1184,4 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
     for n in &c.notes {
         let _ = writeln!(o, "\n_note: {}_", md_cell(n));
     }
-    o
 }

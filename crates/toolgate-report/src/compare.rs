@@ -542,92 +542,15 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
             .collect()
     };
     let cases = pool(side_cases(&bm), side_cases(&cm));
-    let cand_cases: BTreeSet<CaseKey> = cm.keys().map(case_key).collect();
-    let mut missing_cases: Vec<String> = Vec::new();
-    let mut seen = BTreeSet::new();
-    for k in bm.keys() {
-        let ck = case_key(k);
-        if !cand_cases.contains(&ck) && seen.insert(ck) {
-            missing_cases.push(case_label(k));
-        }
-    }
+    let missing_cases = missing_cases(&bm, &cm);
 
     let all_pairs: Vec<(&GradeRecord, &GradeRecord)> =
         pairs.iter().map(|(_, b, c)| (*b, *c)).collect();
-    let suite_names: BTreeSet<&str> = bs
-        .iter()
-        .chain(cs.iter())
-        .map(|g| g.key.suite.as_str())
-        .collect();
-    let suites = suite_names
-        .into_iter()
-        .map(|suite| {
-            let sp: Vec<_> = all_pairs
-                .iter()
-                .filter(|(b, _)| b.key.suite == suite)
-                .copied()
-                .collect();
-            let cand_suite: Vec<&&GradeRecord> =
-                cs.iter().filter(|g| g.key.suite == suite).collect();
-            SuiteDelta {
-                suite: suite.to_string(),
-                stats: paired_stats(&sp),
-                case_stats: case_stats(cases.iter().filter(|d| d.suite == suite)),
-                cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
-                regressed: regressions
-                    .iter()
-                    .filter(|f| f.suite == suite)
-                    .map(|f| f.cand_id.clone())
-                    .collect(),
-                cand_failed: cand_suite
-                    .iter()
-                    .filter(|g| g.verdict == Verdict::Fail)
-                    .map(|g| g.key.id())
-                    .collect(),
-            }
-        })
-        .collect();
+    let suites = suite_deltas(&bs, &cs, &all_pairs, &cases, &regressions);
 
-    let bt = tool_accuracy(bs.iter().copied());
-    let ct = tool_accuracy(cs.iter().copied());
-    let tool_names: BTreeSet<&String> = bt.iter().chain(ct.iter()).map(|t| &t.tool).collect();
-    let tools = tool_names
-        .into_iter()
-        .map(|name| {
-            let b = bt.iter().find(|t| &t.tool == name);
-            let c = ct.iter().find(|t| &t.tool == name);
-            ToolDelta {
-                tool: name.clone(),
-                base: b.map(|t| t.accuracy),
-                cand: c.map(|t| t.accuracy),
-                cand_failed: c.map(|t| t.failed.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
+    let tools = tool_deltas(&bs, &cs);
 
-    let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
-    let metrics: [(&str, TurnMetric); 4] = [
-        ("ttft_ms", |t| t.timing.ttft_ms),
-        ("ttft_content_ms", |t| t.timing.ttft_content_ms),
-        ("decode_tps", decode_tps),
-        ("e2e_ms", |t| Some(t.timing.e2e_ms)),
-    ];
-    let latency = metrics
-        .iter()
-        .map(|(name, f)| {
-            let b = p50_of(bl.iter().copied(), *f);
-            let c = p50_of(cl.iter().copied(), *f);
-            LatencyDelta {
-                metric: name.to_string(),
-                base_p50: b,
-                cand_p50: c,
-                ratio: match (b, c) {
-                    (Some(b), Some(c)) if b > 0.0 => Some(c / b),
-                    _ => None,
-                },
-            }
-        })
-        .collect();
+    let latency = latency_deltas(base, cand, opts);
 
     Comparison {
         base: Side {
@@ -658,6 +581,114 @@ pub fn compare(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Compari
         excluded_errors,
         notes,
     }
+}
+
+/// Baseline cases with no candidate trial, each named once.
+fn missing_cases(
+    bm: &BTreeMap<PairKey, &GradeRecord>,
+    cm: &BTreeMap<PairKey, &GradeRecord>,
+) -> Vec<String> {
+    let cand_cases: BTreeSet<CaseKey> = cm.keys().map(case_key).collect();
+    let mut missing_cases: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for k in bm.keys() {
+        let ck = case_key(k);
+        if !cand_cases.contains(&ck) && seen.insert(ck) {
+            missing_cases.push(case_label(k));
+        }
+    }
+    missing_cases
+}
+
+/// Per suite of either side: paired stats, case stats, the candidate's counts, regressions
+/// and failures.
+fn suite_deltas(
+    bs: &[&GradeRecord],
+    cs: &[&GradeRecord],
+    all_pairs: &[(&GradeRecord, &GradeRecord)],
+    cases: &[CaseDelta],
+    regressions: &[Flip],
+) -> Vec<SuiteDelta> {
+    let suite_names: BTreeSet<&str> = bs
+        .iter()
+        .chain(cs.iter())
+        .map(|g| g.key.suite.as_str())
+        .collect();
+    suite_names
+        .into_iter()
+        .map(|suite| {
+            let sp: Vec<_> = all_pairs
+                .iter()
+                .filter(|(b, _)| b.key.suite == suite)
+                .copied()
+                .collect();
+            let cand_suite: Vec<&&GradeRecord> =
+                cs.iter().filter(|g| g.key.suite == suite).collect();
+            SuiteDelta {
+                suite: suite.to_string(),
+                stats: paired_stats(&sp),
+                case_stats: case_stats(cases.iter().filter(|d| d.suite == suite)),
+                cand_counts: Counts::from_verdicts(cand_suite.iter().map(|g| &g.verdict)),
+                regressed: regressions
+                    .iter()
+                    .filter(|f| f.suite == suite)
+                    .map(|f| f.cand_id.clone())
+                    .collect(),
+                cand_failed: cand_suite
+                    .iter()
+                    .filter(|g| g.verdict == Verdict::Fail)
+                    .map(|g| g.key.id())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Per tool either side expects: its accuracy on each side and the candidate's failures.
+fn tool_deltas(bs: &[&GradeRecord], cs: &[&GradeRecord]) -> Vec<ToolDelta> {
+    let bt = tool_accuracy(bs.iter().copied());
+    let ct = tool_accuracy(cs.iter().copied());
+    let tool_names: BTreeSet<&String> = bt.iter().chain(ct.iter()).map(|t| &t.tool).collect();
+    tool_names
+        .into_iter()
+        .map(|name| {
+            let b = bt.iter().find(|t| &t.tool == name);
+            let c = ct.iter().find(|t| &t.tool == name);
+            ToolDelta {
+                tool: name.clone(),
+                base: b.map(|t| t.accuracy),
+                cand: c.map(|t| t.accuracy),
+                cand_failed: c.map(|t| t.failed.clone()).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Median TTFT, content TTFT, decode rate and end-to-end time of each side, and their ratio.
+fn latency_deltas(base: &RunData, cand: &RunData, opts: &CompareOptions) -> Vec<LatencyDelta> {
+    let (bl, cl) = (lat(base, &opts.base_filter), lat(cand, &opts.cand_filter));
+    let metrics: [(&str, TurnMetric); 4] = [
+        ("ttft_ms", |t| t.timing.ttft_ms),
+        ("ttft_content_ms", |t| t.timing.ttft_content_ms),
+        ("decode_tps", decode_tps),
+        ("e2e_ms", |t| Some(t.timing.e2e_ms)),
+    ];
+    metrics
+        .iter()
+        .map(|(name, f)| {
+            let b = p50_of(bl.iter().copied(), *f);
+            let c = p50_of(cl.iter().copied(), *f);
+            LatencyDelta {
+                metric: name.to_string(),
+                base_p50: b,
+                cand_p50: c,
+                ratio: match (b, c) {
+                    (Some(b), Some(c)) if b > 0.0 => Some(c / b),
+                    _ => None,
+                },
+            }
+        })
+        .collect()
 }
 
 /// One suite's row, the same in the text and the Markdown compare: base and candidate rates,
@@ -732,6 +763,43 @@ fn bounded(s: &str) -> String {
 /// Terminal rendering: plain text, widest information first.
 pub fn render_compare_text(c: &Comparison) -> String {
     let mut o = String::new();
+    text_totals(&mut o, c);
+    text_suites_and_changed_cases(&mut o, c);
+    text_flips(&mut o, c);
+    text_tools_decisions_latency(&mut o, c);
+    list_text(
+        &mut o,
+        "changed expectation (case edited; not compared)",
+        &c.changed_expectations,
+    );
+    list_text(
+        &mut o,
+        "changed input (case edited; expectation the same, compared)",
+        &c.changed_inputs,
+    );
+    list_text(&mut o, "only in base", &c.only_in_base);
+    list_text(&mut o, "only in candidate", &c.only_in_cand);
+    if !c.excluded_errors.is_empty() {
+        let _ = writeln!(o, "\nexcluded (infra errors, not judged):");
+        for e in &c.excluded_errors {
+            let _ = writeln!(
+                o,
+                "  {}  base: {}  cand: {}",
+                term(&e.label),
+                term(e.base.as_deref().unwrap_or("judged")),
+                term(e.cand.as_deref().unwrap_or("judged"))
+            );
+        }
+    }
+    for n in &c.notes {
+        let _ = writeln!(o, "note: {}", term(n));
+    }
+    let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
+    o
+}
+
+/// The sides, incomplete warnings, case and paired-trial totals, accuracy.
+fn text_totals(o: &mut String, c: &Comparison) {
     let s = &c.overall;
     let _ = writeln!(o, "compare  base: {}", term(&c.base.label));
     let _ = writeln!(o, "         cand: {}", term(&c.cand.label));
@@ -767,6 +835,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
         pct_ci(&s.base),
         pct_ci(&s.cand)
     );
+}
+
+/// Per suite over cases, then the cases whose results changed.
+fn text_suites_and_changed_cases(o: &mut String, c: &Comparison) {
     o.push_str("\nper suite (cases):\n");
     for d in &c.suites {
         let [base, cand, delta, worse, better, p] = suite_cells(&d.case_stats);
@@ -791,6 +863,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
             );
         }
     }
+}
+
+/// Regressions and improvements, each with both sides' diagnosis.
+fn text_flips(o: &mut String, c: &Comparison) {
     for (title, flips) in [
         ("regressions (pass → fail)", &c.regressions),
         ("improvements (fail → pass)", &c.improvements),
@@ -819,6 +895,10 @@ pub fn render_compare_text(c: &Comparison) -> String {
             );
         }
     }
+}
+
+/// Per tool accuracy, when to call, latency p50.
+fn text_tools_decisions_latency(o: &mut String, c: &Comparison) {
     if c.tools.iter().any(|t| t.base.is_some() || t.cand.is_some()) {
         o.push_str("\nper tool:\n");
         for t in &c.tools {
@@ -851,35 +931,6 @@ pub fn render_compare_text(c: &Comparison) -> String {
             ratio_fmt(l.ratio)
         );
     }
-    list_text(
-        &mut o,
-        "changed expectation (case edited; not compared)",
-        &c.changed_expectations,
-    );
-    list_text(
-        &mut o,
-        "changed input (case edited; expectation the same, compared)",
-        &c.changed_inputs,
-    );
-    list_text(&mut o, "only in base", &c.only_in_base);
-    list_text(&mut o, "only in candidate", &c.only_in_cand);
-    if !c.excluded_errors.is_empty() {
-        let _ = writeln!(o, "\nexcluded (infra errors, not judged):");
-        for e in &c.excluded_errors {
-            let _ = writeln!(
-                o,
-                "  {}  base: {}  cand: {}",
-                term(&e.label),
-                term(e.base.as_deref().unwrap_or("judged")),
-                term(e.cand.as_deref().unwrap_or("judged"))
-            );
-        }
-    }
-    for n in &c.notes {
-        let _ = writeln!(o, "note: {}", term(n));
-    }
-    let _ = writeln!(o, "\nverdict: {}", verdict(&c.case_stats));
-    o
 }
 
 /// Macro-F1 and the call rates of each side, when either side has decisions.
@@ -939,7 +990,6 @@ pub fn render_compare_markdown_section(c: &Comparison) -> String {
 
 fn compare_markdown(c: &Comparison, whole: bool) -> String {
     let mut o = String::new();
-    let s = &c.overall;
     let incomplete = !c.base.complete || !c.cand.complete;
     let h2 = if whole { "##" } else { "###" };
     if whole {
@@ -951,6 +1001,20 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             md_cell(&c.cand.label)
         );
     }
+    md_totals(&mut o, c);
+    md_changed_cases(&mut o, c, h2);
+    md_flips(&mut o, c, h2);
+    md_tools_and_decisions(&mut o, c, h2);
+    if whole {
+        md_latency(&mut o, c);
+    }
+    md_left_out(&mut o, c);
+    o
+}
+
+/// The verdict, the case and paired-trial totals, and the per-suite table.
+fn md_totals(o: &mut String, c: &Comparison) {
+    let s = &c.overall;
     let cs = &c.case_stats;
     let _ = writeln!(o, "\n**Verdict: {}**", md_cell(&verdict(cs)));
     let _ = writeln!(
@@ -977,6 +1041,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             d.case_stats.cases
         );
     }
+}
+
+/// The cases whose results changed, with their status.
+fn md_changed_cases(o: &mut String, c: &Comparison, h2: &str) {
     let ch = changed(c);
     if !ch.is_empty() {
         let _ = write!(o, "\n{h2} Cases that changed\n\n| case | suite | variant | base | candidate | status |\n|---|---|---|---:|---:|---|\n");
@@ -995,6 +1063,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             );
         }
     }
+}
+
+/// Regressions and improvements, each with both sides' failure kind and diagnosis.
+fn md_flips(o: &mut String, c: &Comparison, h2: &str) {
     for (title, flips) in [
         ("Regressions (pass → fail)", &c.regressions),
         ("Improvements (fail → pass)", &c.improvements),
@@ -1023,6 +1095,10 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             );
         }
     }
+}
+
+/// Per tool accuracy and the when-to-call measures of both sides.
+fn md_tools_and_decisions(o: &mut String, c: &Comparison, h2: &str) {
     if !c.tools.is_empty() {
         let _ = write!(
             o,
@@ -1051,21 +1127,27 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
             let _ = writeln!(o, "| {m} | {} | {} |", md_cell(&b), md_cell(&cand));
         }
     }
-    if whole {
-        o.push_str(
-            "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
+}
+
+/// Median latencies of both sides and their ratio.
+fn md_latency(o: &mut String, c: &Comparison) {
+    o.push_str(
+        "\n## Latency (p50)\n\n| metric | base | candidate | ratio |\n|---|---:|---:|---:|\n",
+    );
+    for l in &c.latency {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            l.metric,
+            num(l.base_p50),
+            num(l.cand_p50),
+            ratio_fmt(l.ratio)
         );
-        for l in &c.latency {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                l.metric,
-                num(l.base_p50),
-                num(l.cand_p50),
-                ratio_fmt(l.ratio)
-            );
-        }
     }
+}
+
+/// Cases and trials left out of the comparison, and notes.
+fn md_left_out(o: &mut String, c: &Comparison) {
     for (title, items) in [
         (
             "Changed expectation (case edited; not compared)",
@@ -1102,5 +1184,4 @@ fn compare_markdown(c: &Comparison, whole: bool) -> String {
     for n in &c.notes {
         let _ = writeln!(o, "\n_note: {}_", md_cell(n));
     }
-    o
 }

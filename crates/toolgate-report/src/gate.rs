@@ -340,7 +340,6 @@ fn pts(x: f64) -> String {
     format!("{:.1} pts", if v.abs() < 0.05 { 0.0 } else { v })
 }
 
-/// Applies `policy` to a finished comparison.
 /// `max_tool_hallucination_rate`: the candidate's calls where its case expects no call (or
 /// no tools were offered), over those trials, against the ceiling. With no such trial the
 /// rule cannot hold (like a misspelled suite name): it fails and says why.
@@ -379,31 +378,34 @@ fn hallucination_rule(c: &Comparison, max: f64) -> GateReason {
     }
 }
 
-pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
-    let mut rs = Vec::new();
-    let incomplete = !c.base.complete || !c.cand.complete;
-    if incomplete {
-        let which: Vec<&str> = [(&c.base, "base"), (&c.cand, "candidate")]
-            .iter()
-            .filter(|(s, _)| !s.complete)
-            .map(|(_, n)| *n)
-            .collect();
-        rs.push(reason(
-            "allow_incomplete",
-            ok(policy.allow_incomplete),
-            format!(
-                "the {} run is incomplete; {}",
-                which.join(" and "),
-                if policy.allow_incomplete {
-                    "allowed by the policy"
-                } else {
-                    "a gate never passes on an incomplete run unless `allow_incomplete = true`"
-                }
-            ),
-            Vec::new(),
-        ));
+/// `allow_incomplete`: said only when a side is incomplete.
+fn incomplete_rule(c: &Comparison, policy: &Policy) -> Option<GateReason> {
+    if c.base.complete && c.cand.complete {
+        return None;
     }
+    let which: Vec<&str> = [(&c.base, "base"), (&c.cand, "candidate")]
+        .iter()
+        .filter(|(s, _)| !s.complete)
+        .map(|(_, n)| *n)
+        .collect();
+    Some(reason(
+        "allow_incomplete",
+        ok(policy.allow_incomplete),
+        format!(
+            "the {} run is incomplete; {}",
+            which.join(" and "),
+            if policy.allow_incomplete {
+                "allowed by the policy"
+            } else {
+                "a gate never passes on an incomplete run unless `allow_incomplete = true`"
+            }
+        ),
+        Vec::new(),
+    ))
+}
 
+/// `pairs`: how many cases were compared, and what was left out of the pairing.
+fn pairs_rule(c: &Comparison) -> GateReason {
     let o = &c.overall;
     let cs = &c.case_stats;
     let mut unpaired = Vec::new();
@@ -420,7 +422,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             if n == 1 { "" } else { "s" }
         ));
     }
-    rs.push(reason(
+    reason(
         "pairs",
         ok(cs.cases > 0),
         if cs.cases > 0 {
@@ -442,8 +444,13 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
                 .to_string()
         },
         Vec::new(),
-    ));
+    )
+}
 
+/// `allow_missing_cases`: baseline cases with no candidate trial, and cases whose
+/// expectation changed since the baseline.
+fn coverage_rules(c: &Comparison, policy: &Policy) -> Vec<GateReason> {
+    let mut rs = Vec::new();
     if !c.missing_cases.is_empty() {
         let n = c.missing_cases.len();
         let shown: Vec<&str> = c.missing_cases.iter().take(3).map(String::as_str).collect();
@@ -492,7 +499,12 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             c.changed_expectations.clone(),
         ));
     }
+    rs
+}
 
+/// `min_accuracy`, overall and per suite: the candidate's accuracy against its floor.
+fn accuracy_floor_rules(c: &Comparison, policy: &Policy) -> Vec<GateReason> {
+    let mut rs = Vec::new();
     if let Some(min) = policy.min_accuracy {
         let acc = c.cand.counts.accuracy.value;
         let failed: Vec<String> = c
@@ -543,7 +555,13 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             }
         }
     }
+    rs
+}
 
+/// `max_regressions` and `max_stable_regressions`: cases that passed every base trial and
+/// failed every candidate trial.
+fn regression_rules(c: &Comparison, policy: &Policy) -> Vec<GateReason> {
+    let mut rs = Vec::new();
     let regressed: Vec<&CaseDelta> = c
         .cases
         .iter()
@@ -584,61 +602,20 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         },
         stable.iter().map(|d| d.label.clone()).collect(),
     ));
+    rs
+}
 
-    // Accuracy drop, overall and per suite, each on its own cases. `three_way`: an
-    // unconfirmed drop over the limit is INCONCLUSIVE rather than passed.
-    let mut drop_rule = |rule: String, scope: &str, st: &CaseStats, max: f64, three_way: bool| {
-        let Some(delta) = st.delta else { return };
-        let drop = -delta;
-        let significant = st.p_worse < policy.alpha;
-        let test = format!(
-            "sign test over cases {} (one-sided, α = {})",
-            p_fmt(st.p_worse),
-            policy.alpha
-        );
-        let (outcome, why) = if drop <= max + 1e-12 {
-            (Outcome::Pass, "within the limit".to_string())
-        } else if !policy.require_significance {
-            (Outcome::Fail, "over the limit".to_string())
-        } else if significant {
-            (Outcome::Fail, format!("over the limit and real: {test}"))
-        } else if three_way {
-            (
-                Outcome::Inconclusive,
-                format!(
-                    "over the limit, not confirmed ({test}); {}",
-                    advice(st, drop, policy.alpha)
-                ),
-            )
-        } else {
-            (
-                Outcome::Pass,
-                format!("over the limit but not significant ({test})"),
-            )
-        };
-        rs.push(reason(
-            rule,
-            outcome,
-            format!(
-                "{scope}: accuracy {} → {} on {} cases ({} worse, {} better), drop {} (allowed {}): {why}",
-                pct(st.base_rate),
-                pct(st.cand_rate),
-                st.cases,
-                st.worse,
-                st.better,
-                pts(drop.max(0.0)),
-                pts(max)
-            ),
-            Vec::new(),
-        ));
-    };
-    drop_rule(
+/// `max_accuracy_drop`, overall and per suite, each on its own cases.
+fn accuracy_drop_rules(c: &Comparison, policy: &Policy) -> Vec<GateReason> {
+    let mut rs = Vec::new();
+    rs.extend(drop_reason(
         "max_accuracy_drop".into(),
         "all suites",
-        cs,
+        &c.case_stats,
         policy.max_accuracy_drop,
         true,
-    );
+        policy,
+    ));
     for s in &c.suites {
         if s.case_stats.cases == 0 || c.suites.len() < 2 && !policy.suites.contains_key(&s.suite) {
             // One suite: the overall rule already said it.
@@ -646,28 +623,92 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         }
         // A suite's own limit is three-way like the overall one; the inherited default only
         // fails on a confirmed drop, so a single flip in a small suite does not block alone.
-        match policy
-            .suites
-            .get(&s.suite)
-            .and_then(|p| p.max_accuracy_drop)
-        {
-            Some(m) => drop_rule(
-                format!("suites.{}.max_accuracy_drop", s.suite),
-                &format!("suite {}", s.suite),
-                &s.case_stats,
-                m,
-                true,
-            ),
-            None => drop_rule(
-                "max_accuracy_drop".to_string(),
-                &format!("suite {}", s.suite),
-                &s.case_stats,
-                policy.max_accuracy_drop,
-                false,
-            ),
-        }
+        rs.extend(
+            match policy
+                .suites
+                .get(&s.suite)
+                .and_then(|p| p.max_accuracy_drop)
+            {
+                Some(m) => drop_reason(
+                    format!("suites.{}.max_accuracy_drop", s.suite),
+                    &format!("suite {}", s.suite),
+                    &s.case_stats,
+                    m,
+                    true,
+                    policy,
+                ),
+                None => drop_reason(
+                    "max_accuracy_drop".to_string(),
+                    &format!("suite {}", s.suite),
+                    &s.case_stats,
+                    policy.max_accuracy_drop,
+                    false,
+                    policy,
+                ),
+            },
+        );
     }
+    rs
+}
 
+/// One accuracy-drop check over `st`; `None` when there is no delta to judge.
+/// `three_way`: an unconfirmed drop over the limit is INCONCLUSIVE rather than passed.
+fn drop_reason(
+    rule: String,
+    scope: &str,
+    st: &CaseStats,
+    max: f64,
+    three_way: bool,
+    policy: &Policy,
+) -> Option<GateReason> {
+    let delta = st.delta?;
+    let drop = -delta;
+    let significant = st.p_worse < policy.alpha;
+    let test = format!(
+        "sign test over cases {} (one-sided, α = {})",
+        p_fmt(st.p_worse),
+        policy.alpha
+    );
+    let (outcome, why) = if drop <= max + 1e-12 {
+        (Outcome::Pass, "within the limit".to_string())
+    } else if !policy.require_significance {
+        (Outcome::Fail, "over the limit".to_string())
+    } else if significant {
+        (Outcome::Fail, format!("over the limit and real: {test}"))
+    } else if three_way {
+        (
+            Outcome::Inconclusive,
+            format!(
+                "over the limit, not confirmed ({test}); {}",
+                advice(st, drop, policy.alpha)
+            ),
+        )
+    } else {
+        (
+            Outcome::Pass,
+            format!("over the limit but not significant ({test})"),
+        )
+    };
+    Some(reason(
+        rule,
+        outcome,
+        format!(
+            "{scope}: accuracy {} → {} on {} cases ({} worse, {} better), drop {} (allowed {}): {why}",
+            pct(st.base_rate),
+            pct(st.cand_rate),
+            st.cases,
+            st.worse,
+            st.better,
+            pts(drop.max(0.0)),
+            pts(max)
+        ),
+        Vec::new(),
+    ))
+}
+
+/// `tools.<tool>.min_accuracy`: the candidate's accuracy on the trials that expect the tool.
+fn tool_floor_rules(c: &Comparison, policy: &Policy) -> Vec<GateReason> {
+    let mut rs = Vec::new();
     for (tool, tp) in &policy.tools {
         let rule = format!("tools.{tool}.min_accuracy");
         match c
@@ -698,33 +739,49 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
             )),
         }
     }
+    rs
+}
 
+/// `max_ttft_p50_ratio`: the candidate's median time to first token over the base's.
+fn ttft_rule(c: &Comparison, policy: &Policy) -> Option<GateReason> {
+    let max = policy.max_ttft_p50_ratio?;
+    let l = c.latency.iter().find(|l| l.metric == "ttft_ms");
+    Some(match l.and_then(|l| l.ratio.map(|r| (l, r))) {
+        Some((l, r)) => reason(
+            "max_ttft_p50_ratio",
+            ok(r <= max),
+            format!(
+                "TTFT p50 {:.1} ms → {:.1} ms (×{r:.2}, allowed ×{max:.2})",
+                l.base_p50.unwrap_or(0.0),
+                l.cand_p50.unwrap_or(0.0)
+            ),
+            Vec::new(),
+        ),
+        // Without TTFT on both sides the ceiling cannot be checked; say so, don't fail.
+        None => reason(
+            "max_ttft_p50_ratio",
+            Outcome::Pass,
+            "TTFT not measured on both runs; ceiling not checked".to_string(),
+            Vec::new(),
+        ),
+    })
+}
+
+/// Applies `policy` to a finished comparison.
+pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
+    let incomplete = !c.base.complete || !c.cand.complete;
+    let mut rs = Vec::new();
+    rs.extend(incomplete_rule(&c, policy));
+    rs.push(pairs_rule(&c));
+    rs.extend(coverage_rules(&c, policy));
+    rs.extend(accuracy_floor_rules(&c, policy));
+    rs.extend(regression_rules(&c, policy));
+    rs.extend(accuracy_drop_rules(&c, policy));
+    rs.extend(tool_floor_rules(&c, policy));
     if let Some(max) = policy.max_tool_hallucination_rate {
         rs.push(hallucination_rule(&c, max));
     }
-
-    if let Some(max) = policy.max_ttft_p50_ratio {
-        let l = c.latency.iter().find(|l| l.metric == "ttft_ms");
-        match l.and_then(|l| l.ratio.map(|r| (l, r))) {
-            Some((l, r)) => rs.push(reason(
-                "max_ttft_p50_ratio",
-                ok(r <= max),
-                format!(
-                    "TTFT p50 {:.1} ms → {:.1} ms (×{r:.2}, allowed ×{max:.2})",
-                    l.base_p50.unwrap_or(0.0),
-                    l.cand_p50.unwrap_or(0.0)
-                ),
-                Vec::new(),
-            )),
-            // Without TTFT on both sides the ceiling cannot be checked; say so, don't fail.
-            None => rs.push(reason(
-                "max_ttft_p50_ratio",
-                Outcome::Pass,
-                "TTFT not measured on both runs; ceiling not checked".to_string(),
-                Vec::new(),
-            )),
-        }
-    }
+    rs.extend(ttft_rule(&c, policy));
 
     let decision = if rs
         .iter()

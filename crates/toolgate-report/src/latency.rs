@@ -957,6 +957,16 @@ pub fn render_latency_csv(s: &Summary) -> Vec<u8> {
             }
         }
     }
+    throughput_csv_rows(l, &mut rows);
+    scaling_csv_rows(l, &mut rows);
+    for r in rows {
+        w.serialize(r).expect("in-memory CSV write");
+    }
+    w.into_inner().expect("in-memory CSV flush")
+}
+
+/// Per target × variant: requests, output tokens, window and throughputs.
+fn throughput_csv_rows<'a>(l: &'a LatencySummary, rows: &mut Vec<CsvRow<'a>>) {
     for t in &l.throughput {
         rows.push(value_row(
             "throughput",
@@ -999,6 +1009,11 @@ pub fn render_latency_csv(s: &Summary) -> Vec<u8> {
             ));
         }
     }
+}
+
+/// Per target × variant × conversation: the TTFT slope over prompt length, then each turn's
+/// TTFT, prompt tokens and missing TTFTs.
+fn scaling_csv_rows<'a>(l: &'a LatencySummary, rows: &mut Vec<CsvRow<'a>>) {
     for c in &l.scaling {
         let group = format!("{} {}", c.variant, c.case);
         let group = group.as_str();
@@ -1048,10 +1063,6 @@ pub fn render_latency_csv(s: &Summary) -> Vec<u8> {
             }
         }
     }
-    for r in rows {
-        w.serialize(r).expect("in-memory CSV write");
-    }
-    w.into_inner().expect("in-memory CSV flush")
 }
 
 /// The table `toolgate latency` prints at the end: per target × variant, every metric with n.

@@ -21,6 +21,7 @@ pub mod run;
 pub mod server;
 pub mod stats;
 pub mod summary;
+pub mod swap;
 pub mod text;
 
 pub use compare::{
@@ -41,3 +42,4 @@ pub use render::{
 };
 pub use run::{ResponseMeta, RunData, TimingMeta, TurnMeta};
 pub use summary::{summarize, Summary, SCHEMA_VERSION};
+pub use swap::render_swap_markdown;

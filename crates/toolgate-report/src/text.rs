@@ -213,8 +213,11 @@ impl<'o> Table<'o> {
             Markup::Markdown => {
                 o.push('|');
                 for (t, _) in cols {
-                    o.push(' ');
-                    o.push_str(t);
+                    // An untitled column (the row names) heads as `| |`.
+                    if !t.is_empty() {
+                        o.push(' ');
+                        o.push_str(t);
+                    }
                     o.push_str(" |");
                 }
                 o.push_str("\n|");

@@ -20,7 +20,8 @@ use toolgate_client::{
 };
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
-    CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite, TrialKey,
+    Case, CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite,
+    TrialKey,
 };
 
 /// A target ready to receive requests.
@@ -458,65 +459,17 @@ pub async fn run_trial(
     let target = &ts.target;
     let kind = case.kind.as_str();
 
-    if ts.down.load(Ordering::SeqCst) {
-        return error_record(
-            p,
-            kind,
-            target,
-            InfraError {
-                kind: ErrorKind::Connect,
-                message: format!(
-                    "target declared down after {} consecutive connect failures; not sent",
-                    settings.down_after
-                ),
-                status: None,
-                body: None,
-                turn: 0,
-            },
-        );
-    }
-    let system = match &p.system {
-        Ok(s) => s.clone(),
-        Err(e) => {
-            return error_record(
-                p,
-                kind,
-                target,
-                InfraError {
-                    kind: ErrorKind::Protocol,
-                    message: format!("prompt did not render: {e}"),
-                    status: None,
-                    body: None,
-                    turn: 0,
-                },
-            )
-        }
+    let system = match system_if_sendable(ts, p, settings) {
+        Ok(s) => s,
+        Err(e) => return error_record(p, kind, target, e),
     };
-
-    let url = match &ts.server {
-        // A managed server's port is known only once it has started.
-        Some(s) => s.base_url(),
-        None => {
-            let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
-            target.urls.get(idx).cloned().unwrap_or_default()
-        }
-    };
-    let endpoint = target.endpoint(&url, settings.max_body);
+    let endpoint = target.endpoint(&next_url(ts), settings.max_body);
 
     let turn_texts: Vec<Option<&str>> = match &case.input {
         CaseInput::Messages(_) => vec![None],
         CaseInput::Turns(ts) => ts.iter().map(|t| Some(t.user.as_str())).collect(),
     };
-    let first_body = |messages: &[Value]| {
-        let mut body = request_body(&target.model, suite, case, messages, &target.extra_body);
-        apply_thinking(&target.thinking, p.trial.thinking, &mut body);
-        ChatRequest {
-            body,
-            stream: target.stream,
-            headers: vec![],
-        }
-        .wire()
-    };
+    let first_body = |messages: &[Value]| wire_body(target, suite, case, p, messages);
     let shared = p.shared.get_or_init(|| {
         let mut messages = initial_messages(system.as_deref(), case);
         if let Some(Some(u)) = turn_texts.first() {
@@ -537,30 +490,7 @@ pub async fn run_trial(
         }
     });
 
-    let mut rec = ResponseRecord {
-        key: p.trial.key.clone(),
-        kind: kind.to_string().into(),
-        category: case.category.clone(),
-        request: RequestSummary {
-            url: endpoint.chat_url(),
-            model: target.model.clone(),
-            profile: target.profile.as_str().to_string(),
-            stream: target.stream,
-            thinking: p.trial.thinking,
-            tool_choice: case.params.tool_choice.clone(),
-            tools: suite.tools.tools.len(),
-            messages: shared.messages,
-            prompt_sha256: shared.prompt_sha256.clone(),
-            body_sha256: String::new(),
-        },
-        turns: vec![],
-        error: None,
-        retries: vec![],
-        started_at: now_rfc3339(),
-        warmup: p.trial.warmup,
-        input_hash: (!case.input_hash.is_empty()).then(|| case.input_hash.clone()),
-        expect_hash: (!case.expect_hash.is_empty()).then(|| case.expect_hash.clone()),
-    };
+    let mut rec = new_record(p, target, suite, case, &endpoint, shared);
     // No case id goes into a header: ids are user text, and the simulator finds the case
     // from the messages and tools it is sent, as any server sees them.
     let headers: Vec<(String, String)> = Vec::new();
@@ -605,12 +535,7 @@ pub async fn run_trial(
                 rec.turns.push(turn);
             }
             Err(mut e) => {
-                if e.kind == ErrorKind::Connect {
-                    let n = ts.consecutive_connect.fetch_add(1, Ordering::SeqCst) + 1;
-                    if n >= settings.down_after {
-                        ts.down.store(true, Ordering::SeqCst);
-                    }
-                }
+                note_connect_failure(ts, &e, settings);
                 e.turn = i as u32;
                 rec.error = Some(e);
                 break;
@@ -618,6 +543,111 @@ pub async fn run_trial(
         }
     }
     rec
+}
+
+/// The trial's rendered system prompt, or why it is not sent: its target was declared down,
+/// or its prompt did not render.
+fn system_if_sendable(
+    ts: &TargetState,
+    p: &Prepared,
+    settings: &ExecSettings,
+) -> Result<Option<Arc<str>>, InfraError> {
+    if ts.down.load(Ordering::SeqCst) {
+        return Err(InfraError {
+            kind: ErrorKind::Connect,
+            message: format!(
+                "target declared down after {} consecutive connect failures; not sent",
+                settings.down_after
+            ),
+            status: None,
+            body: None,
+            turn: 0,
+        });
+    }
+    p.system.clone().map_err(|e| InfraError {
+        kind: ErrorKind::Protocol,
+        message: format!("prompt did not render: {e}"),
+        status: None,
+        body: None,
+        turn: 0,
+    })
+}
+
+/// The base URL of the next request: the managed server's, or the target's URLs in turn.
+fn next_url(ts: &TargetState) -> String {
+    let target = &ts.target;
+    match &ts.server {
+        // A managed server's port is known only once it has started.
+        Some(s) => s.base_url(),
+        None => {
+            let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
+            target.urls.get(idx).cloned().unwrap_or_default()
+        }
+    }
+}
+
+/// The request body for `messages`, with the trial's thinking setting applied.
+fn wire_body(
+    target: &ResolvedTarget,
+    suite: &Suite,
+    case: &Case,
+    p: &Prepared,
+    messages: &[Value],
+) -> WireBody {
+    let mut body = request_body(&target.model, suite, case, messages, &target.extra_body);
+    apply_thinking(&target.thinking, p.trial.thinking, &mut body);
+    ChatRequest {
+        body,
+        stream: target.stream,
+        headers: vec![],
+    }
+    .wire()
+}
+
+/// The trial's record before anything is sent: what is asked, of whom.
+fn new_record(
+    p: &Prepared,
+    target: &ResolvedTarget,
+    suite: &Suite,
+    case: &Case,
+    endpoint: &Endpoint,
+    shared: &SharedBody,
+) -> ResponseRecord {
+    ResponseRecord {
+        key: p.trial.key.clone(),
+        kind: case.kind.as_str().to_string().into(),
+        category: case.category.clone(),
+        request: RequestSummary {
+            url: endpoint.chat_url(),
+            model: target.model.clone(),
+            profile: target.profile.as_str().to_string(),
+            stream: target.stream,
+            thinking: p.trial.thinking,
+            tool_choice: case.params.tool_choice.clone(),
+            tools: suite.tools.tools.len(),
+            messages: shared.messages,
+            prompt_sha256: shared.prompt_sha256.clone(),
+            body_sha256: String::new(),
+        },
+        turns: vec![],
+        error: None,
+        retries: vec![],
+        started_at: now_rfc3339(),
+        warmup: p.trial.warmup,
+        input_hash: (!case.input_hash.is_empty()).then(|| case.input_hash.clone()),
+        expect_hash: (!case.expect_hash.is_empty()).then(|| case.expect_hash.clone()),
+    }
+}
+
+/// Counts consecutive connect failures; at `down_after` the target is declared down and its
+/// remaining trials are not sent.
+fn note_connect_failure(ts: &TargetState, e: &InfraError, settings: &ExecSettings) {
+    if e.kind == ErrorKind::Connect {
+        let n = ts.consecutive_connect.fetch_add(1, Ordering::SeqCst) + 1;
+        if n >= settings.down_after {
+            ts.down.store(true, Ordering::SeqCst);
+        }
+    }
 }
 
 /// The text of turn `i`'s reply, which the next turn sends back as the assistant message.

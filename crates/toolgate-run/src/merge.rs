@@ -88,20 +88,53 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
             out.display()
         )));
     }
-    let mut manifests = Vec::new();
-    for r in runs {
-        let m = runfolder::read_manifest(r).map_err(|e| {
-            refuse(format!(
-                "{} is not a run folder (manifest.json: {e})",
-                r.display()
-            ))
-        })?;
-        manifests.push(m);
-    }
+    let manifests = read_manifests(runs)?;
+    let n = check_shards_of_one_run(runs, &manifests)?;
+    let seen: BTreeSet<u64> = manifests
+        .iter()
+        .filter_map(|m| m.shard.as_deref().and_then(parse_shard))
+        .map(|s| s.0)
+        .collect();
+    let missing: Vec<u64> = (1..=n).filter(|i| !seen.contains(i)).collect();
+
+    let (responses, grades) = read_trials(runs, &manifests)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_trials(out, &responses, &grades)?;
+    merge_request_bodies(runs, out)?;
+
+    let merged = merged_manifest(runs, &manifests, n, &missing);
+    let complete = merged.complete;
+    runfolder::write_manifest(out, &merged)?;
+    crate::write_reports(out, false, false, None)?;
+    Ok(MergeOutcome {
+        dir: out.to_path_buf(),
+        trials: responses.len(),
+        shards: manifests.iter().filter_map(|m| m.shard.clone()).collect(),
+        missing_shards: missing,
+        complete,
+    })
+}
+
+fn read_manifests(runs: &[PathBuf]) -> anyhow::Result<Vec<RunManifest>> {
+    runs.iter()
+        .map(|r| {
+            runfolder::read_manifest(r).map_err(|e| {
+                refuse(format!(
+                    "{} is not a run folder (manifest.json: {e})",
+                    r.display()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Refuses folders that are not shards, shards of different N, a shard given twice and shards
+/// of different runs; returns N.
+fn check_shards_of_one_run(runs: &[PathBuf], manifests: &[RunManifest]) -> anyhow::Result<u64> {
     let base = identity(&manifests[0]);
     let mut n_of = None;
     let mut seen_shards = BTreeSet::new();
-    for (r, m) in runs.iter().zip(&manifests) {
+    for (r, m) in runs.iter().zip(manifests) {
         let Some((i, n)) = m.shard.as_deref().and_then(parse_shard) else {
             bail!(refuse(format!(
                 "{} is not a shard (it ran without --shard I/N); only shards of one run merge",
@@ -132,10 +165,14 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
             )));
         }
     }
-    let n = n_of.unwrap_or(1);
-    let missing: Vec<u64> = (1..=n).filter(|i| !seen_shards.contains(i)).collect();
+    Ok(n_of.unwrap_or(1))
+}
 
-    // Responses and grades, shard by shard in shard order; no trial twice.
+/// Responses and grades, shard by shard in shard order; no trial twice.
+fn read_trials(
+    runs: &[PathBuf],
+    manifests: &[RunManifest],
+) -> anyhow::Result<(Vec<ResponseRecord>, Vec<GradeRecord>)> {
     let mut order: Vec<usize> = (0..runs.len()).collect();
     order.sort_by_key(|&k| {
         manifests[k]
@@ -174,11 +211,18 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         })?;
         grades.extend(g.records);
     }
+    Ok((responses, grades))
+}
 
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+/// Writes each file to a temporary name and renames it into place.
+fn write_trials(
+    out: &Path,
+    responses: &[ResponseRecord],
+    grades: &[GradeRecord],
+) -> anyhow::Result<()> {
     for (name, lines) in [
-        (RESPONSES, to_lines(&responses)?),
-        (GRADES, to_lines(&grades)?),
+        (RESPONSES, to_lines(responses)?),
+        (GRADES, to_lines(grades)?),
     ] {
         let tmp = out.join(format!("{name}.tmp"));
         let _ = std::fs::remove_file(&tmp);
@@ -191,7 +235,11 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         }
         std::fs::rename(&tmp, out.join(name))?;
     }
-    // Each shard stored its own bodies; the merged folder keeps each once.
+    Ok(())
+}
+
+/// Each shard stored its own bodies; the merged folder keeps each once.
+fn merge_request_bodies(runs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(out.join(toolgate_core::requests::REQUESTS));
     let store = toolgate_core::requests::RequestStore::open(out)?;
     for r in runs {
@@ -202,10 +250,20 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         }
     }
     drop(store);
+    Ok(())
+}
 
+/// The merged run's manifest: the first shard's definition, the shards' span of time, and
+/// incomplete when a shard was or when shards are missing.
+fn merged_manifest(
+    runs: &[PathBuf],
+    manifests: &[RunManifest],
+    n: u64,
+    missing: &[u64],
+) -> RunManifest {
     let first = &manifests[0];
     let mut reasons: Vec<String> = Vec::new();
-    for (r, m) in runs.iter().zip(&manifests) {
+    for (r, m) in runs.iter().zip(manifests) {
         for why in &m.incomplete_reasons {
             reasons.push(format!("{}: {why}", m.shard.as_deref().unwrap_or("?")));
         }
@@ -224,7 +282,7 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
     if let Some(o) = config.as_object_mut() {
         o.insert("shard".into(), Value::Null);
     }
-    let merged = RunManifest {
+    RunManifest {
         run_id: runfolder::new_run_id(),
         toolgate_version: first.toolgate_version.clone(),
         started_at: manifests
@@ -258,16 +316,7 @@ pub fn merge(runs: &[PathBuf], out: &Path) -> anyhow::Result<MergeOutcome> {
         ),
         whole_plan: None,
         settings: first.settings.clone(),
-    };
-    runfolder::write_manifest(out, &merged)?;
-    crate::write_reports(out, false, false, None)?;
-    Ok(MergeOutcome {
-        dir: out.to_path_buf(),
-        trials: responses.len(),
-        shards: manifests.iter().filter_map(|m| m.shard.clone()).collect(),
-        missing_shards: missing,
-        complete,
-    })
+    }
 }
 
 fn to_lines<T: serde::Serialize>(items: &[T]) -> anyhow::Result<Vec<Value>> {

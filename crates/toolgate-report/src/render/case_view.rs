@@ -32,30 +32,7 @@ pub(crate) fn case_view(o: &mut String, s: &Summary, run: &RunData, trials: &Tri
     if s.cases.is_empty() {
         return;
     }
-    let mut cases: BTreeMap<(&str, &str, &str, &str), Case<'_>> = BTreeMap::new();
-    for c in &s.cases {
-        let k = &c.key;
-        let e = cases
-            .entry((&k.target, &k.suite, &k.case, &k.prompt))
-            .or_default();
-        e.rows.push(c);
-        let v = e.variants.entry(&k.variant).or_default();
-        v.1 += 1;
-        if c.verdict == Verdict::Pass {
-            v.0 += 1;
-            continue;
-        }
-        e.not_passed += 1;
-        let kind = match (c.verdict, c.failure.as_deref()) {
-            (Verdict::Error, Some(k)) => format!("error: {k}"),
-            (_, Some(k)) => k.to_string(),
-            (_, None) => c.verdict.to_string(),
-        };
-        *e.kinds.entry(kind).or_default() += 1;
-    }
-    let mut order: Vec<_> = cases.into_iter().collect();
-    // Stable: equal counts keep key order.
-    order.sort_by_key(|c| std::cmp::Reverse(c.1.not_passed));
+    let order = cases_failures_first(s);
     let failing = order.iter().filter(|c| c.1.not_passed > 0).count();
     let _ = writeln!(
         o,
@@ -73,45 +50,7 @@ pub(crate) fn case_view(o: &mut String, s: &Summary, run: &RunData, trials: &Tri
     let mut budget = Budget::new(RAW_BUDGET);
     let mut first = true;
     for ((target, suite, case, prompt), c) in &order {
-        let passed = c.rows.len() - c.not_passed;
-        let (class, badge) = if c.not_passed > 0 {
-            (
-                "fail",
-                format!("{}/{} not passed", c.not_passed, c.rows.len()),
-            )
-        } else {
-            ("pass", format!("{passed}/{} passed", c.rows.len()))
-        };
-        let id = if c.not_passed > 0 && std::mem::take(&mut first) {
-            format!(" id=\"{FIRST_FAILURE}\"")
-        } else {
-            String::new()
-        };
-        let variants: Vec<String> = c
-            .variants
-            .iter()
-            .map(|(v, (p, t))| format!("{} {p}/{t}", html(v)))
-            .collect();
-        let mut kinds: Vec<(&String, &usize)> = c.kinds.iter().collect();
-        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let kinds: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| format!("{} ×{n}", html(k)))
-            .collect();
-        let _ = writeln!(
-            o,
-            "<details class=\"case\"{id}><summary><span class=\"badge {class}\">{badge}</span> <strong>{}/{}</strong> <span class=\"muted\">{} · {}</span> — {}{}</summary>\n<div class=\"case-body\">",
-            html(suite),
-            html(case),
-            html(target),
-            html(prompt),
-            variants.join(" · "),
-            if kinds.is_empty() {
-                String::new()
-            } else {
-                format!(" — <span class=\"fail\">{}</span>", kinds.join(", "))
-            }
-        );
+        case_summary(o, (target, suite, case, prompt), c, &mut first);
         let mut shown: Option<Rc<Asked>> = None;
         let mut header_done = false;
         // Failing trials first inside the case too.
@@ -170,4 +109,84 @@ pub(crate) fn case_view(o: &mut String, s: &Summary, run: &RunData, trials: &Tri
         o.push_str("</div></details>\n");
     }
     o.push_str("</section>\n");
+}
+
+type CaseKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The summary's rows pooled per target × suite × case × prompt, most failing trials first.
+fn cases_failures_first(s: &Summary) -> Vec<(CaseKey<'_>, Case<'_>)> {
+    let mut cases: BTreeMap<CaseKey<'_>, Case<'_>> = BTreeMap::new();
+    for c in &s.cases {
+        let k = &c.key;
+        let e = cases
+            .entry((&k.target, &k.suite, &k.case, &k.prompt))
+            .or_default();
+        e.rows.push(c);
+        let v = e.variants.entry(&k.variant).or_default();
+        v.1 += 1;
+        if c.verdict == Verdict::Pass {
+            v.0 += 1;
+            continue;
+        }
+        e.not_passed += 1;
+        let kind = match (c.verdict, c.failure.as_deref()) {
+            (Verdict::Error, Some(k)) => format!("error: {k}"),
+            (_, Some(k)) => k.to_string(),
+            (_, None) => c.verdict.to_string(),
+        };
+        *e.kinds.entry(kind).or_default() += 1;
+    }
+    let mut order: Vec<_> = cases.into_iter().collect();
+    // Stable: equal counts keep key order.
+    order.sort_by_key(|c| std::cmp::Reverse(c.1.not_passed));
+    order
+}
+
+/// A case's `<details>` and its one-line summary: pass counts per variant and failure kinds.
+/// The first failing case gets the [`FIRST_FAILURE`] id.
+fn case_summary(
+    o: &mut String,
+    (target, suite, case, prompt): CaseKey<'_>,
+    c: &Case<'_>,
+    first: &mut bool,
+) {
+    let passed = c.rows.len() - c.not_passed;
+    let (class, badge) = if c.not_passed > 0 {
+        (
+            "fail",
+            format!("{}/{} not passed", c.not_passed, c.rows.len()),
+        )
+    } else {
+        ("pass", format!("{passed}/{} passed", c.rows.len()))
+    };
+    let id = if c.not_passed > 0 && std::mem::take(first) {
+        format!(" id=\"{FIRST_FAILURE}\"")
+    } else {
+        String::new()
+    };
+    let variants: Vec<String> = c
+        .variants
+        .iter()
+        .map(|(v, (p, t))| format!("{} {p}/{t}", html(v)))
+        .collect();
+    let mut kinds: Vec<(&String, &usize)> = c.kinds.iter().collect();
+    kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .map(|(k, n)| format!("{} ×{n}", html(k)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "<details class=\"case\"{id}><summary><span class=\"badge {class}\">{badge}</span> <strong>{}/{}</strong> <span class=\"muted\">{} · {}</span> — {}{}</summary>\n<div class=\"case-body\">",
+        html(suite),
+        html(case),
+        html(target),
+        html(prompt),
+        variants.join(" · "),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" — <span class=\"fail\">{}</span>", kinds.join(", "))
+        }
+    );
 }

@@ -34,44 +34,10 @@ pub(crate) fn glance(o: &mut String, s: &Summary) {
 }
 
 fn accuracy_chart(o: &mut String, s: &Summary) {
-    let mut variants: Vec<&str> = Vec::new();
-    for g in &s.groups {
-        if !variants.contains(&g.variant.as_str()) {
-            variants.push(&g.variant);
-        }
-    }
-    // Prompt in the label only where one target × suite ran several.
-    let mut prompts: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for g in &s.groups {
-        let p = prompts.entry((&g.target, &g.suite)).or_default();
-        if !p.contains(&g.prompt.as_str()) {
-            p.push(&g.prompt);
-        }
-    }
-    let mut clusters: Vec<(String, Vec<&GroupSummary>)> = Vec::new();
-    for g in s.groups.iter().filter(|g| g.counts.judged > 0) {
-        let mut label = format!("{} · {}", g.suite, g.target);
-        if prompts[&(g.target.as_str(), g.suite.as_str())].len() > 1 {
-            let _ = write!(label, " · {}", g.prompt);
-        }
-        match clusters.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, v)) => v.push(g),
-            None => clusters.push((label, vec![g])),
-        }
-    }
+    let variants = variants_in_order(s);
+    let (clusters, total) = clusters_weakest_first(s);
     if clusters.is_empty() {
         return;
-    }
-    let total = clusters.len();
-    if total > MAX_CLUSTERS {
-        // The weakest first: the chart is for finding them.
-        let worst = |v: &[&GroupSummary]| {
-            v.iter()
-                .filter_map(|g| g.counts.accuracy.value)
-                .fold(1.0f64, f64::min)
-        };
-        clusters.sort_by(|a, b| worst(&a.1).total_cmp(&worst(&b.1)).then(a.0.cmp(&b.0)));
-        clusters.truncate(MAX_CLUSTERS);
     }
     let rows: usize = clusters.iter().map(|(_, v)| v.len()).sum();
     let top = 40.0;
@@ -92,6 +58,77 @@ fn accuracy_chart(o: &mut String, s: &Summary) {
         "<text x=\"0\" y=\"14\" font-weight=\"bold\">{}</text>",
         html(&title)
     );
+    legend_and_grid(o, &variants, top, height);
+    let mut y = top;
+    for (label, groups) in &clusters {
+        let cluster_h = groups.len() as f64 * BAR_H;
+        let _ = writeln!(
+            o,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            LABEL_W - 8.0,
+            y + cluster_h / 2.0 + 4.0,
+            html(label)
+        );
+        for g in groups {
+            let vi = variants.iter().position(|v| *v == g.variant).unwrap_or(0);
+            let color = PALETTE[vi % PALETTE.len()];
+            accuracy_bar(o, label, g, color, y);
+            y += BAR_H;
+        }
+        y += GAP;
+    }
+    o.push_str("</svg>\n");
+}
+
+/// The variants in the order the groups first name them; each gets its palette colour.
+fn variants_in_order(s: &Summary) -> Vec<&str> {
+    let mut variants: Vec<&str> = Vec::new();
+    for g in &s.groups {
+        if !variants.contains(&g.variant.as_str()) {
+            variants.push(&g.variant);
+        }
+    }
+    variants
+}
+
+/// Groups with judged trials clustered per suite × target (× prompt), and how many clusters
+/// there were: past [`MAX_CLUSTERS`], only the weakest are kept.
+fn clusters_weakest_first(s: &Summary) -> (Vec<(String, Vec<&GroupSummary>)>, usize) {
+    // Prompt in the label only where one target × suite ran several.
+    let mut prompts: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for g in &s.groups {
+        let p = prompts.entry((&g.target, &g.suite)).or_default();
+        if !p.contains(&g.prompt.as_str()) {
+            p.push(&g.prompt);
+        }
+    }
+    let mut clusters: Vec<(String, Vec<&GroupSummary>)> = Vec::new();
+    for g in s.groups.iter().filter(|g| g.counts.judged > 0) {
+        let mut label = format!("{} · {}", g.suite, g.target);
+        if prompts[&(g.target.as_str(), g.suite.as_str())].len() > 1 {
+            let _ = write!(label, " · {}", g.prompt);
+        }
+        match clusters.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, v)) => v.push(g),
+            None => clusters.push((label, vec![g])),
+        }
+    }
+    let total = clusters.len();
+    if total > MAX_CLUSTERS {
+        // The weakest first: the chart is for finding them.
+        let worst = |v: &[&GroupSummary]| {
+            v.iter()
+                .filter_map(|g| g.counts.accuracy.value)
+                .fold(1.0f64, f64::min)
+        };
+        clusters.sort_by(|a, b| worst(&a.1).total_cmp(&worst(&b.1)).then(a.0.cmp(&b.0)));
+        clusters.truncate(MAX_CLUSTERS);
+    }
+    (clusters, total)
+}
+
+/// The legend (one swatch per variant) and the 0–100% grid lines.
+fn legend_and_grid(o: &mut String, variants: &[&str], top: f64, height: f64) {
     // Legend: one swatch per variant.
     let mut lx = LABEL_W;
     for (i, v) in variants.iter().enumerate() {
@@ -113,57 +150,43 @@ fn accuracy_chart(o: &mut String, s: &Summary) {
             plot_bottom + 14.0
         );
     }
-    let mut y = top;
-    for (label, groups) in &clusters {
-        let cluster_h = groups.len() as f64 * BAR_H;
-        let _ = writeln!(
-            o,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            LABEL_W - 8.0,
-            y + cluster_h / 2.0 + 4.0,
-            html(label)
-        );
-        for g in groups {
-            let vi = variants.iter().position(|v| *v == g.variant).unwrap_or(0);
-            let color = PALETTE[vi % PALETTE.len()];
-            let a = &g.counts.accuracy;
-            let v = a.value.unwrap_or(0.0);
-            let (lo, hi) = (a.ci_low.unwrap_or(v), a.ci_high.unwrap_or(v));
-            let w = PLOT_W * v;
-            let mid = y + BAR_H / 2.0;
-            let _ = writeln!(
-                o,
-                "<rect x=\"{LABEL_W:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{} · {}: {}/{} passed, {:.1}% [{:.1}–{:.1}]</title></rect><line x1=\"{:.1}\" y1=\"{mid:.1}\" x2=\"{:.1}\" y2=\"{mid:.1}\" stroke=\"#1b1f24\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><text x=\"{:.1}\" y=\"{:.1}\">{:.0}% {}/{}</text>",
-                y + 1.0,
-                BAR_H - 2.0,
-                html(label),
-                html(&g.variant),
-                a.successes,
-                a.n,
-                v * 100.0,
-                lo * 100.0,
-                hi * 100.0,
-                LABEL_W + PLOT_W * lo,
-                LABEL_W + PLOT_W * hi,
-                LABEL_W + PLOT_W * lo,
-                mid - 4.0,
-                LABEL_W + PLOT_W * lo,
-                mid + 4.0,
-                LABEL_W + PLOT_W * hi,
-                mid - 4.0,
-                LABEL_W + PLOT_W * hi,
-                mid + 4.0,
-                LABEL_W + PLOT_W + 8.0,
-                mid + 4.0,
-                v * 100.0,
-                a.successes,
-                a.n
-            );
-            y += BAR_H;
-        }
-        y += GAP;
-    }
-    o.push_str("</svg>\n");
+}
+
+/// One group's bar at `y`: accuracy, its 95% interval as whiskers, and the count.
+fn accuracy_bar(o: &mut String, label: &str, g: &GroupSummary, color: &str, y: f64) {
+    let a = &g.counts.accuracy;
+    let v = a.value.unwrap_or(0.0);
+    let (lo, hi) = (a.ci_low.unwrap_or(v), a.ci_high.unwrap_or(v));
+    let w = PLOT_W * v;
+    let mid = y + BAR_H / 2.0;
+    let _ = writeln!(
+        o,
+        "<rect x=\"{LABEL_W:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{} · {}: {}/{} passed, {:.1}% [{:.1}–{:.1}]</title></rect><line x1=\"{:.1}\" y1=\"{mid:.1}\" x2=\"{:.1}\" y2=\"{mid:.1}\" stroke=\"#1b1f24\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1b1f24\"/><text x=\"{:.1}\" y=\"{:.1}\">{:.0}% {}/{}</text>",
+        y + 1.0,
+        BAR_H - 2.0,
+        html(label),
+        html(&g.variant),
+        a.successes,
+        a.n,
+        v * 100.0,
+        lo * 100.0,
+        hi * 100.0,
+        LABEL_W + PLOT_W * lo,
+        LABEL_W + PLOT_W * hi,
+        LABEL_W + PLOT_W * lo,
+        mid - 4.0,
+        LABEL_W + PLOT_W * lo,
+        mid + 4.0,
+        LABEL_W + PLOT_W * hi,
+        mid - 4.0,
+        LABEL_W + PLOT_W * hi,
+        mid + 4.0,
+        LABEL_W + PLOT_W + 8.0,
+        mid + 4.0,
+        v * 100.0,
+        a.successes,
+        a.n
+    );
 }
 
 fn kinds_chart(o: &mut String, s: &Summary) {

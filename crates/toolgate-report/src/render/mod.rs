@@ -23,7 +23,7 @@ pub use markdown::render_markdown;
 
 use crate::redact::redact;
 use crate::run::RunData;
-use crate::summary::{summarize, summarize_with, Summary, Trials};
+use crate::summary::{summarize, summarize_with, RunFacts, Summary, Trials};
 use crate::text::{code, escape, num3, pct, pct_ci, ratio, Markup, Table};
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -220,8 +220,30 @@ pub const LATENCY_CSV: &str = "latency.csv";
 /// The "Run facts" section, the same in `report.md` and `report.html`: the run's identity,
 /// completeness and notes, then its targets, suites and prompts.
 pub(crate) fn run_facts(o: &mut String, s: &Summary, m: Markup) {
-    use std::fmt::Write as _;
     let r = &s.run;
+    run_fact_list(o, r, m);
+    // Markdown puts a blank line before each table; HTML needs none.
+    let gap = |o: &mut String| {
+        if m == Markup::Markdown {
+            o.push('\n');
+        }
+    };
+    if !r.targets.is_empty() {
+        gap(o);
+        targets_table(o, r, m);
+    }
+    if !r.suites.is_empty() {
+        gap(o);
+        suites_table(o, r, m);
+    }
+    if !r.prompts.is_empty() {
+        gap(o);
+        prompts_table(o, r, m);
+    }
+}
+
+/// The run's identity, completeness and notes, as a list.
+fn run_fact_list(o: &mut String, r: &RunFacts, m: Markup) {
     let strong = |t: &str| match m {
         Markup::Markdown => format!("**{t}**"),
         Markup::Html => format!("<strong>{t}</strong>"),
@@ -269,90 +291,91 @@ pub(crate) fn run_facts(o: &mut String, s: &Summary, m: Markup) {
             o.push_str("</ul>\n");
         }
     }
-    // Markdown shows hashes short (a table cell in a terminal); HTML in full.
-    let sha = |h: &str| match m {
+}
+
+/// A hash as code: short in Markdown (a table cell in a terminal), in full in HTML.
+fn sha(m: Markup, h: &str) -> String {
+    match m {
         Markup::Markdown => code(m, h.get(..12).unwrap_or(h)),
         Markup::Html => code(m, h),
-    };
-    let gap = |o: &mut String| {
-        if m == Markup::Markdown {
-            o.push('\n');
-        }
-    };
-    if !r.targets.is_empty() {
-        gap(o);
-        let mut cols = vec![
-            ("target", false),
-            ("model", false),
-            ("profile", false),
-            ("base URL", false),
+    }
+}
+
+/// Each target's model, profile and base URL (and, in HTML, its metadata).
+fn targets_table(o: &mut String, r: &RunFacts, m: Markup) {
+    let mut cols = vec![
+        ("target", false),
+        ("model", false),
+        ("profile", false),
+        ("base URL", false),
+    ];
+    if m == Markup::Html {
+        cols.push(("metadata", false));
+    }
+    let mut t = Table::new(o, m, &cols);
+    for x in &r.targets {
+        let meta = serde_json::to_string_pretty(&x.metadata).unwrap_or_default();
+        t.row_with(
+            &[
+                x.name.as_str(),
+                x.model.as_str(),
+                x.profile.as_str(),
+                x.base_url.as_str(),
+                meta.as_str(),
+            ][..cols.len()],
+            |i, v| match i {
+                4 => format!(
+                    "<details><summary>show</summary><pre>{}</pre></details>",
+                    escape(m, v)
+                ),
+                _ => escape(m, v),
+            },
+        );
+    }
+    t.end();
+}
+
+/// Each suite's kind, case count, file and hash.
+fn suites_table(o: &mut String, r: &RunFacts, m: Markup) {
+    let cols = [
+        ("suite", false),
+        ("kind", false),
+        ("cases", true),
+        ("file", false),
+        ("sha256", false),
+    ];
+    let mut t = Table::new(o, m, &cols);
+    for su in &r.suites {
+        let cases = su.cases.to_string();
+        let cells = [
+            su.name.as_str(),
+            su.kind.as_str(),
+            &cases,
+            su.path.as_str(),
+            su.sha256.as_str(),
         ];
-        if m == Markup::Html {
-            cols.push(("metadata", false));
-        }
-        let mut t = Table::new(o, m, &cols);
-        for x in &r.targets {
-            let meta = serde_json::to_string_pretty(&x.metadata).unwrap_or_default();
-            t.row_with(
-                &[
-                    x.name.as_str(),
-                    x.model.as_str(),
-                    x.profile.as_str(),
-                    x.base_url.as_str(),
-                    meta.as_str(),
-                ][..cols.len()],
-                |i, v| match i {
-                    4 => format!(
-                        "<details><summary>show</summary><pre>{}</pre></details>",
-                        escape(m, v)
-                    ),
-                    _ => escape(m, v),
-                },
-            );
-        }
-        t.end();
+        t.row_with(&cells, |i, v| if i == 4 { sha(m, v) } else { escape(m, v) });
     }
-    if !r.suites.is_empty() {
-        gap(o);
-        let cols = [
-            ("suite", false),
-            ("kind", false),
-            ("cases", true),
-            ("file", false),
-            ("sha256", false),
-        ];
-        let mut t = Table::new(o, m, &cols);
-        for su in &r.suites {
-            let cases = su.cases.to_string();
-            let cells = [
-                su.name.as_str(),
-                su.kind.as_str(),
-                &cases,
-                su.path.as_str(),
-                su.sha256.as_str(),
-            ];
-            t.row_with(&cells, |i, v| if i == 4 { sha(v) } else { escape(m, v) });
-        }
-        t.end();
+    t.end();
+}
+
+/// Each prompt's suite and hash.
+fn prompts_table(o: &mut String, r: &RunFacts, m: Markup) {
+    let cols = [("prompt", false), ("suite", false), ("sha256", false)];
+    let mut t = Table::new(o, m, &cols);
+    for p in &r.prompts {
+        t.row_with(
+            &[p.name.as_str(), p.suite.as_str(), p.sha256.as_str()],
+            |i, v| {
+                if i == 2 {
+                    sha(m, v)
+                } else {
+                    escape(m, v)
+                }
+            },
+        );
     }
-    if !r.prompts.is_empty() {
-        gap(o);
-        let cols = [("prompt", false), ("suite", false), ("sha256", false)];
-        let mut t = Table::new(o, m, &cols);
-        for p in &r.prompts {
-            t.row_with(
-                &[p.name.as_str(), p.suite.as_str(), p.sha256.as_str()],
-                |i, v| {
-                    if i == 2 {
-                        sha(v)
-                    } else {
-                        escape(m, v)
-                    }
-                },
-            );
-        }
-        t.end();
-    }
+    t.end();
 }
 
 /// Accuracy per target × suite × prompt × variant (pass@k and pass^k when repeated).

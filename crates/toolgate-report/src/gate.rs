@@ -726,10 +726,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
         }
     }
 
-    let decision = if rs
-        .iter()
-        .any(|r| r.rule == "allow_incomplete" && r.outcome == Outcome::Fail)
-    {
+    let decision = if incomplete && !policy.allow_incomplete {
         Decision::Incomplete
     } else if rs.iter().any(|r| r.outcome == Outcome::Fail) {
         Decision::Failed

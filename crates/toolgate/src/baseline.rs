@@ -3,10 +3,10 @@
 //! accepted wherever a run folder is (`gate NAME CAND`, `compare NAME CAND`).
 
 use crate::cli::AcceptArgs;
+use crate::error::bad;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use toolgate_run::BadInput;
 
 /// Where baselines live unless `--reports DIR` says otherwise.
 pub const REPORTS_DIR: &str = "reports";
@@ -20,10 +20,6 @@ const KEPT: &[&str] = &[
     "requests.jsonl",
     "requests",
 ];
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
 
 /// A baseline name is a folder name chosen by the user: one path component, no tricks.
 pub fn check_name(name: &str) -> Result<(), String> {

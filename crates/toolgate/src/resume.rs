@@ -5,17 +5,14 @@
 
 use crate::cli::RunArgs;
 use crate::commands::{load_config, prompt_args};
+use crate::error::bad;
 use anyhow::anyhow;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use toolgate_core::{RunManifest, TargetInfo};
 use toolgate_run::config::TargetConfig;
-use toolgate_run::{plan, runfolder, BadInput, RunRequest};
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
+use toolgate_run::{plan, runfolder, RunRequest};
 
 /// `FLAG: the run was made with RECORDED, not GIVEN`.
 fn disagree(
@@ -201,7 +198,8 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
             Ok(())
         };
     url_field("--model", &a.model, |t| Some(t.model.clone()))?;
-    url_field("--profile", &a.profile, |t| Some(t.profile.clone()))?;
+    let profile = a.profile.map(|p| p.as_str().to_string());
+    url_field("--profile", &profile, |t| Some(t.profile.clone()))?;
     let key_envs: Vec<Option<String>> = url_targets
         .iter()
         .map(|t| config.targets[&t.name].api_key_env.clone())
@@ -280,12 +278,8 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         .iter()
         .map(|v| thinking_of(v))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    if let Some(g) = &a.thinking {
-        let want: Vec<String> = plan::parse_thinking(g)
-            .map_err(bad)?
-            .into_iter()
-            .map(plan::variant_label)
-            .collect();
+    if let Some(g) = a.thinking {
+        let want: Vec<String> = g.variants().into_iter().map(plan::variant_label).collect();
         if want != m.variants {
             return Err(disagree("--thinking", thinking_flag(&m.variants), g));
         }
@@ -308,9 +302,8 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         .map(plan::parse_shard)
         .transpose()
         .map_err(|e| bad(format!("cannot resume: the manifest's shard: {e}")))?;
-    if let Some(g) = &a.shard {
-        let gs = plan::parse_shard(g).map_err(bad)?;
-        if shard != Some(gs) {
+    if let Some(g) = a.shard {
+        if shard != Some((g.0, g.1)) {
             return Err(disagree(
                 "--shard",
                 m.shard.as_deref().unwrap_or("no --shard"),

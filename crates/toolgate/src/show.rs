@@ -3,6 +3,7 @@
 //! calls, content, reasoning and timing. `--json` is the same data as JSON.
 
 use crate::cli::ShowArgs;
+use crate::error::bad;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use serde_json::Value;
@@ -13,10 +14,6 @@ use std::path::Path;
 use toolgate_core::{
     CallSet, Case, CaseInput, GradeRecord, Matcher, ResponseRecord, Suite, TrialKey, Verdict,
 };
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    toolgate_run::BadInput(msg.into()).into()
-}
 
 const NOT_RECORDED: &str = "request not recorded";
 /// Lines of the system prompt shown without `--full`.

@@ -10,8 +10,8 @@ use anyhow::anyhow;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use toolgate_core::{RunManifest, TargetInfo};
-use toolgate_run::config::TargetConfig;
+use toolgate_core::{RunManifest, RunSettings, TargetInfo};
+use toolgate_run::config::{Config, TargetConfig};
 use toolgate_run::{plan, runfolder, RunRequest};
 
 /// `FLAG: the run was made with RECORDED, not GIVEN`.
@@ -82,7 +82,6 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
             dir.display()
         ))
     })?;
-    let recorded = m.settings.is_some();
     let settings = m.settings.clone().unwrap_or_default();
 
     if let Some(out) = &a.out {
@@ -95,9 +94,57 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         }
     }
 
-    // Targets. A target the configuration defines is taken from it (a restarted server may
-    // listen elsewhere; the plan hash still refuses any other change); a target it does not
-    // define (a `--target URL`) is rebuilt from the manifest.
+    let (config_file, config) = targets(a, dir, &m, &settings)?;
+    let suites = suites(a, dir, &m)?;
+    let (rec_prompts, prompt_files, prompts_dir) = prompts(a, &m, &settings, &suites)?;
+    let Planned {
+        thinking,
+        tags,
+        shard,
+        stream,
+    } = planned(a, &m)?;
+    let (concurrency, warmup) = run_settings(a, dir, &m, &settings)?;
+
+    Ok(RunRequest {
+        targets: m.targets.iter().map(|t| t.name.clone()).collect(),
+        suites,
+        prompts_dir,
+        prompts: rec_prompts,
+        prompt_files,
+        no_model_check: a.no_model_check,
+        thinking,
+        repeats: m.repeats,
+        warmup,
+        tags,
+        concurrency,
+        out: None,
+        resume: Some(dir.to_path_buf()),
+        force: a.force,
+        shard,
+        no_stream: !stream,
+        sequential: settings.sequential || a.sequential,
+        quiet: a.quiet,
+        stable_output: a.stable_output,
+        // The date the prompts were rendered with, so resumed trials ask the same.
+        today: if settings.today.is_empty() {
+            crate::today()
+        } else {
+            settings.today.clone()
+        },
+        config_file,
+        config,
+    })
+}
+
+/// The configuration and the run's targets. A target the configuration defines is taken
+/// from it (a restarted server may listen elsewhere; the plan hash still refuses any other
+/// change); a target it does not define (a `--target URL`) is rebuilt from the manifest.
+fn targets(
+    a: &RunArgs,
+    dir: &Path,
+    m: &RunManifest,
+    settings: &RunSettings,
+) -> anyhow::Result<(Option<PathBuf>, Config)> {
     let config_file = a
         .config
         .clone()
@@ -110,6 +157,14 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         )));
     }
     let mut config = load_config(config_file.as_deref())?;
+    let adhoc = rebuild_targets(dir, m, &mut config)?;
+    check_target_flags(a, m, &adhoc, &mut config)?;
+    Ok((config_file, config))
+}
+
+/// Insert the targets the configuration does not define from the manifest; per target,
+/// whether it was given as a URL.
+fn rebuild_targets(dir: &Path, m: &RunManifest, config: &mut Config) -> anyhow::Result<Vec<bool>> {
     let mut adhoc = Vec::new();
     for t in &m.targets {
         if config.targets.contains_key(&t.name) {
@@ -139,23 +194,36 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         adhoc.push(is_url);
         config.targets.insert(t.name.clone(), tc);
     }
-    let made_with = |f: fn(&TargetInfo, bool) -> String| {
-        m.targets
-            .iter()
-            .zip(&adhoc)
-            .map(|(t, &u)| f(t, u))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    Ok(adhoc)
+}
+
+/// The targets as the run was made with them, as the command line names them.
+fn made_with(m: &RunManifest, adhoc: &[bool]) -> String {
+    m.targets
+        .iter()
+        .zip(adhoc)
+        .map(|(t, &u)| shown(t, u))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `--target`, `--model`, `--profile`, `--api-key-env` must agree with the manifest; a URL
+/// target may be given a new URL.
+fn check_target_flags(
+    a: &RunArgs,
+    m: &RunManifest,
+    adhoc: &[bool],
+    config: &mut Config,
+) -> anyhow::Result<()> {
     if !a.targets.is_empty() {
         let given = a.targets.join(", ");
         if a.targets.len() != m.targets.len() {
-            return Err(disagree("--target", made_with(shown), given));
+            return Err(disagree("--target", made_with(m, adhoc), given));
         }
-        for ((g, t), &u) in a.targets.iter().zip(&m.targets).zip(&adhoc) {
+        for ((g, t), &u) in a.targets.iter().zip(&m.targets).zip(adhoc) {
             let is_url = g.starts_with("http://") || g.starts_with("https://");
             if is_url != u || (!is_url && *g != t.name) {
-                return Err(disagree("--target", made_with(shown), &given));
+                return Err(disagree("--target", made_with(m, adhoc), &given));
             }
             if is_url && *g != t.base_url {
                 // The same URL target whose server now listens elsewhere: what the trials
@@ -176,7 +244,7 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
     let url_targets: Vec<&TargetInfo> = m
         .targets
         .iter()
-        .zip(&adhoc)
+        .zip(adhoc)
         .filter(|(_, &u)| u)
         .map(|(t, _)| t)
         .collect();
@@ -186,7 +254,7 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
             if url_targets.is_empty() {
                 return Err(bad(format!(
                     "{flag} {g}: the run was made with no URL target (targets: {})",
-                    made_with(shown)
+                    made_with(m, adhoc)
                 )));
             }
             for t in &url_targets {
@@ -212,7 +280,11 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         }
     }
 
-    // Suites: the recorded files.
+    Ok(())
+}
+
+/// The recorded suite files; `--suite` must name the same files.
+fn suites(a: &RunArgs, dir: &Path, m: &RunManifest) -> anyhow::Result<Vec<PathBuf>> {
     let suites: Vec<PathBuf> = m.suites.iter().map(|s| PathBuf::from(&s.path)).collect();
     let missing: Vec<String> = suites
         .iter()
@@ -242,7 +314,18 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         ));
     }
 
-    // Prompts.
+    Ok(suites)
+}
+
+/// The recorded prompt names, template files and prompts folder; `--prompt` and `--prompts`
+/// must agree.
+fn prompts(
+    a: &RunArgs,
+    m: &RunManifest,
+    settings: &RunSettings,
+    suites: &[PathBuf],
+) -> anyhow::Result<(Vec<String>, Vec<PathBuf>, Option<PathBuf>)> {
+    let recorded = m.settings.is_some();
     let rec_prompts = strings(&m.config["prompts"]);
     let mut prompt_files: Vec<PathBuf> = settings.prompt_files.iter().map(PathBuf::from).collect();
     if !a.prompts.is_empty() {
@@ -265,14 +348,26 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         }
         (Some(r), _) => Some(PathBuf::from(r)),
         (None, Some(g)) => Some(g.clone()),
-        (None, None) => toolgate_core::validate::find_prompts_dir(&suites).or_else(|| {
+        (None, None) => toolgate_core::validate::find_prompts_dir(suites).or_else(|| {
             Path::new("prompts")
                 .is_dir()
                 .then(|| PathBuf::from("prompts"))
         }),
     };
 
-    // Variants, repeats, tags, shard, streaming.
+    Ok((rec_prompts, prompt_files, prompts_dir))
+}
+
+/// What the manifest plans: variants, tags, shard, streaming.
+struct Planned {
+    thinking: Vec<Option<bool>>,
+    tags: Vec<String>,
+    shard: Option<(u64, u64)>,
+    stream: bool,
+}
+
+/// The recorded plan; `--thinking`, `--repeat`, `--tag`, `--shard`, `--no-stream` must agree.
+fn planned(a: &RunArgs, m: &RunManifest) -> anyhow::Result<Planned> {
     let thinking = m
         .variants
         .iter()
@@ -317,7 +412,23 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
             "--no-stream: the run was made with streaming requests (resume without --no-stream)",
         ));
     }
-    // Settings: recorded since this version; an older folder takes them from the flags.
+    Ok(Planned {
+        thinking,
+        tags,
+        shard,
+        stream,
+    })
+}
+
+/// Concurrency and warmup. Settings are recorded since this version; an older folder takes
+/// them from the flags.
+fn run_settings(
+    a: &RunArgs,
+    dir: &Path,
+    m: &RunManifest,
+    settings: &RunSettings,
+) -> anyhow::Result<(Option<usize>, u32)> {
+    let recorded = m.settings.is_some();
     let concurrency = match (recorded, a.concurrency) {
         (true, Some(g)) if settings.concurrency != Some(g) => {
             let r = settings
@@ -343,33 +454,5 @@ pub(crate) fn request(a: &RunArgs, dir: &Path) -> anyhow::Result<RunRequest> {
         })
         .map_err(|e| bad(e.to_string()))? as u32;
 
-    Ok(RunRequest {
-        targets: m.targets.iter().map(|t| t.name.clone()).collect(),
-        suites,
-        prompts_dir,
-        prompts: rec_prompts,
-        prompt_files,
-        no_model_check: a.no_model_check,
-        thinking,
-        repeats: m.repeats,
-        warmup,
-        tags,
-        concurrency,
-        out: None,
-        resume: Some(dir.to_path_buf()),
-        force: a.force,
-        shard,
-        no_stream: !stream,
-        sequential: settings.sequential || a.sequential,
-        quiet: a.quiet,
-        stable_output: a.stable_output,
-        // The date the prompts were rendered with, so resumed trials ask the same.
-        today: if settings.today.is_empty() {
-            crate::today()
-        } else {
-            settings.today.clone()
-        },
-        config_file,
-        config,
-    })
+    Ok((concurrency, warmup))
 }

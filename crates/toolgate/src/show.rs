@@ -197,27 +197,17 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
         .collect();
     let bodies = toolgate_core::requests::read_only(dir, Some(&wanted))?;
 
-    // The suites as the run used them, for descriptions and expectations; a run whose case
-    // files moved still shows what it recorded.
-    let paths: Vec<std::path::PathBuf> = manifest
-        .suites
-        .iter()
-        .map(|s| std::path::PathBuf::from(&s.path))
-        .filter(|p| p.exists())
-        .collect();
-    let suites: Vec<Suite> = if paths.is_empty() {
-        vec![]
-    } else {
-        toolgate_run::load_inputs(&paths, None, &crate::today())
-            .map(|(s, _)| s)
-            .unwrap_or_default()
-    };
+    let suites = run_suites(&manifest);
     let case_of = |suite: &str, case: &str| -> Option<(usize, usize, &Case)> {
         let si = suites.iter().position(|s| s.name == suite)?;
         let ci = suites[si].cases.iter().position(|c| c.id == case)?;
         Some((si, ci, &suites[si].cases[ci]))
     };
-    let key_env: HashMap<String, String> = api_key_envs(&manifest.config);
+    let rec = Recorded {
+        grade_of,
+        bodies,
+        key_env: api_key_envs(&manifest.config),
+    };
 
     let mut by_case: BTreeMap<(usize, usize, String, String), Vec<&ResponseRecord>> =
         BTreeMap::new();
@@ -234,82 +224,123 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
     for ((_, _, suite, case_id), mut recs) in by_case {
         recs.sort_by(|x, y| x.key.cmp(&y.key));
         let case = case_of(&suite, &case_id).map(|(_, _, c)| c);
-        let mut passed = 0;
-        let mut hidden = 0;
-        let mut trials = Vec::new();
-        let mut prompts: Vec<PromptView> = Vec::new();
-        let mut messages: Option<Vec<Value>> = None;
-        for r in &recs {
-            let g = grade_of.get(&r.key);
-            let pass = g.is_some_and(|g| g.verdict == Verdict::Pass);
-            passed += pass as usize;
-            let body = bodies
-                .get(&r.request.body_sha256)
-                .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-            if let Some(b) = &body {
-                let msgs = b["messages"].as_array().cloned().unwrap_or_default();
-                let system = msgs
-                    .first()
-                    .filter(|m| m["role"] == "system")
-                    .and_then(|m| m["content"].as_str())
-                    .map(str::to_string);
-                if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
-                    prompts.push(PromptView {
-                        prompt: r.key.prompt.to_string(),
-                        system: system.clone(),
-                    });
-                }
-                if messages.is_none() {
-                    let skip = usize::from(system.is_some());
-                    messages = Some(msgs.into_iter().skip(skip).collect());
-                }
-            } else if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
-                prompts.push(PromptView {
-                    prompt: r.key.prompt.to_string(),
-                    system: None,
-                });
-            }
-            if a.failed && pass {
-                hidden += 1;
-                continue;
-            }
-            let curl = a.curl.then(|| {
-                curl_command(
-                    r,
-                    bodies.get(&r.request.body_sha256),
-                    key_env.get(r.key.target.as_str()),
-                )
-            });
-            trials.push(trial_view(r, g, curl));
-        }
-        let (messages, messages_from) = match messages {
-            Some(m) => (m, "request".to_string()),
-            None => (
-                case.map(case_messages).unwrap_or_default(),
-                format!("case file ({NOT_RECORDED})"),
-            ),
-        };
-        views.push(CaseView {
-            kind: case
-                .map(|c| c.kind.as_str().to_string())
-                .unwrap_or_else(|| recs[0].kind.to_string()),
-            description: case.and_then(|c| c.description.clone()),
-            tags: case.map(|c| c.tags.clone()).unwrap_or_default(),
-            passed,
-            trials_total: recs.len(),
-            system_prompts: prompts,
-            messages,
-            messages_from,
-            expect: case
-                .map(expect_lines)
-                .unwrap_or_else(|| vec!["(case not found in the run's case files)".into()]),
-            trials,
-            hidden_passes: hidden,
-            suite,
-            case: case_id,
-        });
+        views.push(case_view(a, &rec, suite, case_id, &recs, case));
     }
     Ok(views)
+}
+
+/// The suites as the run used them, for descriptions and expectations; a run whose case
+/// files moved still shows what it recorded.
+fn run_suites(manifest: &toolgate_core::RunManifest) -> Vec<Suite> {
+    let paths: Vec<std::path::PathBuf> = manifest
+        .suites
+        .iter()
+        .map(|s| std::path::PathBuf::from(&s.path))
+        .filter(|p| p.exists())
+        .collect();
+    if paths.is_empty() {
+        vec![]
+    } else {
+        toolgate_run::load_inputs(&paths, None, &crate::today())
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+}
+
+/// What the run folder recorded besides the responses.
+struct Recorded {
+    grade_of: HashMap<TrialKey, GradeRecord>,
+    /// Request bodies by SHA-256.
+    bodies: HashMap<String, Vec<u8>>,
+    /// Target name → the environment variable holding its key.
+    key_env: HashMap<String, String>,
+}
+
+/// One case: its prompts and messages from the first recorded request (else the case file),
+/// and a view of each shown trial.
+fn case_view(
+    a: &ShowArgs,
+    rec: &Recorded,
+    suite: String,
+    case_id: String,
+    recs: &[&ResponseRecord],
+    case: Option<&Case>,
+) -> CaseView {
+    let mut passed = 0;
+    let mut hidden = 0;
+    let mut trials = Vec::new();
+    let mut prompts: Vec<PromptView> = Vec::new();
+    let mut messages: Option<Vec<Value>> = None;
+    for r in recs {
+        let g = rec.grade_of.get(&r.key);
+        let pass = g.is_some_and(|g| g.verdict == Verdict::Pass);
+        passed += pass as usize;
+        let body = rec
+            .bodies
+            .get(&r.request.body_sha256)
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        if let Some(b) = &body {
+            let msgs = b["messages"].as_array().cloned().unwrap_or_default();
+            let system = msgs
+                .first()
+                .filter(|m| m["role"] == "system")
+                .and_then(|m| m["content"].as_str())
+                .map(str::to_string);
+            if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
+                prompts.push(PromptView {
+                    prompt: r.key.prompt.to_string(),
+                    system: system.clone(),
+                });
+            }
+            if messages.is_none() {
+                let skip = usize::from(system.is_some());
+                messages = Some(msgs.into_iter().skip(skip).collect());
+            }
+        } else if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
+            prompts.push(PromptView {
+                prompt: r.key.prompt.to_string(),
+                system: None,
+            });
+        }
+        if a.failed && pass {
+            hidden += 1;
+            continue;
+        }
+        let curl = a.curl.then(|| {
+            curl_command(
+                r,
+                rec.bodies.get(&r.request.body_sha256),
+                rec.key_env.get(r.key.target.as_str()),
+            )
+        });
+        trials.push(trial_view(r, g, curl));
+    }
+    let (messages, messages_from) = match messages {
+        Some(m) => (m, "request".to_string()),
+        None => (
+            case.map(case_messages).unwrap_or_default(),
+            format!("case file ({NOT_RECORDED})"),
+        ),
+    };
+    CaseView {
+        kind: case
+            .map(|c| c.kind.as_str().to_string())
+            .unwrap_or_else(|| recs[0].kind.to_string()),
+        description: case.and_then(|c| c.description.clone()),
+        tags: case.map(|c| c.tags.clone()).unwrap_or_default(),
+        passed,
+        trials_total: recs.len(),
+        system_prompts: prompts,
+        messages,
+        messages_from,
+        expect: case
+            .map(expect_lines)
+            .unwrap_or_else(|| vec!["(case not found in the run's case files)".into()]),
+        trials,
+        hidden_passes: hidden,
+        suite,
+        case: case_id,
+    }
 }
 
 /// target name → the environment variable its key is read from, as the run's config says.

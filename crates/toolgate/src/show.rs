@@ -698,164 +698,10 @@ pub fn render(views: &[CaseView], full: bool, st: Style) -> String {
         if i > 0 {
             o.push('\n');
         }
-        let _ = writeln!(
-            o,
-            "{} {}/{}  {}  {}/{} passed",
-            st.bold("case"),
-            escape(&v.suite),
-            st.bold(&escape(&v.case)),
-            v.kind,
-            v.passed,
-            v.trials_total
-        );
-        if let Some(d) = &v.description {
-            block(&mut o, "    ", d);
-        }
-        if !v.tags.is_empty() {
-            let _ = writeln!(o, "    tags: {}", escape(&v.tags.join(", ")));
-        }
-        for p in &v.system_prompts {
-            let label = if p.prompt == "-" {
-                "system prompt".to_string()
-            } else {
-                format!("system prompt `{}`", escape(&p.prompt))
-            };
-            match &p.system {
-                None => {
-                    let _ = writeln!(o, "\n{}: {}", st.bold(&label), st.dim(NOT_RECORDED));
-                }
-                Some(s) => {
-                    let lines: Vec<&str> = s.lines().collect();
-                    let _ = writeln!(o, "\n{} ({} lines):", st.bold(&label), lines.len());
-                    let shown = if full {
-                        lines.len()
-                    } else {
-                        PROMPT_LINES.min(lines.len())
-                    };
-                    for l in &lines[..shown] {
-                        let _ = writeln!(o, "    {}", escape(l));
-                    }
-                    if shown < lines.len() {
-                        let _ = writeln!(
-                            o,
-                            "    {}",
-                            st.dim(&format!("… {} more lines (--full)", lines.len() - shown))
-                        );
-                    }
-                }
-            }
-        }
-        let _ = writeln!(
-            o,
-            "\n{} {}:",
-            st.bold("input"),
-            st.dim(&format!("(from {})", v.messages_from))
-        );
-        for m in &v.messages {
-            let role = m["role"].as_str().unwrap_or("?");
-            let content = m["content"].as_str().unwrap_or("");
-            let _ = writeln!(o, "  {}:", escape(role));
-            if !content.is_empty() || m.get("tool_calls").is_none() {
-                block(&mut o, "    ", content);
-            }
-            if let Some(Value::Array(calls)) = m.get("tool_calls") {
-                for c in calls {
-                    let _ = writeln!(
-                        o,
-                        "    → {}({})",
-                        escape(c["function"]["name"].as_str().unwrap_or("?")),
-                        escape(c["function"]["arguments"].as_str().unwrap_or(""))
-                    );
-                }
-            }
-        }
-        let _ = writeln!(o, "\n{}:", st.bold("expect"));
-        for l in &v.expect {
-            let _ = writeln!(o, "    {}", escape(l));
-        }
+        render_head(&mut o, v, full, st);
+        render_input(&mut o, v, st);
         for t in &v.trials {
-            let _ = writeln!(
-                o,
-                "\n{} {}  {}/{}/{} #{}{}",
-                st.bold("trial"),
-                st.verdict(&t.verdict),
-                escape(&t.target),
-                escape(&t.prompt),
-                escape(&t.variant),
-                t.repeat,
-                t.failure
-                    .as_deref()
-                    .map(|f| format!("  {f}"))
-                    .unwrap_or_default()
-            );
-            if !t.diagnosis.is_empty() && t.verdict != "pass" {
-                block(&mut o, "    ", &t.diagnosis);
-            }
-            if let Some(d) = &t.decision {
-                let _ = writeln!(o, "    decision: {d}");
-            }
-            for f in &t.findings {
-                let _ = writeln!(
-                    o,
-                    "    - {}{}: {}",
-                    f.kind,
-                    f.path
-                        .as_deref()
-                        .map(|p| format!(" at {}", escape(p)))
-                        .unwrap_or_default(),
-                    escape(&f.message)
-                );
-            }
-            if let Some(e) = &t.error {
-                let _ = writeln!(o, "    error: {}", escape(e));
-            }
-            let multi = t.turns.len() > 1;
-            for (n, turn) in t.turns.iter().enumerate() {
-                let ind = if multi { "      " } else { "    " };
-                if multi {
-                    let _ = writeln!(o, "    turn {}:", n + 1);
-                    if let Some(u) = &turn.user {
-                        let _ = writeln!(o, "{ind}user:");
-                        block(&mut o, &format!("{ind}  "), u);
-                    }
-                }
-                for c in &turn.calls {
-                    let args = serde_json::to_string_pretty(&c.arguments).unwrap_or_default();
-                    let _ = writeln!(o, "{ind}call {}:", st.bold(&escape(&c.name)));
-                    block(&mut o, &format!("{ind}  "), &args);
-                }
-                if let Some(c) = &turn.content {
-                    let _ = writeln!(o, "{ind}content:");
-                    block(&mut o, &format!("{ind}  "), c);
-                }
-                if let Some(r) = &turn.reasoning {
-                    let (shown, rest) = if full {
-                        (r.as_str(), 0)
-                    } else {
-                        trim_chars(r, REASONING_CHARS)
-                    };
-                    let _ = writeln!(o, "{ind}reasoning:");
-                    block(&mut o, &format!("{ind}  "), shown);
-                    if rest > 0 {
-                        let _ = writeln!(
-                            o,
-                            "{ind}  {}",
-                            st.dim(&format!("… {rest} more characters (--full)"))
-                        );
-                    }
-                }
-                let fin = turn
-                    .finish_reason
-                    .as_deref()
-                    .map(|f| format!(", finish {}", escape(f)))
-                    .unwrap_or_default();
-                let _ = writeln!(o, "{ind}{}", st.dim(&format!("{}{fin}", turn.timing)));
-            }
-            if let Some(c) = &t.curl {
-                let _ = writeln!(o, "    replay:");
-                // The body is the exact bytes sent; only its display is escaped.
-                block(&mut o, "      ", c);
-            }
+            render_trial(&mut o, t, full, st);
         }
         if v.hidden_passes > 0 {
             let _ = writeln!(
@@ -866,4 +712,178 @@ pub fn render(views: &[CaseView], full: bool, st: Style) -> String {
         }
     }
     o
+}
+
+/// The case line, description, tags and system prompts.
+fn render_head(o: &mut String, v: &CaseView, full: bool, st: Style) {
+    let _ = writeln!(
+        o,
+        "{} {}/{}  {}  {}/{} passed",
+        st.bold("case"),
+        escape(&v.suite),
+        st.bold(&escape(&v.case)),
+        v.kind,
+        v.passed,
+        v.trials_total
+    );
+    if let Some(d) = &v.description {
+        block(o, "    ", d);
+    }
+    if !v.tags.is_empty() {
+        let _ = writeln!(o, "    tags: {}", escape(&v.tags.join(", ")));
+    }
+    for p in &v.system_prompts {
+        let label = if p.prompt == "-" {
+            "system prompt".to_string()
+        } else {
+            format!("system prompt `{}`", escape(&p.prompt))
+        };
+        match &p.system {
+            None => {
+                let _ = writeln!(o, "\n{}: {}", st.bold(&label), st.dim(NOT_RECORDED));
+            }
+            Some(s) => {
+                let lines: Vec<&str> = s.lines().collect();
+                let _ = writeln!(o, "\n{} ({} lines):", st.bold(&label), lines.len());
+                let shown = if full {
+                    lines.len()
+                } else {
+                    PROMPT_LINES.min(lines.len())
+                };
+                for l in &lines[..shown] {
+                    let _ = writeln!(o, "    {}", escape(l));
+                }
+                if shown < lines.len() {
+                    let _ = writeln!(
+                        o,
+                        "    {}",
+                        st.dim(&format!("… {} more lines (--full)", lines.len() - shown))
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The input messages and the expectation.
+fn render_input(o: &mut String, v: &CaseView, st: Style) {
+    let _ = writeln!(
+        o,
+        "\n{} {}:",
+        st.bold("input"),
+        st.dim(&format!("(from {})", v.messages_from))
+    );
+    for m in &v.messages {
+        let role = m["role"].as_str().unwrap_or("?");
+        let content = m["content"].as_str().unwrap_or("");
+        let _ = writeln!(o, "  {}:", escape(role));
+        if !content.is_empty() || m.get("tool_calls").is_none() {
+            block(o, "    ", content);
+        }
+        if let Some(Value::Array(calls)) = m.get("tool_calls") {
+            for c in calls {
+                let _ = writeln!(
+                    o,
+                    "    → {}({})",
+                    escape(c["function"]["name"].as_str().unwrap_or("?")),
+                    escape(c["function"]["arguments"].as_str().unwrap_or(""))
+                );
+            }
+        }
+    }
+    let _ = writeln!(o, "\n{}:", st.bold("expect"));
+    for l in &v.expect {
+        let _ = writeln!(o, "    {}", escape(l));
+    }
+}
+
+/// One trial: verdict line, diagnosis, findings, error, turns, replay command.
+fn render_trial(o: &mut String, t: &TrialView, full: bool, st: Style) {
+    let _ = writeln!(
+        o,
+        "\n{} {}  {}/{}/{} #{}{}",
+        st.bold("trial"),
+        st.verdict(&t.verdict),
+        escape(&t.target),
+        escape(&t.prompt),
+        escape(&t.variant),
+        t.repeat,
+        t.failure
+            .as_deref()
+            .map(|f| format!("  {f}"))
+            .unwrap_or_default()
+    );
+    if !t.diagnosis.is_empty() && t.verdict != "pass" {
+        block(o, "    ", &t.diagnosis);
+    }
+    if let Some(d) = &t.decision {
+        let _ = writeln!(o, "    decision: {d}");
+    }
+    for f in &t.findings {
+        let _ = writeln!(
+            o,
+            "    - {}{}: {}",
+            f.kind,
+            f.path
+                .as_deref()
+                .map(|p| format!(" at {}", escape(p)))
+                .unwrap_or_default(),
+            escape(&f.message)
+        );
+    }
+    if let Some(e) = &t.error {
+        let _ = writeln!(o, "    error: {}", escape(e));
+    }
+    let multi = t.turns.len() > 1;
+    for (n, turn) in t.turns.iter().enumerate() {
+        render_turn(o, n, turn, multi, full, st);
+    }
+    if let Some(c) = &t.curl {
+        let _ = writeln!(o, "    replay:");
+        // The body is the exact bytes sent; only its display is escaped.
+        block(o, "      ", c);
+    }
+}
+
+/// One turn of a trial: the user message (multi-turn), calls, content, reasoning, timing.
+fn render_turn(o: &mut String, n: usize, turn: &TurnView, multi: bool, full: bool, st: Style) {
+    let ind = if multi { "      " } else { "    " };
+    if multi {
+        let _ = writeln!(o, "    turn {}:", n + 1);
+        if let Some(u) = &turn.user {
+            let _ = writeln!(o, "{ind}user:");
+            block(o, &format!("{ind}  "), u);
+        }
+    }
+    for c in &turn.calls {
+        let args = serde_json::to_string_pretty(&c.arguments).unwrap_or_default();
+        let _ = writeln!(o, "{ind}call {}:", st.bold(&escape(&c.name)));
+        block(o, &format!("{ind}  "), &args);
+    }
+    if let Some(c) = &turn.content {
+        let _ = writeln!(o, "{ind}content:");
+        block(o, &format!("{ind}  "), c);
+    }
+    if let Some(r) = &turn.reasoning {
+        let (shown, rest) = if full {
+            (r.as_str(), 0)
+        } else {
+            trim_chars(r, REASONING_CHARS)
+        };
+        let _ = writeln!(o, "{ind}reasoning:");
+        block(o, &format!("{ind}  "), shown);
+        if rest > 0 {
+            let _ = writeln!(
+                o,
+                "{ind}  {}",
+                st.dim(&format!("… {rest} more characters (--full)"))
+            );
+        }
+    }
+    let fin = turn
+        .finish_reason
+        .as_deref()
+        .map(|f| format!(", finish {}", escape(f)))
+        .unwrap_or_default();
+    let _ = writeln!(o, "{ind}{}", st.dim(&format!("{}{fin}", turn.timing)));
 }

@@ -251,15 +251,23 @@ pub struct GateDecision {
     pub comparison: Comparison,
 }
 
-impl GateDecision {
-    /// 0 passed; 3 a run is incomplete and the policy does not allow it; 1 failed or
-    /// inconclusive.
-    pub fn exit_code(&self) -> i32 {
-        match self.decision {
+impl Decision {
+    /// The process exit code (docs/run-folder.md#exit-codes): 0 passed; 3 a run is incomplete
+    /// and the policy does not allow it; 1 failed or inconclusive. The binary's `exit.rs`
+    /// holds the same numbers as named constants and a test that they agree.
+    pub fn exit_code(self) -> i32 {
+        match self {
             Decision::Passed => 0,
             Decision::Incomplete => 3,
             Decision::Failed | Decision::Inconclusive => 1,
         }
+    }
+}
+
+impl GateDecision {
+    /// The exit code of [`GateDecision::decision`].
+    pub fn exit_code(&self) -> i32 {
+        self.decision.exit_code()
     }
 }
 
@@ -783,10 +791,7 @@ pub fn decide(c: Comparison, policy: &Policy) -> GateDecision {
     }
     rs.extend(ttft_rule(&c, policy));
 
-    let decision = if rs
-        .iter()
-        .any(|r| r.rule == "allow_incomplete" && r.outcome == Outcome::Fail)
-    {
+    let decision = if incomplete && !policy.allow_incomplete {
         Decision::Incomplete
     } else if rs.iter().any(|r| r.outcome == Outcome::Fail) {
         Decision::Failed

@@ -4,16 +4,12 @@
 
 use crate::cli;
 use crate::commands::print_out;
+use crate::error::bad;
 use crate::exit;
 use std::path::{Path, PathBuf};
 use toolgate_core::record::RunManifest;
 use toolgate_report::agree::{self, Agreement, RunLabel, SuiteTools, Trial};
 use toolgate_report::agree_view;
-use toolgate_run::BadInput;
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
 
 pub fn agree(a: cli::AgreeArgs) -> anyhow::Result<u8> {
     for (flag, v) in [

@@ -3,11 +3,11 @@
 //! accepted wherever a run folder is (`gate NAME CAND`, `compare NAME CAND`).
 
 use crate::cli::AcceptArgs;
+use crate::error::bad;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use toolgate_core::runfolder::{GRADES, MANIFEST, REQUESTS, RESPONSES};
-use toolgate_run::BadInput;
 
 /// Where baselines live unless `--reports DIR` says otherwise.
 pub const REPORTS_DIR: &str = "reports";
@@ -15,10 +15,6 @@ pub const REPORTS_DIR: &str = "reports";
 /// The files a baseline keeps: the source of truth, its grades and the stored requests. The
 /// reports are rendered anew with stable output, so a PR's diff shows only what the model did.
 const KEPT: &[&str] = &[MANIFEST, RESPONSES, GRADES, REQUESTS, "requests"];
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
 
 /// A baseline name is a folder name chosen by the user: one path component, no tricks.
 pub fn check_name(name: &str) -> Result<(), String> {

@@ -1,7 +1,86 @@
 //! Command-line definition. Parsing only; `main.rs` dispatches.
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt;
 use std::path::PathBuf;
+use toolgate_client::Profile;
+use toolgate_report::Format;
+
+/// `--thinking`: the thinking variant(s) to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Thinking {
+    On,
+    Off,
+    Both,
+    #[value(alias = "none")]
+    Default,
+}
+
+impl Thinking {
+    /// The variants planned: `Some(on)`, or `None` for no thinking flag.
+    pub fn variants(self) -> Vec<Option<bool>> {
+        match self {
+            Thinking::On => vec![Some(true)],
+            Thinking::Off => vec![Some(false)],
+            Thinking::Both => vec![Some(false), Some(true)],
+            Thinking::Default => vec![None],
+        }
+    }
+}
+
+impl fmt::Display for Thinking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.to_possible_value().expect("no skipped variants");
+        f.write_str(v.get_name())
+    }
+}
+
+/// `--profile`: one of the provider profiles, by name.
+fn profile_parser() -> impl TypedValueParser<Value = Profile> {
+    PossibleValuesParser::new(Profile::ALL.map(Profile::as_str))
+        .map(|s| s.parse::<Profile>().expect("a listed profile"))
+}
+
+/// `--shard I/N` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard(pub u64, pub u64);
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
+/// `I/N` with 1 ≤ I ≤ N; clap prefixes the flag and value to the message.
+pub fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or("expected I/N, e.g. 2/4 (shard I of N, 1-based)")?;
+    let num = |x: &str, what: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{what} `{}` is not a whole number", x.trim()))
+    };
+    let (i, n) = (num(i, "I")?, num(n, "N")?);
+    if n == 0 {
+        return Err("N must be at least 1".into());
+    }
+    if i == 0 || i > n {
+        return Err(format!(
+            "I must be between 1 and N ({n}); shards count from 1"
+        ));
+    }
+    Ok(Shard(i, n))
+}
+
+/// `--format`: the report formats, in order, without repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formats(pub Vec<Format>);
+
+fn parse_formats(s: &str) -> Result<Formats, String> {
+    Format::parse_list(s).map(Formats)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -151,11 +230,10 @@ pub struct RunArgs {
     /// Model name for a URL target.
     #[arg(long)]
     pub model: Option<String>,
-    /// Provider profile for a URL target: vllm, sglang, llamacpp, ollama, nim, openai
-    /// (default: detected from the server's metadata, else openai with a warning). azure needs
-    /// a toolgate.toml target (deployment, api_version).
-    #[arg(long)]
-    pub profile: Option<String>,
+    /// Provider profile for a URL target (default: detected from the server's metadata, else
+    /// openai with a warning). azure needs a toolgate.toml target (deployment, api_version).
+    #[arg(long, value_parser = profile_parser())]
+    pub profile: Option<Profile>,
     /// Environment variable holding the API key for a URL target.
     #[arg(long)]
     pub api_key_env: Option<String>,
@@ -172,8 +250,8 @@ pub struct RunArgs {
     /// Thinking variant(s): on, off, both (off then on), or default/none (send no thinking
     /// flag). Default: off.
     // No clap default: `--resume` must tell a given flag from an absent one.
-    #[arg(long, value_parser = ["on", "off", "both", "default", "none"])]
-    pub thinking: Option<String>,
+    #[arg(long, value_enum)]
+    pub thinking: Option<Thinking>,
     /// Repeats per case. Default: 1.
     #[arg(long)]
     pub repeat: Option<u32>,
@@ -194,8 +272,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Run a deterministic 1/N of the trials: I/N (1-based).
-    #[arg(long)]
-    pub shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// Send non-streaming requests.
     #[arg(long)]
     pub no_stream: bool,
@@ -226,8 +304,8 @@ pub struct ReportArgs {
     /// Run folder.
     pub run: PathBuf,
     /// Comma-separated formats; allowed: md, json, csv, junit, html.
-    #[arg(long, default_value = "md,json,csv,junit,html")]
-    pub format: String,
+    #[arg(long, default_value = "md,json,csv,junit,html", value_parser = parse_formats)]
+    pub format: Formats,
     /// Write a UTF-8 BOM at the start of results.csv (for spreadsheets).
     #[arg(long)]
     pub csv_bom: bool,
@@ -342,7 +420,7 @@ pub enum ToolsCommand {
     /// Write a pinned tools file from a live MCP server's tools/list.
     Import {
         /// stdio server command line, e.g. "npx @playwright/mcp@0.0.83".
-        #[arg(long)]
+        #[arg(long, conflicts_with = "mcp_url", required_unless_present = "mcp_url")]
         mcp: Option<String>,
         /// Streamable HTTP endpoint.
         #[arg(long)]

@@ -1,16 +1,13 @@
 //! Command implementations: resolve the CLI arguments into library calls and exit codes.
 
 use crate::cli;
+use crate::error::bad;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use toolgate_core::runfolder::{GRADES, REPORT_MD};
 use toolgate_run::config::{Config, TargetConfig};
-use toolgate_run::{plan, BadInput, RunRequest};
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
+use toolgate_run::RunRequest;
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // One thread: an eval client waits on sockets, and hopping tasks between worker threads
@@ -87,8 +84,8 @@ pub(crate) fn build_request(
                 TargetConfig {
                     base_url: Some(t.clone()),
                     model: Some(model),
-                    profile: Some(match &a.profile {
-                        Some(p) => p.clone(),
+                    profile: Some(match a.profile {
+                        Some(p) => p.as_str().to_string(),
                         None => detect_profile(t, a.api_key_env.as_deref())?,
                     }),
                     api_key_env: a.api_key_env.clone(),
@@ -123,7 +120,7 @@ pub(crate) fn build_request(
         prompts: prompt_names,
         prompt_files,
         no_model_check: a.no_model_check,
-        thinking: plan::parse_thinking(a.thinking.as_deref().unwrap_or("off")).map_err(bad)?,
+        thinking: a.thinking.unwrap_or(cli::Thinking::Off).variants(),
         repeats: repeats.max(a.repeat.unwrap_or(1)),
         warmup,
         tags: a.tags.clone(),
@@ -131,12 +128,7 @@ pub(crate) fn build_request(
         out: a.out.clone(),
         resume: a.resume.clone(),
         force: a.force,
-        shard: a
-            .shard
-            .as_deref()
-            .map(plan::parse_shard)
-            .transpose()
-            .map_err(bad)?,
+        shard: a.shard.map(|cli::Shard(i, n)| (i, n)),
         no_stream: a.no_stream,
         sequential: a.sequential,
         quiet: a.quiet,
@@ -220,11 +212,7 @@ pub fn run(a: cli::RunArgs, warmup: u32, repeats: u32) -> anyhow::Result<u8> {
     }
     crate::history_cmd::note_folder(&out.dir);
     println!("{}", out.dir.join(REPORT_MD).display());
-    Ok(if out.complete {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    })
+    Ok(exit::of_completeness(out.complete))
 }
 
 pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
@@ -254,11 +242,7 @@ pub fn latency(a: cli::LatencyArgs) -> anyhow::Result<u8> {
         eprintln!("INCOMPLETE: {} infra error(s)", out.errors);
     }
     println!("{}", out.dir.join(REPORT_MD).display());
-    Ok(if out.complete {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    })
+    Ok(exit::of_completeness(out.complete))
 }
 
 pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
@@ -271,23 +255,12 @@ pub fn grade(a: cli::GradeArgs) -> anyhow::Result<u8> {
         grades.len(),
         a.run.join(GRADES).display()
     );
-    Ok(if m.complete {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    })
+    Ok(exit::of_completeness(m.complete))
 }
 
 pub fn report(a: cli::ReportArgs) -> anyhow::Result<u8> {
     toolgate_run::ensure_run_dir(&a.run)?;
-    let mut formats = Vec::new();
-    for f in a.format.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        formats.push(toolgate_report::Format::parse(f).ok_or_else(|| {
-            bad(format!(
-                "--format {f}: expected md, json, csv, junit or html"
-            ))
-        })?);
-    }
+    let formats = a.format.0;
     if !a.run.join(GRADES).exists() {
         toolgate_run::grade_run(&a.run, a.stable_output, &crate::today())?;
     }
@@ -462,7 +435,7 @@ pub fn gate(a: cli::GateArgs) -> anyhow::Result<u8> {
         print_out(&format!("compare report: {}", page.display()));
     }
     step_summary(&d);
-    Ok(d.exit_code() as u8)
+    Ok(exit::of_gate(d.decision))
 }
 
 pub fn mock(a: cli::MockArgs) -> anyhow::Result<u8> {

@@ -2,15 +2,11 @@
 //! that `compare --last` picks: CLI glue over `toolgate-history`.
 
 use crate::cli::HistoryArgs;
+use crate::error::bad;
 use crate::exit;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use toolgate_history::{Filters, Index, INDEX_PATH};
-use toolgate_run::BadInput;
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
 
 /// The roots every `history` scans, before `--root` adds more.
 fn default_roots() -> Vec<PathBuf> {

@@ -2,14 +2,14 @@
 //! `toolgate_run::merge`.
 
 use crate::cli::{ImportCommand, MergeArgs};
+use crate::error::bad;
 use crate::exit;
-use toolgate_run::BadInput;
 
 pub fn import(cmd: ImportCommand) -> anyhow::Result<u8> {
     match cmd {
         ImportCommand::Bfcl { dir, category, out } => {
             let imp = toolgate_import::import(&dir, &category)
-                .map_err(|e| anyhow::Error::new(BadInput(format!("import bfcl: {e:#}"))))?;
+                .map_err(|e| bad(format!("import bfcl: {e:#}")))?;
             let n = toolgate_import::write(&imp, &out)?;
             for w in &imp.warnings {
                 eprintln!("note: {w}");
@@ -52,9 +52,5 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<u8> {
         "{}",
         m.dir.join(toolgate_core::runfolder::REPORT_MD).display()
     );
-    Ok(if m.complete {
-        exit::OK
-    } else {
-        exit::INCOMPLETE
-    })
+    Ok(exit::of_completeness(m.complete))
 }

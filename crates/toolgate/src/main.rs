@@ -5,6 +5,8 @@ mod agree_cmd;
 mod baseline;
 mod cli;
 mod commands;
+mod error;
+mod exit;
 mod history_cmd;
 mod interop_cmd;
 mod resume;
@@ -14,6 +16,7 @@ mod tools_cmd;
 
 use clap::Parser;
 use cli::{Cli, Command};
+use error::ToolgateError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,14 +24,6 @@ use std::process::ExitCode;
 // request); mimalloc halves that without changing any code path.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Exit codes (docs/run-folder.md#exit-codes).
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const GATE_FAILED: u8 = 1;
-    pub const BAD_INPUT: u8 = 2;
-    pub const INCOMPLETE: u8 = 3;
-}
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -118,18 +113,15 @@ fn validate(a: cli::ValidateArgs) -> u8 {
     }
 }
 
-/// Map a command's result to an exit code: bad input → 2 with the message; other errors → 2
-/// as well (they are about what the user gave us: files, folders), printed with context.
+/// Map a command's result to an exit code: an outcome is its code; an error is printed and
+/// exits with [`ToolgateError::exit_code`].
 fn outcome(r: anyhow::Result<u8>) -> u8 {
     match r {
         Ok(code) => code,
         Err(e) => {
-            if e.downcast_ref::<toolgate_run::BadInput>().is_some() {
-                eprintln!("{e}");
-            } else {
-                eprintln!("error: {e:#}");
-            }
-            exit::BAD_INPUT
+            let e = ToolgateError::from(e);
+            eprintln!("{}", e.message());
+            e.exit_code()
         }
     }
 }

@@ -3,6 +3,7 @@
 //! calls, content, reasoning and timing. `--json` is the same data as JSON.
 
 use crate::cli::ShowArgs;
+use crate::error::bad;
 use anyhow::{anyhow, Context};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,10 +15,6 @@ use toolgate_core::runfolder::{GRADES, RESPONSES};
 use toolgate_core::{
     CallSet, Case, CaseInput, GradeRecord, Matcher, ResponseRecord, Suite, TrialKey, Verdict,
 };
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    toolgate_run::BadInput(msg.into()).into()
-}
 
 const NOT_RECORDED: &str = "request not recorded";
 /// Lines of the system prompt shown without `--full`.
@@ -200,27 +197,17 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
         .collect();
     let bodies = toolgate_core::requests::read_only(dir, Some(&wanted))?;
 
-    // The suites as the run used them, for descriptions and expectations; a run whose case
-    // files moved still shows what it recorded.
-    let paths: Vec<std::path::PathBuf> = manifest
-        .suites
-        .iter()
-        .map(|s| std::path::PathBuf::from(&s.path))
-        .filter(|p| p.exists())
-        .collect();
-    let suites: Vec<Suite> = if paths.is_empty() {
-        vec![]
-    } else {
-        toolgate_run::load_inputs(&paths, None, &crate::today())
-            .map(|(s, _)| s)
-            .unwrap_or_default()
-    };
+    let suites = run_suites(&manifest);
     let case_of = |suite: &str, case: &str| -> Option<(usize, usize, &Case)> {
         let si = suites.iter().position(|s| s.name == suite)?;
         let ci = suites[si].cases.iter().position(|c| c.id == case)?;
         Some((si, ci, &suites[si].cases[ci]))
     };
-    let key_env: HashMap<String, String> = api_key_envs(&manifest.config);
+    let rec = Recorded {
+        grade_of,
+        bodies,
+        key_env: api_key_envs(&manifest.config),
+    };
 
     let mut by_case: BTreeMap<(usize, usize, String, String), Vec<&ResponseRecord>> =
         BTreeMap::new();
@@ -237,82 +224,123 @@ pub fn collect(a: &ShowArgs) -> anyhow::Result<Vec<CaseView>> {
     for ((_, _, suite, case_id), mut recs) in by_case {
         recs.sort_by(|x, y| x.key.cmp(&y.key));
         let case = case_of(&suite, &case_id).map(|(_, _, c)| c);
-        let mut passed = 0;
-        let mut hidden = 0;
-        let mut trials = Vec::new();
-        let mut prompts: Vec<PromptView> = Vec::new();
-        let mut messages: Option<Vec<Value>> = None;
-        for r in &recs {
-            let g = grade_of.get(&r.key);
-            let pass = g.is_some_and(|g| g.verdict == Verdict::Pass);
-            passed += pass as usize;
-            let body = bodies
-                .get(&r.request.body_sha256)
-                .and_then(|b| serde_json::from_slice::<Value>(b).ok());
-            if let Some(b) = &body {
-                let msgs = b["messages"].as_array().cloned().unwrap_or_default();
-                let system = msgs
-                    .first()
-                    .filter(|m| m["role"] == "system")
-                    .and_then(|m| m["content"].as_str())
-                    .map(str::to_string);
-                if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
-                    prompts.push(PromptView {
-                        prompt: r.key.prompt.to_string(),
-                        system: system.clone(),
-                    });
-                }
-                if messages.is_none() {
-                    let skip = usize::from(system.is_some());
-                    messages = Some(msgs.into_iter().skip(skip).collect());
-                }
-            } else if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
-                prompts.push(PromptView {
-                    prompt: r.key.prompt.to_string(),
-                    system: None,
-                });
-            }
-            if a.failed && pass {
-                hidden += 1;
-                continue;
-            }
-            let curl = a.curl.then(|| {
-                curl_command(
-                    r,
-                    bodies.get(&r.request.body_sha256),
-                    key_env.get(r.key.target.as_str()),
-                )
-            });
-            trials.push(trial_view(r, g, curl));
-        }
-        let (messages, messages_from) = match messages {
-            Some(m) => (m, "request".to_string()),
-            None => (
-                case.map(case_messages).unwrap_or_default(),
-                format!("case file ({NOT_RECORDED})"),
-            ),
-        };
-        views.push(CaseView {
-            kind: case
-                .map(|c| c.kind.as_str().to_string())
-                .unwrap_or_else(|| recs[0].kind.to_string()),
-            description: case.and_then(|c| c.description.clone()),
-            tags: case.map(|c| c.tags.clone()).unwrap_or_default(),
-            passed,
-            trials_total: recs.len(),
-            system_prompts: prompts,
-            messages,
-            messages_from,
-            expect: case
-                .map(expect_lines)
-                .unwrap_or_else(|| vec!["(case not found in the run's case files)".into()]),
-            trials,
-            hidden_passes: hidden,
-            suite,
-            case: case_id,
-        });
+        views.push(case_view(a, &rec, suite, case_id, &recs, case));
     }
     Ok(views)
+}
+
+/// The suites as the run used them, for descriptions and expectations; a run whose case
+/// files moved still shows what it recorded.
+fn run_suites(manifest: &toolgate_core::RunManifest) -> Vec<Suite> {
+    let paths: Vec<std::path::PathBuf> = manifest
+        .suites
+        .iter()
+        .map(|s| std::path::PathBuf::from(&s.path))
+        .filter(|p| p.exists())
+        .collect();
+    if paths.is_empty() {
+        vec![]
+    } else {
+        toolgate_run::load_inputs(&paths, None, &crate::today())
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+}
+
+/// What the run folder recorded besides the responses.
+struct Recorded {
+    grade_of: HashMap<TrialKey, GradeRecord>,
+    /// Request bodies by SHA-256.
+    bodies: HashMap<String, Vec<u8>>,
+    /// Target name → the environment variable holding its key.
+    key_env: HashMap<String, String>,
+}
+
+/// One case: its prompts and messages from the first recorded request (else the case file),
+/// and a view of each shown trial.
+fn case_view(
+    a: &ShowArgs,
+    rec: &Recorded,
+    suite: String,
+    case_id: String,
+    recs: &[&ResponseRecord],
+    case: Option<&Case>,
+) -> CaseView {
+    let mut passed = 0;
+    let mut hidden = 0;
+    let mut trials = Vec::new();
+    let mut prompts: Vec<PromptView> = Vec::new();
+    let mut messages: Option<Vec<Value>> = None;
+    for r in recs {
+        let g = rec.grade_of.get(&r.key);
+        let pass = g.is_some_and(|g| g.verdict == Verdict::Pass);
+        passed += pass as usize;
+        let body = rec
+            .bodies
+            .get(&r.request.body_sha256)
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        if let Some(b) = &body {
+            let msgs = b["messages"].as_array().cloned().unwrap_or_default();
+            let system = msgs
+                .first()
+                .filter(|m| m["role"] == "system")
+                .and_then(|m| m["content"].as_str())
+                .map(str::to_string);
+            if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
+                prompts.push(PromptView {
+                    prompt: r.key.prompt.to_string(),
+                    system: system.clone(),
+                });
+            }
+            if messages.is_none() {
+                let skip = usize::from(system.is_some());
+                messages = Some(msgs.into_iter().skip(skip).collect());
+            }
+        } else if !prompts.iter().any(|p| p.prompt == r.key.prompt.as_str()) {
+            prompts.push(PromptView {
+                prompt: r.key.prompt.to_string(),
+                system: None,
+            });
+        }
+        if a.failed && pass {
+            hidden += 1;
+            continue;
+        }
+        let curl = a.curl.then(|| {
+            curl_command(
+                r,
+                rec.bodies.get(&r.request.body_sha256),
+                rec.key_env.get(r.key.target.as_str()),
+            )
+        });
+        trials.push(trial_view(r, g, curl));
+    }
+    let (messages, messages_from) = match messages {
+        Some(m) => (m, "request".to_string()),
+        None => (
+            case.map(case_messages).unwrap_or_default(),
+            format!("case file ({NOT_RECORDED})"),
+        ),
+    };
+    CaseView {
+        kind: case
+            .map(|c| c.kind.as_str().to_string())
+            .unwrap_or_else(|| recs[0].kind.to_string()),
+        description: case.and_then(|c| c.description.clone()),
+        tags: case.map(|c| c.tags.clone()).unwrap_or_default(),
+        passed,
+        trials_total: recs.len(),
+        system_prompts: prompts,
+        messages,
+        messages_from,
+        expect: case
+            .map(expect_lines)
+            .unwrap_or_else(|| vec!["(case not found in the run's case files)".into()]),
+        trials,
+        hidden_passes: hidden,
+        suite,
+        case: case_id,
+    }
 }
 
 /// target name → the environment variable its key is read from, as the run's config says.
@@ -670,164 +698,10 @@ pub fn render(views: &[CaseView], full: bool, st: Style) -> String {
         if i > 0 {
             o.push('\n');
         }
-        let _ = writeln!(
-            o,
-            "{} {}/{}  {}  {}/{} passed",
-            st.bold("case"),
-            escape(&v.suite),
-            st.bold(&escape(&v.case)),
-            v.kind,
-            v.passed,
-            v.trials_total
-        );
-        if let Some(d) = &v.description {
-            block(&mut o, "    ", d);
-        }
-        if !v.tags.is_empty() {
-            let _ = writeln!(o, "    tags: {}", escape(&v.tags.join(", ")));
-        }
-        for p in &v.system_prompts {
-            let label = if p.prompt == "-" {
-                "system prompt".to_string()
-            } else {
-                format!("system prompt `{}`", escape(&p.prompt))
-            };
-            match &p.system {
-                None => {
-                    let _ = writeln!(o, "\n{}: {}", st.bold(&label), st.dim(NOT_RECORDED));
-                }
-                Some(s) => {
-                    let lines: Vec<&str> = s.lines().collect();
-                    let _ = writeln!(o, "\n{} ({} lines):", st.bold(&label), lines.len());
-                    let shown = if full {
-                        lines.len()
-                    } else {
-                        PROMPT_LINES.min(lines.len())
-                    };
-                    for l in &lines[..shown] {
-                        let _ = writeln!(o, "    {}", escape(l));
-                    }
-                    if shown < lines.len() {
-                        let _ = writeln!(
-                            o,
-                            "    {}",
-                            st.dim(&format!("… {} more lines (--full)", lines.len() - shown))
-                        );
-                    }
-                }
-            }
-        }
-        let _ = writeln!(
-            o,
-            "\n{} {}:",
-            st.bold("input"),
-            st.dim(&format!("(from {})", v.messages_from))
-        );
-        for m in &v.messages {
-            let role = m["role"].as_str().unwrap_or("?");
-            let content = m["content"].as_str().unwrap_or("");
-            let _ = writeln!(o, "  {}:", escape(role));
-            if !content.is_empty() || m.get("tool_calls").is_none() {
-                block(&mut o, "    ", content);
-            }
-            if let Some(Value::Array(calls)) = m.get("tool_calls") {
-                for c in calls {
-                    let _ = writeln!(
-                        o,
-                        "    → {}({})",
-                        escape(c["function"]["name"].as_str().unwrap_or("?")),
-                        escape(c["function"]["arguments"].as_str().unwrap_or(""))
-                    );
-                }
-            }
-        }
-        let _ = writeln!(o, "\n{}:", st.bold("expect"));
-        for l in &v.expect {
-            let _ = writeln!(o, "    {}", escape(l));
-        }
+        render_head(&mut o, v, full, st);
+        render_input(&mut o, v, st);
         for t in &v.trials {
-            let _ = writeln!(
-                o,
-                "\n{} {}  {}/{}/{} #{}{}",
-                st.bold("trial"),
-                st.verdict(&t.verdict),
-                escape(&t.target),
-                escape(&t.prompt),
-                escape(&t.variant),
-                t.repeat,
-                t.failure
-                    .as_deref()
-                    .map(|f| format!("  {f}"))
-                    .unwrap_or_default()
-            );
-            if !t.diagnosis.is_empty() && t.verdict != "pass" {
-                block(&mut o, "    ", &t.diagnosis);
-            }
-            if let Some(d) = &t.decision {
-                let _ = writeln!(o, "    decision: {d}");
-            }
-            for f in &t.findings {
-                let _ = writeln!(
-                    o,
-                    "    - {}{}: {}",
-                    f.kind,
-                    f.path
-                        .as_deref()
-                        .map(|p| format!(" at {}", escape(p)))
-                        .unwrap_or_default(),
-                    escape(&f.message)
-                );
-            }
-            if let Some(e) = &t.error {
-                let _ = writeln!(o, "    error: {}", escape(e));
-            }
-            let multi = t.turns.len() > 1;
-            for (n, turn) in t.turns.iter().enumerate() {
-                let ind = if multi { "      " } else { "    " };
-                if multi {
-                    let _ = writeln!(o, "    turn {}:", n + 1);
-                    if let Some(u) = &turn.user {
-                        let _ = writeln!(o, "{ind}user:");
-                        block(&mut o, &format!("{ind}  "), u);
-                    }
-                }
-                for c in &turn.calls {
-                    let args = serde_json::to_string_pretty(&c.arguments).unwrap_or_default();
-                    let _ = writeln!(o, "{ind}call {}:", st.bold(&escape(&c.name)));
-                    block(&mut o, &format!("{ind}  "), &args);
-                }
-                if let Some(c) = &turn.content {
-                    let _ = writeln!(o, "{ind}content:");
-                    block(&mut o, &format!("{ind}  "), c);
-                }
-                if let Some(r) = &turn.reasoning {
-                    let (shown, rest) = if full {
-                        (r.as_str(), 0)
-                    } else {
-                        trim_chars(r, REASONING_CHARS)
-                    };
-                    let _ = writeln!(o, "{ind}reasoning:");
-                    block(&mut o, &format!("{ind}  "), shown);
-                    if rest > 0 {
-                        let _ = writeln!(
-                            o,
-                            "{ind}  {}",
-                            st.dim(&format!("… {rest} more characters (--full)"))
-                        );
-                    }
-                }
-                let fin = turn
-                    .finish_reason
-                    .as_deref()
-                    .map(|f| format!(", finish {}", escape(f)))
-                    .unwrap_or_default();
-                let _ = writeln!(o, "{ind}{}", st.dim(&format!("{}{fin}", turn.timing)));
-            }
-            if let Some(c) = &t.curl {
-                let _ = writeln!(o, "    replay:");
-                // The body is the exact bytes sent; only its display is escaped.
-                block(&mut o, "      ", c);
-            }
+            render_trial(&mut o, t, full, st);
         }
         if v.hidden_passes > 0 {
             let _ = writeln!(
@@ -838,4 +712,178 @@ pub fn render(views: &[CaseView], full: bool, st: Style) -> String {
         }
     }
     o
+}
+
+/// The case line, description, tags and system prompts.
+fn render_head(o: &mut String, v: &CaseView, full: bool, st: Style) {
+    let _ = writeln!(
+        o,
+        "{} {}/{}  {}  {}/{} passed",
+        st.bold("case"),
+        escape(&v.suite),
+        st.bold(&escape(&v.case)),
+        v.kind,
+        v.passed,
+        v.trials_total
+    );
+    if let Some(d) = &v.description {
+        block(o, "    ", d);
+    }
+    if !v.tags.is_empty() {
+        let _ = writeln!(o, "    tags: {}", escape(&v.tags.join(", ")));
+    }
+    for p in &v.system_prompts {
+        let label = if p.prompt == "-" {
+            "system prompt".to_string()
+        } else {
+            format!("system prompt `{}`", escape(&p.prompt))
+        };
+        match &p.system {
+            None => {
+                let _ = writeln!(o, "\n{}: {}", st.bold(&label), st.dim(NOT_RECORDED));
+            }
+            Some(s) => {
+                let lines: Vec<&str> = s.lines().collect();
+                let _ = writeln!(o, "\n{} ({} lines):", st.bold(&label), lines.len());
+                let shown = if full {
+                    lines.len()
+                } else {
+                    PROMPT_LINES.min(lines.len())
+                };
+                for l in &lines[..shown] {
+                    let _ = writeln!(o, "    {}", escape(l));
+                }
+                if shown < lines.len() {
+                    let _ = writeln!(
+                        o,
+                        "    {}",
+                        st.dim(&format!("… {} more lines (--full)", lines.len() - shown))
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The input messages and the expectation.
+fn render_input(o: &mut String, v: &CaseView, st: Style) {
+    let _ = writeln!(
+        o,
+        "\n{} {}:",
+        st.bold("input"),
+        st.dim(&format!("(from {})", v.messages_from))
+    );
+    for m in &v.messages {
+        let role = m["role"].as_str().unwrap_or("?");
+        let content = m["content"].as_str().unwrap_or("");
+        let _ = writeln!(o, "  {}:", escape(role));
+        if !content.is_empty() || m.get("tool_calls").is_none() {
+            block(o, "    ", content);
+        }
+        if let Some(Value::Array(calls)) = m.get("tool_calls") {
+            for c in calls {
+                let _ = writeln!(
+                    o,
+                    "    → {}({})",
+                    escape(c["function"]["name"].as_str().unwrap_or("?")),
+                    escape(c["function"]["arguments"].as_str().unwrap_or(""))
+                );
+            }
+        }
+    }
+    let _ = writeln!(o, "\n{}:", st.bold("expect"));
+    for l in &v.expect {
+        let _ = writeln!(o, "    {}", escape(l));
+    }
+}
+
+/// One trial: verdict line, diagnosis, findings, error, turns, replay command.
+fn render_trial(o: &mut String, t: &TrialView, full: bool, st: Style) {
+    let _ = writeln!(
+        o,
+        "\n{} {}  {}/{}/{} #{}{}",
+        st.bold("trial"),
+        st.verdict(&t.verdict),
+        escape(&t.target),
+        escape(&t.prompt),
+        escape(&t.variant),
+        t.repeat,
+        t.failure
+            .as_deref()
+            .map(|f| format!("  {f}"))
+            .unwrap_or_default()
+    );
+    if !t.diagnosis.is_empty() && t.verdict != "pass" {
+        block(o, "    ", &t.diagnosis);
+    }
+    if let Some(d) = &t.decision {
+        let _ = writeln!(o, "    decision: {d}");
+    }
+    for f in &t.findings {
+        let _ = writeln!(
+            o,
+            "    - {}{}: {}",
+            f.kind,
+            f.path
+                .as_deref()
+                .map(|p| format!(" at {}", escape(p)))
+                .unwrap_or_default(),
+            escape(&f.message)
+        );
+    }
+    if let Some(e) = &t.error {
+        let _ = writeln!(o, "    error: {}", escape(e));
+    }
+    let multi = t.turns.len() > 1;
+    for (n, turn) in t.turns.iter().enumerate() {
+        render_turn(o, n, turn, multi, full, st);
+    }
+    if let Some(c) = &t.curl {
+        let _ = writeln!(o, "    replay:");
+        // The body is the exact bytes sent; only its display is escaped.
+        block(o, "      ", c);
+    }
+}
+
+/// One turn of a trial: the user message (multi-turn), calls, content, reasoning, timing.
+fn render_turn(o: &mut String, n: usize, turn: &TurnView, multi: bool, full: bool, st: Style) {
+    let ind = if multi { "      " } else { "    " };
+    if multi {
+        let _ = writeln!(o, "    turn {}:", n + 1);
+        if let Some(u) = &turn.user {
+            let _ = writeln!(o, "{ind}user:");
+            block(o, &format!("{ind}  "), u);
+        }
+    }
+    for c in &turn.calls {
+        let args = serde_json::to_string_pretty(&c.arguments).unwrap_or_default();
+        let _ = writeln!(o, "{ind}call {}:", st.bold(&escape(&c.name)));
+        block(o, &format!("{ind}  "), &args);
+    }
+    if let Some(c) = &turn.content {
+        let _ = writeln!(o, "{ind}content:");
+        block(o, &format!("{ind}  "), c);
+    }
+    if let Some(r) = &turn.reasoning {
+        let (shown, rest) = if full {
+            (r.as_str(), 0)
+        } else {
+            trim_chars(r, REASONING_CHARS)
+        };
+        let _ = writeln!(o, "{ind}reasoning:");
+        block(o, &format!("{ind}  "), shown);
+        if rest > 0 {
+            let _ = writeln!(
+                o,
+                "{ind}  {}",
+                st.dim(&format!("… {rest} more characters (--full)"))
+            );
+        }
+    }
+    let fin = turn
+        .finish_reason
+        .as_deref()
+        .map(|f| format!(", finish {}", escape(f)))
+        .unwrap_or_default();
+    let _ = writeln!(o, "{ind}{}", st.dim(&format!("{}{fin}", turn.timing)));
 }

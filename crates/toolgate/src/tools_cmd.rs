@@ -2,7 +2,7 @@
 
 use crate::cli::ToolsCommand;
 use crate::exit;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use std::path::Path;
 use std::time::Duration;
 use toolgate_core::text::terminal;
@@ -22,7 +22,8 @@ fn import(mcp: Option<String>, mcp_url: Option<String>, out: Option<&Path>) -> a
     let source = match (mcp, mcp_url) {
         (Some(cmd), None) => McpSource::stdio_from_command_line(&cmd)?,
         (None, Some(url)) => McpSource::Http(url),
-        _ => bail!("tools import: give exactly one of --mcp \"CMD ARGS…\" or --mcp-url URL"),
+        // clap refuses both and neither (`conflicts_with`, `required_unless_present`).
+        _ => unreachable!("exactly one of --mcp and --mcp-url"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -349,10 +349,10 @@ pub fn write_agree_views(ag: &Agreement, dir: &Path) -> io::Result<[PathBuf; 2]>
         (AGREE_MD, render_agree_markdown(ag)),
         (AGREE_JSON, render_agree_json(ag)),
     ] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text)?;
         let path = dir.join(name);
-        std::fs::rename(&tmp, &path)?;
+        let mut f = toolgate_core::runfolder::AtomicFile::create(&path)?;
+        f.write_all(text.as_bytes())?;
+        f.commit()?;
         out.push(path);
     }
     Ok([out.remove(0), out.remove(0)])

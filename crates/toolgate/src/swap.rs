@@ -6,12 +6,8 @@
 
 use crate::cli;
 use crate::commands::{build_request, load_config, load_run, runtime};
+use crate::error::bad;
 use crate::exit;
-use toolgate_run::BadInput;
-
-fn bad(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
-}
 
 pub fn swap(a: cli::SwapArgs) -> anyhow::Result<u8> {
     if !a.run.targets.is_empty() {

@@ -147,10 +147,10 @@ pub fn write_compare_views(
     let page = super::compare_html::render_compare_html(c, base, cand, opts);
     let mut out = Vec::new();
     for (name, text) in [(COMPARE_MD, md), (COMPARE_HTML, page)] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, text)?;
         let path = dir.join(name);
-        std::fs::rename(&tmp, &path)?;
+        let mut f = toolgate_core::runfolder::AtomicFile::create(&path)?;
+        f.write_all(text.as_bytes())?;
+        f.commit()?;
         out.push(path);
     }
     Ok([out.remove(0), out.remove(0)])

@@ -120,6 +120,13 @@ pub fn write_manifest(dir: &Path, m: &RunManifest) -> io::Result<()> {
     write_json_atomic(&dir.join(MANIFEST), m)
 }
 
+/// Write `bytes` atomically ([`AtomicFile`]).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = AtomicFile::create(path)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
 /// Write `value` as pretty JSON atomically ([`AtomicFile`]).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let mut f = AtomicFile::create(path)?;

@@ -350,9 +350,7 @@ pub fn write_agree_views(ag: &Agreement, dir: &Path) -> io::Result<[PathBuf; 2]>
         (AGREE_JSON, render_agree_json(ag)),
     ] {
         let path = dir.join(name);
-        let mut f = toolgate_core::runfolder::AtomicFile::create(&path)?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
+        toolgate_core::runfolder::write_atomic(&path, text.as_bytes())?;
         out.push(path);
     }
     Ok([out.remove(0), out.remove(0)])

@@ -148,9 +148,7 @@ pub fn write_compare_views(
     let mut out = Vec::new();
     for (name, text) in [(COMPARE_MD, md), (COMPARE_HTML, page)] {
         let path = dir.join(name);
-        let mut f = toolgate_core::runfolder::AtomicFile::create(&path)?;
-        f.write_all(text.as_bytes())?;
-        f.commit()?;
+        toolgate_core::runfolder::write_atomic(&path, text.as_bytes())?;
         out.push(path);
     }
     Ok([out.remove(0), out.remove(0)])

@@ -60,6 +60,18 @@ const COURTESY: [&str; 9] = [
 /// How far into the answer a refusal phrase counts: a refusal comes first.
 const REFUSAL_WINDOW: usize = 200;
 
+/// The decision of a whole message whose structured calls are `calls` (normalised): its
+/// answer without the think block, a call written in that answer counting as a call. What
+/// `toolgate agree` classes each side's turns with.
+pub fn of_message(
+    m: &toolgate_core::AssistantMessage,
+    calls: &[crate::normalize::NormCall],
+) -> Option<Decision> {
+    let (answer, _) = crate::jsonscan::split_think(m.content.as_deref().unwrap_or(""));
+    let text_call = calls.is_empty() && !crate::incontent::find_calls(&answer).is_empty();
+    classify(!calls.is_empty() || text_call, &answer)
+}
+
 /// The decision of one answer: `has_call` covers structured, malformed and text calls.
 pub fn classify(has_call: bool, answer: &str) -> Option<Decision> {
     if has_call {

@@ -293,9 +293,14 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
 
     // Calls written in the answer decide `call` even where no call was looked for above.
     let decides = exp.tools.is_some() || exp.decision.is_some();
+    // The answer was already scanned above when a call was looked for; not twice.
+    let answer_scanned = wants_call && calls.is_empty();
     let has_call = !calls.is_empty()
         || text_calls.is_some()
-        || (decides && !answer_t.is_empty() && !incontent::find_calls(&answer).is_empty());
+        || (decides
+            && !answer_scanned
+            && !answer_t.is_empty()
+            && !incontent::find_calls(&answer).is_empty());
     let mut out = TurnOutcome {
         decision: decision::classify(has_call, &answer),
         expected_decision: decision::expected(exp),

@@ -62,13 +62,6 @@ pub struct TurnAnswer {
     pub decision: Option<Decision>,
 }
 
-/// The graders' decision of one message: the answer without its think block, classed.
-fn decision_of(m: &toolgate_core::AssistantMessage, calls: &[NormCall]) -> Option<Decision> {
-    let (answer, _) = toolgate_grade::jsonscan::split_think(m.content.as_deref().unwrap_or(""));
-    let text_call = !toolgate_grade::incontent::find_calls(&answer).is_empty();
-    toolgate_grade::decision::classify(!calls.is_empty() || text_call, &answer)
-}
-
 impl Trial {
     /// `None` for a warmup trial (never data).
     pub fn from_record(r: &ResponseRecord) -> Option<Trial> {
@@ -82,7 +75,10 @@ impl Trial {
                 let calls = t.message.as_ref().map(normalize::calls).unwrap_or_default();
                 TurnAnswer {
                     turn: t.turn,
-                    decision: t.message.as_ref().and_then(|m| decision_of(m, &calls)),
+                    decision: t
+                        .message
+                        .as_ref()
+                        .and_then(|m| toolgate_grade::decision::of_message(m, &calls)),
                     calls,
                     text: t
                         .message

@@ -25,6 +25,7 @@
 //! - `transport` — the lean path: a hand-written HTTP/1.1 keep-alive pool on hyper for plain
 //!   `http://` (what self-hosted servers speak), measured in BENCHMARKS.md.
 //! - `hosted` — the hosted path: async-openai for `https://`, proxied and Azure targets.
+//! - [`health_ok`] — the health GET of a managed server (plain http, no proxy, no pool).
 //!
 //! # The two paths, and async-openai
 //!
@@ -83,6 +84,7 @@
 //! - **Secrets**: the API key is only ever a header (bearer, or Azure's `api-key`), marked
 //!   sensitive; `Endpoint`'s `Debug` redacts it and error messages never include URLs.
 pub mod client;
+mod health;
 mod hosted;
 mod idle;
 pub mod parse;
@@ -95,6 +97,7 @@ pub use client::{
     parse_retry_after, Api, ChatOutcome, ChatRequest, Client, ClientError, Endpoint, RetryPolicy,
     WireBody,
 };
+pub use health::health_ok;
 pub use parse::{
     classify_http_error, completion_timing, parse_completion, parse_sse_body, parse_sse_split,
     Completion, Feed, StreamAccumulator, StreamResult,

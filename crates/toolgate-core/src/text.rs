@@ -61,6 +61,20 @@ pub fn terminal_lines(s: &str) -> String {
     s.split('\n').map(terminal).collect::<Vec<_>>().join("\n")
 }
 
+/// A command line split into words the way a shell would, with no expansion of any kind:
+/// whitespace separates, single quotes are literal, double quotes group, a backslash escapes
+/// the next character. Managed-server start commands, probes and `--mcp` all use it, so a
+/// command is read the same way everywhere; the program runs directly (no shell), so a
+/// missing one is reported as such.
+pub fn split_command(s: &str) -> Result<Vec<String>, String> {
+    let words =
+        shlex::split(s).ok_or_else(|| format!("unclosed quote or trailing backslash in `{s}`"))?;
+    if words.is_empty() {
+        return Err("the command is empty".into());
+    }
+    Ok(words)
+}
+
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -75,6 +89,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_split_like_a_shell_without_expansion() {
+        assert_eq!(
+            split_command(r#"node  cli.js --flag "a b" 'c d' e\ f $HOME"#).unwrap(),
+            ["node", "cli.js", "--flag", "a b", "c d", "e f", "$HOME"]
+        );
+        assert_eq!(split_command(r#"x """#).unwrap(), ["x", ""]);
+        assert!(split_command("x 'open")
+            .unwrap_err()
+            .contains("unclosed quote"));
+        assert_eq!(split_command("   ").unwrap_err(), "the command is empty");
+    }
 
     #[test]
     fn folds_case_space_and_nfc() {

@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
+use toolgate_core::text::split_command;
 
 /// Where the MCP server is.
 #[derive(Debug, Clone)]
@@ -32,11 +33,7 @@ pub enum McpSource {
 impl McpSource {
     /// `"CMD ARGS…"` split like a shell would (quotes group words; no expansion).
     pub fn stdio_from_command_line(line: &str) -> Result<Self> {
-        let words = split_command_line(line)?;
-        if words.is_empty() {
-            bail!("--mcp: empty command");
-        }
-        Ok(McpSource::Stdio(words))
+        Ok(McpSource::Stdio(split_command_line(line)?))
     }
 
     fn describe(&self) -> String {
@@ -192,13 +189,10 @@ pub fn pinned_file(c: &Captured, date: &str) -> Value {
     })
 }
 
-/// Split a command line into words: whitespace separates, single and double quotes group,
-/// backslash escapes the next character outside single quotes. No variables, no globbing.
+/// `--mcp`'s command line in words (core's [`split_command`], the one used for managed
+/// servers too).
 pub fn split_command_line(line: &str) -> Result<Vec<String>> {
-    match shlex::split(line) {
-        Some(words) => Ok(words),
-        None => bail!("--mcp: unclosed quote or trailing backslash in `{line}`"),
-    }
+    split_command(line).map_err(|e| anyhow::anyhow!("--mcp: {e}"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! `toolgate.toml`: targets and run defaults. Keys come from the environment
 //! only: the file names the variable, never the key.
 
+use crate::managed::{ProbeConfig, StopConfig};
+use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,7 +158,7 @@ pub struct TargetConfig {
     /// Name of the environment variable that holds the API key.
     #[serde(default)]
     pub api_key_env: Option<String>,
-    // Hosted APIs (README, "Hosted APIs: OpenAI and Azure OpenAI").
+    // Hosted APIs (README, "Hosted APIs: OpenAI and Azure OpenAI"); only for `base_url` targets.
     /// Azure OpenAI deployment name (profile `azure`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<String>,
@@ -187,7 +189,7 @@ pub struct TargetConfig {
     /// Stream responses (default true).
     #[serde(default)]
     pub stream: Option<bool>,
-    // A managed server (see `managed.rs`): toolgate starts, watches, measures and stops it.
+    // A managed server (`crate::managed`): toolgate starts, watches, measures and stops it.
     /// Command line that starts the server; `{port}` and `{model}` are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
@@ -202,9 +204,9 @@ pub struct TargetConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_timeout_s: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<crate::managed::StopConfig>,
+    pub stop: Option<StopConfig>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<crate::managed::ProbeConfig>,
+    pub probes: Vec<ProbeConfig>,
     /// Restart the server up to N times when it exits mid-run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_on_exit: Option<u32>,
@@ -222,26 +224,30 @@ pub struct ThinkingOverride {
     pub off: Value,
 }
 
+/// `toolgate.toml` as parsed, with where each target's table starts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Located {
+    #[serde(default)]
+    defaults: RunDefaults,
+    #[serde(default)]
+    targets: BTreeMap<String, toml::Spanned<TargetConfig>>,
+}
+
 impl Config {
     /// The config used when there is no toolgate.toml: only the `sim` target.
     pub fn builtin() -> Config {
         let mut c = Config::default();
-        c.targets.insert(
-            "sim".into(),
-            TargetConfig {
-                builtin: Some("sim".into()),
-                model: Some("sim-strong".into()),
-                ..Default::default()
-            },
-        );
-        c.targets.insert(
-            "sim-weak".into(),
-            TargetConfig {
-                builtin: Some("sim".into()),
-                model: Some("sim-weak".into()),
-                ..Default::default()
-            },
-        );
+        for (name, model) in [("sim", "sim-strong"), ("sim-weak", "sim-weak")] {
+            c.targets.insert(
+                name.into(),
+                TargetConfig {
+                    builtin: Some("sim".into()),
+                    model: Some(model.into()),
+                    ..Default::default()
+                },
+            );
+        }
         c
     }
 
@@ -250,39 +256,38 @@ impl Config {
         Self::parse(path, &text)
     }
 
+    /// Parses and checks every target ([`Target::from_config`]); a target's problem is
+    /// reported at its table, located by `toml::Spanned`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, Diagnostics> {
-        let mut c: Config = toml::from_str(text).map_err(|e| {
+        let located: Located = toml::from_str(text).map_err(|e| {
             let (l, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             Diagnostics(vec![
                 Diagnostic::new(path, l, col, e.message().to_string()).with_source(text)
             ])
         })?;
-        // The builtin targets are always there unless the file redefines them.
-        for (k, v) in Config::builtin().targets {
-            c.targets.entry(k).or_insert(v);
-        }
         let mut diags = Diagnostics::default();
-        for (name, t) in &c.targets {
-            if let Err(m) = t.check() {
-                // The table header in any of TOML's spellings, else the first line naming
-                // the target (inline tables, dotted keys), else the top of the file: a
-                // diagnostic always has a line.
-                let headers = [
-                    format!("[targets.{name}]"),
-                    format!("[targets.\"{name}\"]"),
-                    format!("[targets.'{name}']"),
-                ];
-                let lines: Vec<&str> = text.lines().collect();
-                let line = lines
-                    .iter()
-                    .position(|l| headers.iter().any(|h| l.trim_start().starts_with(h)))
-                    .or_else(|| lines.iter().position(|l| l.contains(name.as_str())))
-                    .map_or(1, |i| i as u64 + 1);
+        let mut c = Config {
+            defaults: located.defaults,
+            targets: BTreeMap::new(),
+        };
+        for (name, t) in located.targets {
+            if let Err(m) = Target::from_config(&name, t.get_ref(), &c.defaults) {
+                // A span that is empty (a table made of dotted keys) falls back to line 1:
+                // a diagnostic always has a line.
+                let (line, col) = match t.span() {
+                    s if s.is_empty() => (1, 1),
+                    s => line_col(text, s.start),
+                };
                 diags.push(
-                    Diagnostic::new(path, line, 1, format!("target `{name}`: {m}"))
+                    Diagnostic::new(path, line, col, format!("target `{name}`: {m}"))
                         .with_source(text),
                 );
             }
+            c.targets.insert(name, t.into_inner());
+        }
+        // The builtin targets are always there unless the file redefines them.
+        for (k, v) in Config::builtin().targets {
+            c.targets.entry(k).or_insert(v);
         }
         if diags.is_empty() {
             Ok(c)
@@ -290,113 +295,14 @@ impl Config {
             Err(diags)
         }
     }
-}
 
-pub const PROFILES: [&str; 7] = [
-    "vllm", "sglang", "llamacpp", "ollama", "nim", "openai", "azure",
-];
-
-impl TargetConfig {
-    pub fn urls(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.base_url.iter().cloned().collect();
-        v.extend(self.base_urls.iter().cloned());
-        v
-    }
-
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(b) = &self.builtin {
-            if b != "sim" {
-                return Err(format!("unknown builtin `{b}` (expected `sim`)"));
-            }
-            return Ok(());
-        }
-        if self.start.is_some() {
-            return crate::managed::check_target(self);
-        }
-        let urls = self.urls();
-        if urls.is_empty() {
-            return Err("needs `base_url` (or `base_urls`, or `builtin = \"sim\"`)".into());
-        }
-        for u in &urls {
-            check_url(u)?;
-        }
-        if let Some(p) = &self.profile {
-            if !PROFILES.contains(&p.as_str()) {
-                return Err(format!(
-                    "unknown profile `{p}` (expected one of: {})",
-                    PROFILES.join(", ")
-                ));
-            }
-        }
-        self.check_hosted()?;
-        // Azure's deployment names the model; the body's `model` may be left out.
-        if self.model.is_none() && self.deployment.is_none() {
-            return Err("needs `model`".into());
-        }
-        Ok(())
-    }
-
-    /// The hosted-API keys: each only with its profile, Azure's required ones present, and
-    /// values that cannot change the URL or break a header.
-    fn check_hosted(&self) -> Result<(), String> {
-        let profile = self.profile.as_deref().unwrap_or("openai");
-        let azure = profile == "azure";
-        for (key, v) in [
-            ("deployment", &self.deployment),
-            ("api_version", &self.api_version),
-        ] {
-            match v {
-                Some(_) if !azure => {
-                    return Err(format!(
-                        "`{key}` is only for profile = \"azure\" (this target's profile is `{profile}`)"
-                    ))
-                }
-                Some(v)
-                    if v.is_empty()
-                        || !v
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) =>
-                {
-                    return Err(format!(
-                        "`{key}` = {v:?}: expected letters, digits, '-', '_' or '.'"
-                    ))
-                }
-                None if azure => {
-                    return Err(format!(
-                        "profile = \"azure\" needs `{key}` (e.g. {})",
-                        if key == "deployment" {
-                            "deployment = \"gpt-4o-mini\""
-                        } else {
-                            "api_version = \"2024-10-21\""
-                        }
-                    ))
-                }
-                _ => {}
-            }
-        }
-        if azure && self.api_key_env.is_none() {
-            return Err(
-                "profile = \"azure\" needs `api_key_env` (the variable holding the resource's key)"
-                    .into(),
-            );
-        }
-        for (key, v) in [
-            ("organization", &self.organization),
-            ("project", &self.project),
-        ] {
-            match v {
-                Some(_) if profile != "openai" => {
-                    return Err(format!(
-                        "`{key}` is only for profile = \"openai\" (this target's profile is `{profile}`)"
-                    ))
-                }
-                Some(v) if v.is_empty() || v.chars().any(|c| c.is_control()) => {
-                    return Err(format!("`{key}` must be a non-empty single-line value"))
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+    /// The target `name`, typed; an unknown name lists the configured ones.
+    pub fn target(&self, name: &str) -> Result<Target, String> {
+        let t = self.targets.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+            format!("unknown target `{name}` (configured: {})", known.join(", "))
+        })?;
+        Target::from_config(name, t, &self.defaults).map_err(|e| format!("target `{name}`: {e}"))
     }
 }
 
@@ -493,6 +399,18 @@ mod tests {
             (t.organization.as_deref(), t.hosted),
             (Some("org-1"), Some(true))
         );
+    }
+
+    #[test]
+    fn a_target_problem_is_reported_at_its_table() {
+        let text = "[defaults]\nconcurrency = 2\n\n[targets.ok]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n\n[targets.\"bad one\"]\nbase_url = \"http://127.0.0.1:1/v1\"\n";
+        let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
+        assert_eq!((d.0.len(), d.0[0].line), (1, 8), "{d}");
+        assert!(d.0[0].message.contains("target `bad one`: needs `model`"), "{d}");
+        // An inline table: at its opening brace.
+        let text = "[targets]\nsim2 = { builtin = \"sim\", model = \"gpt\" }\n";
+        let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 8), "{d}");
     }
 
     #[test]

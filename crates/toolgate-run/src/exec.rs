@@ -3,155 +3,24 @@
 //! a signal stops sending and gives in-flight trials a bounded grace; a second signal or a
 //! write failure drops them at once.
 
-use crate::config::{Config, TargetConfig};
 use crate::plan::{initial_messages, request_body, PromptCache, Trial};
 use crate::runfolder::{now_rfc3339, Recorder};
+use crate::runtime::{Next, Ready, TargetRuntime};
 use crate::stop::RunStop;
-use serde_json::{json, Value};
+use crate::target::Target;
+use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use toolgate_client::{
-    apply_thinking, Api, ChatRequest, Client, Endpoint, Profile, RetryPolicy, ThinkingMapping,
-    WireBody,
-};
+use toolgate_client::{apply_thinking, ChatRequest, Client, Endpoint, RetryPolicy, WireBody};
 use toolgate_core::text::sha256_hex;
 use toolgate_core::{
     Case, CaseInput, ErrorKind, InfraError, Message, RequestSummary, ResponseRecord, Suite,
     TrialKey,
 };
-
-/// A target ready to receive requests.
-#[derive(Debug, Clone)]
-pub struct ResolvedTarget {
-    pub name: String,
-    pub urls: Vec<String>,
-    pub model: String,
-    pub profile: Profile,
-    pub thinking: ThinkingMapping,
-    /// Read from the environment at start; never serialised.
-    pub api_key: Option<String>,
-    /// The variable the key came from: it names the key where a server echo is redacted.
-    pub api_key_env: Option<String>,
-    pub concurrency: usize,
-    pub timeout: Duration,
-    pub idle_timeout: Duration,
-    pub stream: bool,
-    pub extra_body: BTreeMap<String, Value>,
-    pub builtin_sim: bool,
-    /// Azure's deployment, or OpenAI's organisation/project headers.
-    pub api: Api,
-    /// Through the hosted client even over plain http.
-    pub force_hosted: bool,
-}
-
-impl ResolvedTarget {
-    pub fn resolve(
-        name: &str,
-        t: &TargetConfig,
-        cfg: &Config,
-        concurrency: Option<usize>,
-        no_stream: bool,
-    ) -> Result<ResolvedTarget, String> {
-        t.check().map_err(|e| format!("target `{name}`: {e}"))?;
-        let builtin_sim = t.builtin.as_deref() == Some("sim");
-        let profile: Profile = t
-            .profile
-            .as_deref()
-            .unwrap_or(if builtin_sim { "vllm" } else { "openai" })
-            .parse()
-            .map_err(|_| format!("target `{name}`: unknown profile"))?;
-        let thinking = match &t.thinking {
-            Some(o) => ThinkingMapping::Field {
-                path: o.field.clone(),
-                on: o.on.clone(),
-                off: o.off.clone(),
-            },
-            None => profile.default_thinking(),
-        };
-        let api_key = match &t.api_key_env {
-            Some(var) => match std::env::var(var) {
-                Ok(v) if !v.is_empty() => Some(v),
-                _ => {
-                    return Err(format!(
-                        "target `{name}`: environment variable {var} (api_key_env) is not set"
-                    ))
-                }
-            },
-            None => None,
-        };
-        Ok(ResolvedTarget {
-            name: name.to_string(),
-            urls: t.urls(),
-            model: t
-                .model
-                .clone()
-                .or_else(|| t.deployment.clone())
-                .unwrap_or_else(|| "sim-strong".to_string()),
-            profile,
-            thinking,
-            api_key,
-            api_key_env: t.api_key_env.clone(),
-            concurrency: concurrency
-                .or(t.concurrency)
-                .unwrap_or(cfg.defaults.concurrency)
-                .max(1),
-            timeout: Duration::from_secs_f64(t.timeout_s.unwrap_or(cfg.defaults.timeout_s)),
-            idle_timeout: Duration::from_secs_f64(
-                t.idle_timeout_s.unwrap_or(cfg.defaults.idle_timeout_s),
-            ),
-            stream: !no_stream && t.stream.unwrap_or(true),
-            extra_body: t.extra_body.clone(),
-            builtin_sim,
-            api: match (&t.deployment, &t.api_version) {
-                (Some(deployment), Some(api_version)) => Api::Azure {
-                    deployment: deployment.clone(),
-                    api_version: api_version.clone(),
-                },
-                _ => Api::OpenAi {
-                    organization: t.organization.clone(),
-                    project: t.project.clone(),
-                },
-            },
-            force_hosted: t.hosted.unwrap_or(false),
-        })
-    }
-
-    /// Adds this target's key (if any) to `r`.
-    pub fn add_secret(&self, r: &mut toolgate_core::redact::Redactor) {
-        if let (Some(key), Some(env)) = (&self.api_key, &self.api_key_env) {
-            r.add(key, env);
-        }
-    }
-
-    pub fn endpoint(&self, url: &str, max_body: usize) -> Endpoint {
-        Endpoint {
-            base_url: url.trim_end_matches('/').to_string(),
-            api_key: self.api_key.clone(),
-            timeout: self.timeout,
-            idle_timeout: self.idle_timeout,
-            max_body_bytes: max_body,
-            api: self.api.clone(),
-            force_hosted: self.force_hosted,
-        }
-    }
-}
-
-/// Shared state of one target during a run.
-pub struct TargetState {
-    pub target: ResolvedTarget,
-    pub next_url: AtomicUsize,
-    pub consecutive_connect: AtomicU32,
-    pub down: AtomicBool,
-    pub done: AtomicU64,
-    pub errors: AtomicU64,
-    pub total: u64,
-    /// The server toolgate manages for this target, if any.
-    pub server: Option<Arc<crate::managed::ServerHandle>>,
-}
 
 /// Everything a trial needs, prepared before dispatch.
 pub struct Prepared {
@@ -221,11 +90,11 @@ pub fn prepare(trials: Vec<Trial>, suites: &[Suite], cache: &mut PromptCache<'_>
 pub async fn execute(
     prepared: Vec<Prepared>,
     suites: Arc<Vec<Suite>>,
-    targets: Vec<Arc<TargetState>>,
+    targets: Vec<Arc<TargetRuntime>>,
     settings: ExecSettings,
     mut recorder: Recorder,
     stop: RunStop,
-    progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
+    progress: Arc<dyn Fn(&TargetRuntime) + Send + Sync>,
 ) -> std::io::Result<ExecOutcome> {
     let client = Client::new().map_err(|e| std::io::Error::other(e.to_string()))?;
     let global = Arc::new(Semaphore::new(settings.global_concurrency.max(1)));
@@ -305,7 +174,7 @@ pub async fn execute(
             settings: settings.clone(),
             progress: progress.clone(),
         };
-        if isolate && ts.server.is_none() {
+        if isolate && ts.can_isolate() {
             let client = Client::new().map_err(|e| std::io::Error::other(e.to_string()))?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -332,14 +201,14 @@ pub async fn execute(
 /// record handed to the writer before the trial counts as done.
 struct Dispatcher {
     list: Vec<Prepared>,
-    ts: Arc<TargetState>,
+    ts: Arc<TargetRuntime>,
     suites: Arc<Vec<Suite>>,
     global: Arc<Semaphore>,
     tx: mpsc::Sender<ResponseRecord>,
     stop: RunStop,
     client: Client,
     settings: Arc<ExecSettings>,
-    progress: Arc<dyn Fn(&TargetState) + Send + Sync>,
+    progress: Arc<dyn Fn(&TargetRuntime) + Send + Sync>,
 }
 
 impl Dispatcher {
@@ -355,22 +224,11 @@ impl Dispatcher {
             settings,
             progress,
         } = self;
-        let local = Arc::new(Semaphore::new(ts.target.concurrency));
+        let local = Arc::new(Semaphore::new(ts.target.limits.concurrency));
         let mut inflight = JoinSet::new();
         for p in list {
             let picked = Instant::now();
-            // Waiting for a slot races the stop: with every slot busy on slow answers, a
-            // signal must not wait for one to free up (the grace would not hold).
-            let permits = tokio::select! {
-                biased;
-                _ = stop.sending().cancelled() => None,
-                p = async {
-                    let lp = local.clone().acquire_owned().await.ok()?;
-                    let gp = global.clone().acquire_owned().await.ok()?;
-                    Some((lp, gp))
-                } => p,
-            };
-            let Some((lp, gp)) = permits else {
+            let Some((lp, gp)) = slot(&local, &global, &stop).await else {
                 break;
             };
             let queued_ms = picked.elapsed().as_secs_f64() * 1000.0;
@@ -382,10 +240,7 @@ impl Dispatcher {
             let progress = progress.clone();
             let stop = stop.clone();
             inflight.spawn(async move {
-                let rec = crate::managed::run_trial_managed(
-                    &client, &ts, &suites, &p, queued_ms, &settings,
-                )
-                .await;
+                let rec = send_trial(&client, &ts, &suites, &p, queued_ms, &settings).await;
                 if rec.error.is_some() {
                     ts.errors.fetch_add(1, Ordering::SeqCst);
                 }
@@ -418,12 +273,63 @@ impl Dispatcher {
     }
 }
 
-pub(crate) fn error_record(
+/// A free slot of the target and of the run, or `None` once the run stops sending.
+/// Waiting races the stop: with every slot busy on slow answers, a signal must not wait for
+/// one to free up (the grace would not hold). A slot that is free at once is taken without
+/// the race, which costs a few µs per trial at concurrency 1.
+async fn slot(
+    local: &Arc<Semaphore>,
+    global: &Arc<Semaphore>,
+    stop: &RunStop,
+) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    if stop.sending().is_cancelled() {
+        return None;
+    }
+    if let Ok(lp) = local.clone().try_acquire_owned() {
+        if let Ok(gp) = global.clone().try_acquire_owned() {
+            return Some((lp, gp));
+        }
+        drop(lp);
+    }
+    tokio::select! {
+        biased;
+        _ = stop.sending().cancelled() => None,
+        p = async {
+            let lp = local.clone().acquire_owned().await.ok()?;
+            let gp = global.clone().acquire_owned().await.ok()?;
+            Some((lp, gp))
+        } => p,
+    }
+}
+
+/// A trial through its target's runtime: wait until the target is ready, send, and let the
+/// runtime judge the record — kept, or sent once more after its managed server restarted.
+async fn send_trial(
+    client: &Client,
+    rt: &TargetRuntime,
+    suites: &[Suite],
     p: &Prepared,
-    kind: &str,
-    target: &ResolvedTarget,
-    err: InfraError,
+    queued_ms: f64,
+    settings: &ExecSettings,
 ) -> ResponseRecord {
+    let mut resent = false;
+    loop {
+        let ready = match rt.ready().await {
+            Ok(r) => r,
+            Err(e) => {
+                let kind = suites[p.trial.suite].cases[p.trial.case].kind.as_str();
+                return error_record(p, kind, &rt.target, e);
+            }
+        };
+        let mut rec = run_trial(client, rt, &ready, suites, p, queued_ms, settings).await;
+        match rt.after_trial(&ready, &mut rec, resent).await {
+            Next::Keep => return rec,
+            Next::Resend => resent = true,
+        }
+    }
+}
+
+fn error_record(p: &Prepared, kind: &str, target: &Target, err: InfraError) -> ResponseRecord {
     ResponseRecord {
         key: p.trial.key.clone(),
         kind: kind.to_string().into(),
@@ -446,9 +352,10 @@ pub(crate) fn error_record(
 }
 
 /// One trial: one request, or one request per user turn for conversation cases.
-pub async fn run_trial(
+async fn run_trial(
     client: &Client,
-    ts: &TargetState,
+    ts: &TargetRuntime,
+    ready: &Ready,
     suites: &[Suite],
     p: &Prepared,
     queued_ms: f64,
@@ -463,7 +370,7 @@ pub async fn run_trial(
         Ok(s) => s,
         Err(e) => return error_record(p, kind, target, e),
     };
-    let endpoint = target.endpoint(&next_url(ts), settings.max_body);
+    let endpoint = ts.endpoint(&ready.url, settings.max_body);
 
     let turn_texts: Vec<Option<&str>> = match &case.input {
         CaseInput::Messages(_) => vec![None],
@@ -526,7 +433,7 @@ pub async fn run_trial(
         rec.retries.extend(out.retries);
         match out.result {
             Ok(mut turn) => {
-                ts.consecutive_connect.store(0, Ordering::SeqCst);
+                ts.note_answer();
                 turn.turn = i as u32;
                 turn.user = user.map(str::to_string);
                 if i == 0 {
@@ -535,7 +442,7 @@ pub async fn run_trial(
                 rec.turns.push(turn);
             }
             Err(mut e) => {
-                note_connect_failure(ts, &e, settings);
+                ts.note_failure(&e, settings.down_after);
                 e.turn = i as u32;
                 rec.error = Some(e);
                 break;
@@ -548,11 +455,11 @@ pub async fn run_trial(
 /// The trial's rendered system prompt, or why it is not sent: its target was declared down,
 /// or its prompt did not render.
 fn system_if_sendable(
-    ts: &TargetState,
+    ts: &TargetRuntime,
     p: &Prepared,
     settings: &ExecSettings,
 ) -> Result<Option<Arc<str>>, InfraError> {
-    if ts.down.load(Ordering::SeqCst) {
+    if ts.is_down() {
         return Err(InfraError {
             kind: ErrorKind::Connect,
             message: format!(
@@ -573,22 +480,9 @@ fn system_if_sendable(
     })
 }
 
-/// The base URL of the next request: the managed server's, or the target's URLs in turn.
-fn next_url(ts: &TargetState) -> String {
-    let target = &ts.target;
-    match &ts.server {
-        // A managed server's port is known only once it has started.
-        Some(s) => s.base_url(),
-        None => {
-            let idx = ts.next_url.fetch_add(1, Ordering::Relaxed) % target.urls.len().max(1);
-            target.urls.get(idx).cloned().unwrap_or_default()
-        }
-    }
-}
-
 /// The request body for `messages`, with the trial's thinking setting applied.
 fn wire_body(
-    target: &ResolvedTarget,
+    target: &Target,
     suite: &Suite,
     case: &Case,
     p: &Prepared,
@@ -607,7 +501,7 @@ fn wire_body(
 /// The trial's record before anything is sent: what is asked, of whom.
 fn new_record(
     p: &Prepared,
-    target: &ResolvedTarget,
+    target: &Target,
     suite: &Suite,
     case: &Case,
     endpoint: &Endpoint,
@@ -639,17 +533,6 @@ fn new_record(
     }
 }
 
-/// Counts consecutive connect failures; at `down_after` the target is declared down and its
-/// remaining trials are not sent.
-fn note_connect_failure(ts: &TargetState, e: &InfraError, settings: &ExecSettings) {
-    if e.kind == ErrorKind::Connect {
-        let n = ts.consecutive_connect.fetch_add(1, Ordering::SeqCst) + 1;
-        if n >= settings.down_after {
-            ts.down.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
 /// The text of turn `i`'s reply, which the next turn sends back as the assistant message.
 fn rec_reply(rec: &ResponseRecord, i: usize) -> String {
     rec.turns
@@ -657,22 +540,4 @@ fn rec_reply(rec: &ResponseRecord, i: usize) -> String {
         .and_then(|t| t.message.as_ref())
         .and_then(|m| m.content.clone())
         .unwrap_or_default()
-}
-
-/// Server metadata for the manifest: per URL, what the metadata endpoints answered.
-pub async fn gather_metadata(target: &ResolvedTarget, max_body: usize) -> Value {
-    let Ok(client) = Client::new() else {
-        return json!({});
-    };
-    let mut m = serde_json::Map::new();
-    for u in &target.urls {
-        let ep = target.endpoint(u, max_body);
-        m.insert(u.clone(), client.metadata(&ep).await);
-    }
-    // A metadata body may echo the key: redact before it reaches the manifest.
-    let mut v = Value::Object(m);
-    let mut r = toolgate_core::redact::Redactor::default();
-    target.add_secret(&mut r);
-    r.redact_value(&mut v);
-    v
 }

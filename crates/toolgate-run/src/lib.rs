@@ -12,8 +12,10 @@ pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod runfolder;
+pub mod runtime;
 pub mod session;
 pub mod stop;
+pub mod target;
 
 use anyhow::{anyhow, bail, Context};
 use config::Config;

@@ -1,7 +1,7 @@
 //! Progress display: an indicatif bar per target on a terminal; plain periodic lines when
 //! stderr is not a terminal (CI logs); nothing with `--quiet`.
 
-use crate::exec::TargetState;
+use crate::runtime::TargetRuntime;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -24,7 +24,7 @@ enum Mode {
 }
 
 impl Progress {
-    pub fn new(states: &[Arc<TargetState>], quiet: bool) -> Progress {
+    pub fn new(states: &[Arc<TargetRuntime>], quiet: bool) -> Progress {
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
         let mode = if quiet {
             Mode::Quiet
@@ -49,12 +49,12 @@ impl Progress {
     }
 
     /// Called after each recorded trial.
-    pub fn callback(&self) -> Arc<dyn Fn(&TargetState) + Send + Sync> {
+    pub fn callback(&self) -> Arc<dyn Fn(&TargetRuntime) + Send + Sync> {
         match &self.mode {
             Mode::Quiet => Arc::new(|_| {}),
             Mode::Bars(_, bars) => {
                 let bars = bars.clone();
-                Arc::new(move |s: &TargetState| {
+                Arc::new(move |s: &TargetRuntime| {
                     if let Some(b) = bars.get(&s.target.name) {
                         b.set_position(s.done.load(Ordering::SeqCst));
                         let e = s.errors.load(Ordering::SeqCst);
@@ -66,7 +66,7 @@ impl Progress {
             }
             Mode::Lines(last) => {
                 let last = last.clone();
-                Arc::new(move |s: &TargetState| {
+                Arc::new(move |s: &TargetRuntime| {
                     let done = s.done.load(Ordering::SeqCst);
                     let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
                     if done == s.total || l.elapsed() >= Duration::from_secs(5) {

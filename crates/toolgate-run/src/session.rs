@@ -11,16 +11,17 @@
 //! 3. [`Session::finish`] — grade the file (not the counters: the file is the truth), judge
 //!    completeness, rewrite the manifest, write the reports. Blocking work only.
 
-use crate::exec::{self, ExecSettings, Prepared, ResolvedTarget, TargetState};
+use crate::exec::{self, ExecSettings, Prepared};
+use crate::runtime::{self, TargetRuntime};
 use crate::stop::RunStop;
+use crate::target::{Target, TargetSource};
 use crate::{after_write_failure, count_records, effective_config, load_inputs, model_not_served};
-use crate::{bad, config, managed, plan, progress, runfolder};
+use crate::{bad, config, plan, progress, runfolder};
 use crate::{grade_stream, render_reports, suite_info, RunOutcome, RunRequest, VERSION};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::DropGuard;
@@ -32,8 +33,7 @@ use toolgate_core::{PromptInfo, RunManifest, Suite, TargetInfo, WholePlan};
 pub struct Session {
     req: RunRequest,
     suites: Vec<Suite>,
-    targets: Vec<ResolvedTarget>,
-    managed: BTreeMap<String, managed::ManagedSpec>,
+    targets: Vec<Target>,
     dir: PathBuf,
     manifest: RunManifest,
     /// The trials still to send (all of them, or what a resumed run lacks), prompts rendered.
@@ -67,7 +67,8 @@ struct Planned {
 impl Session {
     pub async fn open(req: RunRequest) -> anyhow::Result<Session> {
         let (suites, prompts) = load_prompts(&req)?;
-        let (names, targets, managed) = resolve_targets(&req)?;
+        let targets = resolve_targets(&req)?;
+        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
         let Planned {
             trials,
             prompt_trials,
@@ -85,7 +86,7 @@ impl Session {
             }
         };
         manifest.run_id = run_id_of(&dir, manifest.run_id);
-        manifest.targets = target_infos(&targets, &managed, &req).await;
+        manifest.targets = target_infos(&targets, &req).await;
         if !req.no_model_check {
             if let Some(err) = unserved_model(&manifest.targets) {
                 // Nothing was sent; leave no empty run folder behind (a no-op if not empty).
@@ -110,7 +111,6 @@ impl Session {
             req,
             suites,
             targets,
-            managed,
             dir,
             manifest,
             pending,
@@ -132,13 +132,13 @@ impl Session {
         self.stop = Some((stop.clone(), guard));
 
         let sim = self.start_simulator().await?;
-        let states = self.target_states();
+        let states = self.runtimes(sim.as_ref().map(|s| s.base_url()));
         let progress = progress::Progress::new(&states, self.req.quiet);
         let settings = self.exec_settings()?;
         let mut sent = Sent::default();
         let mut remaining = std::mem::take(&mut self.pending);
         // Sequential: one target at a time (one server up at a time); otherwise interleaved.
-        let groups: Vec<Vec<Arc<TargetState>>> = if self.req.sequential {
+        let groups: Vec<Vec<Arc<TargetRuntime>>> = if self.req.sequential {
             states.iter().map(|s| vec![s.clone()]).collect()
         } else {
             vec![states.clone()]
@@ -165,15 +165,7 @@ impl Session {
         if let Some(s) = sim {
             s.shutdown().await;
         }
-        for s in &states {
-            if s.down.load(Ordering::SeqCst) {
-                sent.reasons.push(format!(
-                    "target `{}` declared down after {} consecutive connect failures",
-                    s.target.name, self.req.config.defaults.down_after
-                ));
-            }
-        }
-        sent.reasons.extend(managed::incomplete_reasons(&states));
+        sent.reasons = runtime::incomplete_reasons(&states, self.req.config.defaults.down_after);
         Ok(sent)
     }
 
@@ -181,7 +173,7 @@ impl Session {
     /// whatever happened to the trials.
     async fn send_group(
         &mut self,
-        group: Vec<Arc<TargetState>>,
+        group: Vec<Arc<TargetRuntime>>,
         trials: Vec<Prepared>,
         suites: Arc<Vec<Suite>>,
         settings: &dyn Fn() -> ExecSettings,
@@ -192,7 +184,7 @@ impl Session {
         let recorder = runfolder::Recorder::open(&self.dir.join(runfolder::RESPONSES))?
             .with_redactor(redactor);
         let max_body = self.req.config.defaults.max_response_bytes;
-        managed::start_servers(
+        runtime::start_servers(
             &group,
             &mut self.manifest,
             &self.dir,
@@ -214,7 +206,7 @@ impl Session {
         .await;
         after_write_failure(
             stop,
-            managed::stop_servers(&servers, &mut self.manifest, &self.dir, stop.now()).await,
+            runtime::stop_servers(&servers, &mut self.manifest, &self.dir, stop.now()).await,
         )?;
         Ok(out?)
     }
@@ -277,8 +269,8 @@ impl Session {
     }
 
     /// The embedded simulator, serving every `sim` target of this run.
-    async fn start_simulator(&mut self) -> anyhow::Result<Option<toolgate_sim::SimServer>> {
-        if !self.targets.iter().any(|t| t.builtin_sim) {
+    async fn start_simulator(&self) -> anyhow::Result<Option<toolgate_sim::SimServer>> {
+        if !self.targets.iter().any(Target::is_sim) {
             return Ok(None);
         }
         let state = toolgate_sim::SimState::new(
@@ -288,34 +280,16 @@ impl Session {
         let server = toolgate_sim::SimServer::start(state, "127.0.0.1:0".parse().expect("addr"))
             .await
             .context("cannot start the embedded simulator")?;
-        let url = server.base_url();
-        for t in self.targets.iter_mut().filter(|t| t.builtin_sim) {
-            t.urls = vec![url.clone()];
-        }
         Ok(Some(server))
     }
 
-    fn target_states(&mut self) -> Vec<Arc<TargetState>> {
-        let mut per_target: BTreeMap<&str, u64> = BTreeMap::new();
+    /// One runtime per target, knowing how many trials it is sent.
+    fn runtimes(&self, sim_url: Option<String>) -> Vec<Arc<TargetRuntime>> {
+        let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
         for p in &self.pending {
-            *per_target.entry(p.trial.key.target.as_str()).or_default() += 1;
+            *totals.entry(p.trial.key.target.as_str()).or_default() += 1;
         }
-        let handles = managed::handles(std::mem::take(&mut self.managed), &self.dir);
-        self.targets
-            .iter()
-            .map(|t| {
-                Arc::new(TargetState {
-                    target: t.clone(),
-                    next_url: AtomicUsize::new(0),
-                    consecutive_connect: AtomicU32::new(0),
-                    down: AtomicBool::new(false),
-                    done: AtomicU64::new(0),
-                    errors: AtomicU64::new(0),
-                    total: per_target.get(t.name.as_str()).copied().unwrap_or(0),
-                    server: handles.get(&t.name).cloned(),
-                })
-            })
-            .collect()
+        TargetRuntime::for_run(&self.targets, &totals, sim_url.as_deref(), &self.dir)
     }
 
     /// Every target's key, replaced wherever a server echoes it (records, manifest).
@@ -370,15 +344,10 @@ fn load_prompts(req: &RunRequest) -> anyhow::Result<(Vec<Suite>, Prompts)> {
     Ok((suites, prompts))
 }
 
-type Targets = (
-    Vec<String>,
-    Vec<ResolvedTarget>,
-    BTreeMap<String, managed::ManagedSpec>,
-);
-
-/// The targets by name (the flags', else the config's defaults, else `sim`), resolved; a
-/// managed server whose start command is not there is bad input, found before any folder.
-fn resolve_targets(req: &RunRequest) -> anyhow::Result<Targets> {
+/// The targets by name (the flags', else the config's defaults, else `sim`), typed, with
+/// `--concurrency` and `--no-stream` applied and their keys read; a managed server whose
+/// start command is not there is bad input, found before any folder.
+fn resolve_targets(req: &RunRequest) -> anyhow::Result<Vec<Target>> {
     let names: Vec<String> = if !req.targets.is_empty() {
         req.targets.clone()
     } else if !req.config.defaults.targets.is_empty() {
@@ -386,25 +355,22 @@ fn resolve_targets(req: &RunRequest) -> anyhow::Result<Targets> {
     } else {
         vec!["sim".to_string()]
     };
-    let mut resolved = Vec::new();
-    let mut specs = BTreeMap::new();
-    for n in &names {
-        let t = req.config.targets.get(n).ok_or_else(|| {
-            let known: Vec<&str> = req.config.targets.keys().map(String::as_str).collect();
-            bad(format!(
-                "unknown target `{n}` (configured: {})",
-                known.join(", ")
-            ))
-        })?;
-        resolved.push(
-            ResolvedTarget::resolve(n, t, &req.config, req.concurrency, req.no_stream)
-                .map_err(bad)?,
-        );
-        if let Some(s) = managed::ManagedSpec::from_target(n, t).map_err(bad)? {
-            specs.insert(n.clone(), s);
-        }
-    }
-    Ok((names, resolved, specs))
+    names
+        .iter()
+        .map(|n| {
+            let mut t = req.config.target(n).map_err(bad)?;
+            if let Some(c) = req.concurrency {
+                t.limits.concurrency = c.max(1);
+            }
+            t.stream &= !req.no_stream;
+            let named = |e: String| bad(format!("target `{n}`: {e}"));
+            t.read_key().map_err(named)?;
+            if let TargetSource::Managed(spec) = &t.source {
+                spec.check_runnable().map_err(named)?;
+            }
+            Ok(t)
+        })
+        .collect()
 }
 
 /// The whole plan first, then the shard's part of it: a shard's manifest describes the
@@ -593,20 +559,18 @@ fn run_settings(req: &RunRequest) -> toolgate_core::RunSettings {
 
 /// What the manifest says of each target (no secrets); URL targets are asked what they
 /// serve (`/v1/models` and the server's own endpoints), managed ones once healthy.
-async fn target_infos(
-    targets: &[ResolvedTarget],
-    managed: &BTreeMap<String, managed::ManagedSpec>,
-    req: &RunRequest,
-) -> Vec<TargetInfo> {
+async fn target_infos(targets: &[Target], req: &RunRequest) -> Vec<TargetInfo> {
     let max_body = req.config.defaults.max_response_bytes;
     let mut infos = Vec::new();
     for t in targets {
-        let spec = managed.get(&t.name);
-        let (base_url, metadata) = match (t.builtin_sim, spec) {
-            (true, _) => ("builtin:sim".to_string(), json!({"builtin": "sim"})),
+        let (base_url, metadata) = match &t.source {
+            TargetSource::Sim(_) => ("builtin:sim".to_string(), json!({"builtin": "sim"})),
             // Gathered once the server is healthy.
-            (false, Some(s)) => (s.base_url.clone(), json!({})),
-            (false, None) => (t.urls.join(","), exec::gather_metadata(t, max_body).await),
+            TargetSource::Managed(s) => (s.base_url.clone(), json!({})),
+            TargetSource::Remote(r) => (
+                r.urls.join(","),
+                runtime::gather_metadata(t, &r.urls, max_body).await,
+            ),
         };
         infos.push(TargetInfo {
             name: t.name.clone(),

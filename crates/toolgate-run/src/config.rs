@@ -1,7 +1,6 @@
 //! `toolgate.toml`: targets and run defaults. Keys come from the environment
 //! only: the file names the variable, never the key.
 
-use crate::managed::{ProbeConfig, StopConfig};
 use crate::target::Target;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -215,6 +214,47 @@ pub struct TargetConfig {
     pub port: Option<u16>,
 }
 
+/// `stop = { signal = "TERM", grace_s = 10 }`, as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopConfig {
+    #[serde(default = "default_signal")]
+    pub signal: String,
+    #[serde(default = "default_stop_grace")]
+    pub grace_s: f64,
+}
+
+fn default_signal() -> String {
+    "TERM".into()
+}
+fn default_stop_grace() -> f64 {
+    10.0
+}
+
+impl Default for StopConfig {
+    fn default() -> Self {
+        StopConfig {
+            signal: default_signal(),
+            grace_s: default_stop_grace(),
+        }
+    }
+}
+
+/// `probes = [{ name = "gpu-mem", command = "nvidia-smi …", interval_s = 5 }]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    pub name: String,
+    /// Command line (no shell; use `sh -c "…"` for pipes). `{port}`, `{pid}`, `{model}`.
+    pub command: String,
+    /// Also run every N seconds while the suite runs (default: only before and after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_s: Option<f64>,
+    /// A probe that takes longer is killed and recorded as failed (default 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThinkingOverride {
@@ -306,26 +346,27 @@ impl Config {
     }
 }
 
-/// Refuse URLs that carry credentials: keys belong in the environment.
+/// A base URL toolgate can send to: http or https, a host, no credentials (keys belong in
+/// the environment). Parsed as an `http::Uri`, so what is accepted here is what the client
+/// will be able to build requests from.
 pub fn check_url(u: &str) -> Result<(), String> {
-    let rest = u
-        .strip_prefix("http://")
-        .or_else(|| u.strip_prefix("https://"))
-        .ok_or_else(|| {
-            format!(
-                "base URL `{}` must start with http:// or https://",
-                redact_url(u)
-            )
-        })?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
+    let shown = redact_url(u);
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
         return Err(format!(
-            "base URL `{}` embeds credentials; put the key in an environment variable and name it with `api_key_env`",
-            redact_url(u)
+            "base URL `{shown}` must start with http:// or https://"
         ));
     }
-    if authority.is_empty() {
-        return Err(format!("base URL `{u}` has no host"));
+    let uri: http::Uri = u
+        .parse()
+        .map_err(|e| format!("base URL `{shown}` is not a valid URL: {e}"))?;
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+    if authority.contains('@') {
+        return Err(format!(
+            "base URL `{shown}` embeds credentials; put the key in an environment variable and name it with `api_key_env`"
+        ));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("base URL `{shown}` has no host"));
     }
     Ok(())
 }
@@ -354,6 +395,16 @@ mod tests {
         assert!(!e.contains("s3cret"), "{e}");
         assert!(e.contains("api_key_env"));
         assert!(check_url("http://127.0.0.1:8000/v1").is_ok());
+        assert!(check_url("https://r.example/openai?x=1").is_ok());
+        assert!(check_url("http:///v1")
+            .unwrap_err()
+            .contains("not a valid URL"));
+        assert!(check_url("http://a b/v1")
+            .unwrap_err()
+            .contains("not a valid URL"));
+        assert!(check_url("ftp://h/v1")
+            .unwrap_err()
+            .contains("must start with"));
     }
 
     #[test]
@@ -406,7 +457,10 @@ mod tests {
         let text = "[defaults]\nconcurrency = 2\n\n[targets.ok]\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\n\n[targets.\"bad one\"]\nbase_url = \"http://127.0.0.1:1/v1\"\n";
         let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();
         assert_eq!((d.0.len(), d.0[0].line), (1, 8), "{d}");
-        assert!(d.0[0].message.contains("target `bad one`: needs `model`"), "{d}");
+        assert!(
+            d.0[0].message.contains("target `bad one`: needs `model`"),
+            "{d}"
+        );
         // An inline table: at its opening brace.
         let text = "[targets]\nsim2 = { builtin = \"sim\", model = \"gpt\" }\n";
         let d = Config::parse(Path::new("toolgate.toml"), text).unwrap_err();

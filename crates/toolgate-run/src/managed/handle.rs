@@ -160,17 +160,20 @@ impl ServerHandle {
         fill(&self.spec.base_url, &self.vars())
     }
 
-    /// The health path at the base URL's origin.
+    /// The health path at the base URL's origin (`http://127.0.0.1:PORT/health`).
     fn health_url(&self) -> String {
         let base = self.base_url();
-        let origin = match base.find("://") {
-            Some(i) => match base[i + 3..].find('/') {
-                Some(j) => base[..i + 3 + j].to_string(),
-                None => base.clone(),
-            },
-            None => base.clone(),
-        };
-        format!("{origin}{}", self.spec.health)
+        match base.parse::<http::Uri>() {
+            Ok(u) => format!(
+                "{}://{}{}",
+                u.scheme_str().unwrap_or("http"),
+                u.authority().map_or("", |a| a.as_str()),
+                self.spec.health
+            ),
+            // Checked when the config was read; a URL that no longer parses fails its health
+            // checks, which says so.
+            Err(_) => format!("{base}{}", self.spec.health),
+        }
     }
 
     fn log_line(&self, line: &str) {

@@ -20,4 +20,4 @@ pub mod spec;
 
 pub use handle::{AfterFailure, ServerHandle};
 pub use process::{describe_exit, free_port, log_tail};
-pub use spec::{ManagedSpec, ProbeConfig, StopConfig, DEFAULT_HEALTH, DEFAULT_STARTUP_TIMEOUT_S};
+pub use spec::{ManagedSpec, DEFAULT_HEALTH, DEFAULT_STARTUP_TIMEOUT_S};

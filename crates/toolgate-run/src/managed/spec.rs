@@ -2,54 +2,12 @@
 //! health path, the stop signal as a [`Signal`], the probes. Built once per run from the
 //! target's `toolgate.toml` table; nothing here runs anything.
 
-use crate::config::TargetConfig;
+use crate::config::{ProbeConfig, TargetConfig};
 use rustix::process::Signal;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toolgate_core::text::split_command;
-
-/// `stop = { signal = "TERM", grace_s = 10 }`, as written.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StopConfig {
-    #[serde(default = "default_signal")]
-    pub signal: String,
-    #[serde(default = "default_grace")]
-    pub grace_s: f64,
-}
-
-fn default_signal() -> String {
-    "TERM".into()
-}
-fn default_grace() -> f64 {
-    10.0
-}
-
-impl Default for StopConfig {
-    fn default() -> Self {
-        StopConfig {
-            signal: default_signal(),
-            grace_s: default_grace(),
-        }
-    }
-}
-
-/// `probes = [{ name = "gpu-mem", command = "nvidia-smi …", interval_s = 5 }]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeConfig {
-    pub name: String,
-    /// Command line (no shell; use `sh -c "…"` for pipes). `{port}`, `{pid}`, `{model}`.
-    pub command: String,
-    /// Also run every N seconds while the suite runs (default: only before and after).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval_s: Option<f64>,
-    /// A probe that takes longer is killed and recorded as failed (default 10 s).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_s: Option<f64>,
-}
 
 pub const DEFAULT_HEALTH: &str = "/v1/models";
 pub const DEFAULT_STARTUP_TIMEOUT_S: f64 = 300.0;

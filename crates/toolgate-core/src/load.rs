@@ -1060,31 +1060,45 @@ fn decision_expect(
     has_tool_keys: bool,
 ) -> Option<DecisionExpect> {
     let id = at.value.as_str();
-    let ask = e.ask == Some(true);
-    let refuse = e.refuse == Some(true);
+    let ask = e.ask.as_ref().is_some_and(|a| a.value);
+    let refuse = e.refuse.as_ref().is_some_and(|r| r.value);
     let mentions = e
         .mentions
         .clone()
-        .map(StringOrList::into_vec)
+        .map(|m| m.value.into_vec())
         .unwrap_or_default();
-    if e.mentions.is_some() && !ask {
-        cx.at(at, Some(id), "`mentions` without `ask: true`")
+    if let (Some(m), false) = (&e.mentions, ask) {
+        cx.at(m, Some(id), "`mentions` without `ask: true`")
             .expected = Some("mentions: [...] beside ask: true".into());
     }
-    if mentions.iter().any(|m| m.trim().is_empty()) {
-        cx.at(at, Some(id), "`mentions` has an empty string");
+    if let Some(m) = e
+        .mentions
+        .as_ref()
+        .filter(|_| mentions.iter().any(|m| m.trim().is_empty()))
+    {
+        cx.at(m, Some(id), "`mentions` has an empty string");
     }
-    if !ask && !refuse {
+    // Each problem at the key that makes it one: `refuse` when both are set, the decision
+    // key beside call keys.
+    let key_at = |ask: bool| -> Option<&Spanned<bool>> {
+        if ask {
+            e.ask.as_ref()
+        } else {
+            e.refuse.as_ref()
+        }
+    };
+    let Some(decision_at) = key_at(ask).filter(|_| ask || refuse) else {
         return None;
-    }
+    };
     let key = if ask { "ask" } else { "refuse" };
     if ask && refuse {
-        cx.at(at, Some(id), "`ask: true` together with `refuse: true`")
+        let r = e.refuse.as_ref().unwrap_or(decision_at);
+        cx.at(r, Some(id), "`ask: true` together with `refuse: true`")
             .expected = Some("one decision: ask or refuse".into());
     }
     if has_tool_keys {
         cx.at(
-            at,
+            decision_at,
             Some(id),
             format!("`{key}: true` together with `calls`/`no_call`/`any_of`"),
         )
@@ -1093,8 +1107,12 @@ fn decision_expect(
         ));
     }
     if kind == CaseKind::Extraction {
-        cx.at(at, Some(id), format!("`{key}` in an extraction case"))
-            .expected = Some("ask/refuse in tool_call, chat or conversation cases".into());
+        cx.at(
+            decision_at,
+            Some(id),
+            format!("`{key}` in an extraction case"),
+        )
+        .expected = Some("ask/refuse in tool_call, chat or conversation cases".into());
     }
     Some(if ask {
         DecisionExpect::Ask { mentions }

@@ -237,13 +237,16 @@ pub struct ExpectSpec {
     /// True: the model must ask a clarifying question instead of calling or answering
     /// (a required argument cannot be known from the request).
     #[serde(default)]
-    pub ask: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub ask: Option<Spanned<bool>>,
     /// With `ask`: the question must mention one of these (case-insensitive, like `contains_any`).
     #[serde(default)]
-    pub mentions: Option<StringOrList>,
+    #[schemars(with = "Option<StringOrList>")]
+    pub mentions: Option<Spanned<StringOrList>>,
     /// True: the model must decline (say it cannot help) and call nothing.
     #[serde(default)]
-    pub refuse: Option<bool>,
+    #[schemars(with = "Option<bool>")]
+    pub refuse: Option<Spanned<bool>>,
 
     /// Extraction: the entities that must be found.
     #[serde(default)]

@@ -1087,9 +1087,7 @@ fn decision_expect(
             e.refuse.as_ref()
         }
     };
-    let Some(decision_at) = key_at(ask).filter(|_| ask || refuse) else {
-        return None;
-    };
+    let decision_at = key_at(ask).filter(|_| ask || refuse)?;
     let key = if ask { "ask" } else { "refuse" };
     if ask && refuse {
         let r = e.refuse.as_ref().unwrap_or(decision_at);

@@ -6,27 +6,13 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{run as toolgate, Mock};
+use common::{run as toolgate, run_into, Mock};
 
 /// `toolgate run ARGS --suite cases/tool-routing/voice-3tool.yaml --out DIR/NAME` at the repository root.
 fn run_suite(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    let mut all = vec![
-        "run",
-        "--quiet",
-        "--suite",
-        "cases/tool-routing/voice-3tool.yaml",
-    ];
+    let mut all = vec!["--suite", "cases/tool-routing/voice-3tool.yaml"];
     all.extend_from_slice(args);
-    all.extend_from_slice(&["--out", out.to_str().unwrap()]);
-    let o = toolgate(&all);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    run_into(&dir.join(name), &all)
 }
 
 struct Agree {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{root, run as toolgate};
+use common::{root, run as toolgate, run_into};
 
 /// The tool-routing suite, copied into `dir` with `edit` applied, then run on the sim.
 fn run_suite(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
@@ -17,27 +17,18 @@ fn run_suite(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf
         );
     let suite = dir.join(format!("{name}.yaml"));
     std::fs::write(&suite, edit(text)).unwrap();
-    let out = dir.join(name);
     let prompts = root().join("prompts");
-    let o = toolgate(&[
-        "run",
-        "--quiet",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--prompts",
-        prompts.to_str().unwrap(),
-        "--tag",
-        "web",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    run_into(
+        &dir.join(name),
+        &[
+            "--suite",
+            suite.to_str().unwrap(),
+            "--prompts",
+            prompts.to_str().unwrap(),
+            "--tag",
+            "web",
+        ],
+    )
 }
 
 #[test]

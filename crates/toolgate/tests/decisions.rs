@@ -6,27 +6,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{root, run as toolgate};
+use common::{root, run as toolgate, run_into};
 
 fn run_sim(dir: &Path, name: &str, target: &str, suite: &str) -> PathBuf {
-    let out = dir.join(name);
-    let o = toolgate(&[
-        "run",
-        "--quiet",
-        "--target",
-        target,
-        "--suite",
-        suite,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    run_into(&dir.join(name), &["--target", target, "--suite", suite])
 }
 
 fn json(path: &Path) -> Value {

@@ -31,6 +31,23 @@ pub fn run(args: &[&str]) -> Output {
     run_in(&root(), args)
 }
 
+/// `toolgate run --quiet ARGS --out OUT` at the repository root, which must complete (exit 0;
+/// its stderr is the failure message). Returns OUT.
+pub fn run_into(out: &Path, args: &[&str]) -> PathBuf {
+    let mut all = vec!["run", "--quiet"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().expect("utf-8 path")]);
+    let o = run(&all);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "toolgate {}: {}",
+        all.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.to_path_buf()
+}
+
 /// `toolgate mock --port 0 ARGS`, started at the repository root and killed by its own PID
 /// when dropped, even when an assertion fails.
 pub struct Mock {

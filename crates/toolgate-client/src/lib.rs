@@ -25,6 +25,8 @@
 //! - `transport` — the lean path: a hand-written HTTP/1.1 keep-alive pool on hyper for plain
 //!   `http://` (what self-hosted servers speak), measured in BENCHMARKS.md.
 //! - `hosted` — the hosted path: async-openai for `https://`, proxied and Azure targets.
+//! - `pooled` — hyper_util's pooled client in place of the lean pool
+//!   (`TOOLGATE_HTTP=hyper-util`), kept as the bench comparison for it.
 //!
 //! # The two paths, and async-openai
 //!
@@ -86,6 +88,7 @@ pub mod client;
 mod hosted;
 mod idle;
 pub mod parse;
+mod pooled;
 pub mod profile;
 pub mod sse;
 mod tls;

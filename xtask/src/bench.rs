@@ -12,6 +12,10 @@
 //! 5. startup — `toolgate validate cases/` and `toolgate --help`;
 //! 6. history — the first `history --reindex` of 1,000 run folders and a warm `history`.
 //!
+//! `cargo xtask bench --transports [ROUNDS]` runs only the client-overhead rows on separate
+//! cores, A/B between toolgate's own HTTP/1.1 pool and hyper_util's pooled client
+//! ([`transports`]).
+//!
 //! Nothing here is asserted by a timed test; the figures go to the terminal and to
 //! `target/bench/results.md` (copied into BENCHMARKS.md by hand, with the machine).
 //! Every server is the simulator on 127.0.0.1, started here and stopped by its PID; every
@@ -121,6 +125,18 @@ fn measure(dir: &Path, prog: &Path, args: &[&str]) -> Result<Measured> {
 }
 
 fn measure_on(dir: &Path, cpu: Option<usize>, prog: &Path, args: &[&str]) -> Result<Measured> {
+    measure_with(dir, cpu, None, prog, args)
+}
+
+/// [`measure_on`] with `TOOLGATE_HTTP` set to `http` for the command (the transport under
+/// test), or as inherited when `None`.
+fn measure_with(
+    dir: &Path,
+    cpu: Option<usize>,
+    http: Option<&str>,
+    prog: &Path,
+    args: &[&str],
+) -> Result<Measured> {
     let rss_file = dir.join("time.out");
     let _ = std::fs::remove_file(&rss_file);
     let gnu_time = Path::new("/usr/bin/time").exists();
@@ -136,6 +152,9 @@ fn measure_on(dir: &Path, cpu: Option<usize>, prog: &Path, args: &[&str]) -> Res
         on_cpu(cpu, prog)
     };
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    if let Some(h) = http {
+        cmd.env("TOOLGATE_HTTP", h);
+    }
     let t0 = Instant::now();
     let out = cmd
         .output()
@@ -249,6 +268,23 @@ fn capture_body(tg: &Path, bench: &Path, no_stream: bool) -> Result<Vec<u8>> {
     body.ok_or_else(|| anyhow!("no chat request captured from toolgate"))
 }
 
+/// The body toolgate sends, streamed and not, as `oha` will replay it.
+fn capture_bodies(tg: &Path, bench: &Path) -> Result<()> {
+    for no_stream in [true, false] {
+        let body = capture_body(tg, bench, no_stream)?;
+        std::fs::write(bench.join(body_file(no_stream)), &body)?;
+    }
+    Ok(())
+}
+
+fn body_file(no_stream: bool) -> &'static str {
+    if no_stream {
+        "body-nostream.json"
+    } else {
+        "body-stream.json"
+    }
+}
+
 fn run_args<'a>(
     url: &'a str,
     suite: &'a str,
@@ -342,7 +378,19 @@ fn install_oha(root: &Path) -> Option<PathBuf> {
     (ok && bin.exists()).then_some(bin)
 }
 
-pub fn bench(root: &Path) -> Result<bool> {
+/// What every part of the bench shares: the release binary, the scratch folder, the case
+/// and the simulator scripts.
+struct Setup {
+    tg: PathBuf,
+    bench: PathBuf,
+    cases: PathBuf,
+    suite: String,
+    zero: PathBuf,
+    paced: PathBuf,
+    precise: PathBuf,
+}
+
+fn setup(root: &Path) -> Result<Setup> {
     eprintln!("bench: building release binaries");
     let ok = Command::new("cargo")
         .args(["build", "--release", "-q", "-p", "toolgate"])
@@ -383,6 +431,27 @@ pub fn bench(root: &Path) -> Result<bool> {
     )?;
     let cases = bench.join("cases");
     let suite = bench.join("cases/bench.yaml").display().to_string();
+    Ok(Setup {
+        tg,
+        bench,
+        cases,
+        suite,
+        zero,
+        paced,
+        precise,
+    })
+}
+
+pub fn bench(root: &Path) -> Result<bool> {
+    let Setup {
+        tg,
+        bench,
+        cases,
+        suite,
+        zero,
+        paced,
+        precise,
+    } = setup(root)?;
     let mut rows: Vec<Row> = Vec::new();
 
     // 1. Client overhead. At concurrency 1 on a 2-core machine the kernel sometimes puts
@@ -405,26 +474,12 @@ pub fn bench(root: &Path) -> Result<bool> {
             "placement not controlled (no taskset or one CPU)",
         )]
     };
-    for no_stream in [true, false] {
-        let body = capture_body(&tg, &bench, no_stream)?;
-        std::fs::write(
-            bench.join(if no_stream {
-                "body-nostream.json"
-            } else {
-                "body-stream.json"
-            }),
-            &body,
-        )?;
-    }
+    capture_bodies(&tg, &bench)?;
     for (client_cpu, server_cpu, place) in &placements {
         let headline = client_cpu != server_cpu;
         let mock = Mock::start_on(&tg, &zero, &cases, *server_cpu)?;
         for no_stream in [true, false] {
-            let body_path = bench.join(if no_stream {
-                "body-nostream.json"
-            } else {
-                "body-stream.json"
-            });
+            let body_path = bench.join(body_file(no_stream));
             for c in [1u64, 32] {
                 let out = bench.join(format!(
                     "runs/overhead-{}-c{c}",
@@ -652,6 +707,112 @@ pub fn bench(root: &Path) -> Result<bool> {
     std::fs::write(bench.join("results.md"), &md)?;
     println!("{md}");
     println!("written to {}", bench.join("results.md").display());
+    Ok(true)
+}
+
+/// The transports `--transports` compares: `TOOLGATE_HTTP` value, and the name shown.
+const TRANSPORTS: [(&str, &str); 2] = [("lean", "custom pool"), ("hyper-util", "hyper_util")];
+
+/// `cargo xtask bench --transports [ROUNDS]`: the client-overhead rows on separate cores
+/// only, with plain http through toolgate's own pool (`TOOLGATE_HTTP=lean`) and through
+/// hyper_util's pooled client (`TOOLGATE_HTTP=hyper-util`), A/B in the same run. Each round
+/// is oha, both transports (their order swapped every round), oha again; each transport's
+/// send phase is divided by the mean of the round's two oha rates, and hyper_util's send
+/// rate by the custom pool's of the same round. Medians and every value go to the terminal
+/// and to `target/bench/transports.md`.
+pub fn transports(root: &Path, rounds: usize) -> Result<bool> {
+    let Setup {
+        tg,
+        bench,
+        cases,
+        suite,
+        zero,
+        ..
+    } = setup(root)?;
+    let oha_bin = install_oha(root).ok_or_else(|| anyhow!("oha could not be installed"))?;
+    let n1 = scaled(5_000);
+    let (client_cpu, server_cpu, place) = if can_pin() {
+        (Some(0), Some(1), "separate cores")
+    } else {
+        (
+            None,
+            None,
+            "placement not controlled (no taskset or one CPU)",
+        )
+    };
+    capture_bodies(&tg, &bench)?;
+    let mock = Mock::start_on(&tg, &zero, &cases, server_cpu)?;
+    let all = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.2}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let mut md = format!(
+        "{n1} trials per run, {rounds} rounds per row, client on CPU 0 and simulator on CPU 1 ({place}); send phase (first request → last response recorded) / oha\n\n| row | {} ÷ oha, median (all rounds) | {} ÷ oha, median (all rounds) | {} ÷ {} same round, median (all) | oha req/s, median (min–max) |\n|---|---|---|---|---|\n",
+        TRANSPORTS[0].1, TRANSPORTS[1].1, TRANSPORTS[1].1, TRANSPORTS[0].1
+    );
+    for no_stream in [true, false] {
+        let body_path = bench.join(body_file(no_stream));
+        let kind = if no_stream {
+            "non-streaming"
+        } else {
+            "streaming"
+        };
+        for c in [1u64, 32] {
+            let out = bench.join(format!("runs/transports-{kind}-c{c}"));
+            let (rep, cs, os) = (n1.to_string(), c.to_string(), out.display().to_string());
+            let args = run_args(&mock.url, &suite, &rep, &cs, &os, no_stream);
+            let mut ratios: [Vec<f64>; 2] = Default::default();
+            let mut ab = Vec::new();
+            let mut raws = Vec::new();
+            let mut oha_ok = 1.0f64;
+            for round in 0..rounds {
+                let (before, ok1) =
+                    oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, &bench)?;
+                let mut send = [f64::NAN; 2];
+                let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+                for i in order {
+                    let _ = std::fs::remove_dir_all(&out);
+                    measure_with(&bench, client_cpu, Some(TRANSPORTS[i].0), &tg, &args)?;
+                    send[i] = send_window_s(&out).map_or(f64::NAN, |w| n1 as f64 / w);
+                }
+                let (after, ok2) = oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, &bench)?;
+                oha_ok = oha_ok.min(ok1).min(ok2);
+                let raw = (before + after) / 2.0;
+                raws.push(raw);
+                for (r, s) in ratios.iter_mut().zip(send) {
+                    r.push(s / raw);
+                }
+                ab.push(send[1] / send[0]);
+                eprintln!(
+                    "bench: {kind} c={c} round {}: oha {raw:.0} req/s, {} {:.2}×, {} {:.2}×",
+                    round + 1,
+                    TRANSPORTS[0].1,
+                    send[0] / raw,
+                    TRANSPORTS[1].1,
+                    send[1] / raw
+                );
+            }
+            let lo = raws.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = raws.iter().copied().fold(0.0, f64::max);
+            md.push_str(&format!(
+                "| {kind}, c={c} | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.0} ({lo:.0}–{hi:.0}); success ≥ {:.1}% |\n",
+                median(ratios[0].clone()),
+                all(&ratios[0]),
+                median(ratios[1].clone()),
+                all(&ratios[1]),
+                median(ab.clone()),
+                all(&ab),
+                median(raws.clone()),
+                oha_ok * 100.0
+            ));
+        }
+    }
+    drop(mock);
+    std::fs::write(bench.join("transports.md"), &md)?;
+    println!("{md}");
+    println!("written to {}", bench.join("transports.md").display());
     Ok(true)
 }
 

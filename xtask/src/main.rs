@@ -41,6 +41,23 @@ fn main() -> ExitCode {
                 .is_ok_and(|s| s.success())
         }
         Some("demo") => demo(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "--transports") => {
+            let rounds = match args.get(2).map(|r| r.parse::<usize>()) {
+                None => 7,
+                Some(Ok(r)) if r > 0 => r,
+                _ => {
+                    eprintln!("usage: cargo xtask bench --transports [ROUNDS]");
+                    return ExitCode::from(2);
+                }
+            };
+            match bench::transports(&root, rounds) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    eprintln!("cargo xtask bench --transports: {e:#}");
+                    false
+                }
+            }
+        }
         Some("bench") => match bench::bench(&root) {
             Ok(ok) => ok,
             Err(e) => {
@@ -73,7 +90,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | schema | snapshots | demo | bench | fuzz | local-model | bfcl-data>"
+                "usage: cargo xtask <ci | schema | snapshots | demo | bench [--transports [ROUNDS]] | fuzz | local-model | bfcl-data>"
             );
             return ExitCode::from(2);
         }

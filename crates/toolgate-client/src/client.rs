@@ -267,6 +267,13 @@ impl Attempt {
 
 impl Client {
     pub fn new() -> Result<Self, ClientError> {
+        Self::with_http(std::env::var("TOOLGATE_HTTP").ok().as_deref())
+    }
+
+    /// [`Client::new`] as if `TOOLGATE_HTTP` were `choice` (`hosted`, `hyper-util`; `None`:
+    /// the lean pool), so one test process can run the client suite on each path.
+    #[doc(hidden)]
+    pub fn with_http(choice: Option<&str>) -> Result<Self, ClientError> {
         crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             // Small SSE writes + Nagle/delayed ACK add ~40 ms per request.
@@ -280,7 +287,7 @@ impl Client {
             .build()
             .map_err(|e| ClientError(error_chain(&e)))?;
         Ok(Client {
-            http: Transport::new(http),
+            http: Transport::with_choice(http, choice),
         })
     }
 

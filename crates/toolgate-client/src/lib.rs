@@ -26,6 +26,8 @@
 //!   `http://` (what self-hosted servers speak), measured in BENCHMARKS.md.
 //! - `hosted` — the hosted path: async-openai for `https://`, proxied and Azure targets.
 //! - [`health_ok`] — the health GET of a managed server (plain http, no proxy, no pool).
+//! - `pooled` — hyper_util's pooled client in place of the lean pool
+//!   (`TOOLGATE_HTTP=hyper-util`), kept as the bench comparison for it.
 //!
 //! # The two paths, and async-openai
 //!
@@ -88,6 +90,7 @@ mod health;
 mod hosted;
 mod idle;
 pub mod parse;
+mod pooled;
 pub mod profile;
 pub mod sse;
 mod tls;

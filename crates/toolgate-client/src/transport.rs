@@ -9,6 +9,10 @@
 //! Both paths give the same records and the same error classes, and the whole client
 //! test suite runs against each (tests/http.rs and tests/http_hosted.rs; `TOOLGATE_HTTP=hosted`
 //! forces the second for a whole process).
+//!
+//! `TOOLGATE_HTTP=hyper-util` swaps the hand-written pool for hyper_util's pooled client
+//! ([`crate::pooled`]) on the same plain-http requests: the bench comparison that keeps the
+//! pool honest (BENCHMARKS.md), tested by tests/http_hyper_util.rs.
 
 use crate::idle::within_turns;
 use bytes::Bytes;
@@ -86,6 +90,9 @@ enum Body {
         /// Handed back to the pool once the body has been read to its end.
         conn: Option<(Arc<Pool>, String, Sender)>,
     },
+    /// hyper_util's client ([`crate::pooled`]) takes the connection back by itself once the
+    /// body has been read to its end.
+    Pooled(Incoming),
 }
 
 impl Response {
@@ -97,44 +104,33 @@ impl Response {
         }
     }
 
+    pub(crate) fn from_pooled(r: http::Response<Incoming>) -> Self {
+        let (parts, body) = r.into_parts();
+        Response {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: Body::Pooled(body),
+        }
+    }
+
     /// After the last event a reader needs (`[DONE]`), reads what is left of the body for
     /// at most `grace`, so the connection goes back to the pool: the end of a chunked body
     /// usually arrives right after `[DONE]`. A server that keeps the stream open costs a
     /// new connection next time, not a stalled trial.
     pub async fn finish(&mut self, grace: Duration) {
-        if let Body::H1 { body, conn } = &mut self.body {
-            if conn.is_none() {
-                return;
-            }
-            // Set only if a read has to wait: a timer here would cost every trial a wake-up
-            // of tokio's driver (see `idle`), and the end is usually already buffered.
-            let mut deadline = None;
-            // Bounded: a server still streaming after [DONE] is not read forever.
-            for _ in 0..16 {
-                let mut next = std::pin::pin!(body.frame());
-                let frame = match within_turns(next.as_mut(), 2).await {
-                    Some(f) => f,
-                    None => {
-                        let at =
-                            *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
-                        match tokio::time::timeout_at(at, next).await {
-                            Ok(f) => f,
-                            Err(_) => break,
-                        }
+        match &mut self.body {
+            Body::H1 { body, conn } if conn.is_some() => {
+                if drain(body, grace).await {
+                    if let Some((pool, key, s)) = conn.take() {
+                        pool.put(key, s);
                     }
-                };
-                match frame {
-                    None => {
-                        if let Some((pool, key, s)) = conn.take() {
-                            pool.put(key, s);
-                        }
-                        return;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) => break,
                 }
+                conn.take();
             }
-            conn.take();
+            Body::Pooled(body) => {
+                drain(body, grace).await;
+            }
+            _ => {}
         }
     }
 
@@ -145,47 +141,93 @@ impl Response {
                 timeout: e.is_timeout(),
                 message: error_chain(&e),
             }),
-            Body::H1 { body, conn } => loop {
-                match body.frame().await {
-                    None => {
+            Body::H1 { body, conn } => {
+                let next = data(body).await;
+                match &next {
+                    Ok(None) => {
                         if let Some((pool, key, s)) = conn.take() {
                             pool.put(key, s);
                         }
-                        return Ok(None);
                     }
-                    Some(Err(e)) => {
-                        // The connection is not reusable after a broken body.
-                        conn.take();
-                        return Err(BodyError {
-                            timeout: e.is_timeout(),
-                            message: error_chain(&e),
-                        });
-                    }
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            if !data.is_empty() {
-                                return Ok(Some(data));
-                            }
-                        }
-                    }
+                    // The connection is not reusable after a broken body.
+                    Err(_) => drop(conn.take()),
+                    Ok(Some(_)) => {}
                 }
-            },
+                next
+            }
+            Body::Pooled(body) => data(body).await,
         }
     }
+}
+
+/// The next data frame of `body`, `None` at its end.
+async fn data(body: &mut Incoming) -> Result<Option<Bytes>, BodyError> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(e)) => {
+                return Err(BodyError {
+                    timeout: e.is_timeout(),
+                    message: error_chain(&e),
+                })
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if !data.is_empty() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reads what is left of `body` for at most `grace`; whether its end was reached (then the
+/// connection can be reused).
+async fn drain(body: &mut Incoming, grace: Duration) -> bool {
+    // Set only if a read has to wait: a timer here would cost every trial a wake-up
+    // of tokio's driver (see `idle`), and the end is usually already buffered.
+    let mut deadline = None;
+    // Bounded: a server still streaming after [DONE] is not read forever.
+    for _ in 0..16 {
+        let mut next = std::pin::pin!(body.frame());
+        let frame = match within_turns(next.as_mut(), 2).await {
+            Some(f) => f,
+            None => {
+                let at = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+                match tokio::time::timeout_at(at, next).await {
+                    Ok(f) => f,
+                    Err(_) => return false,
+                }
+            }
+        };
+        match frame {
+            None => return true,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => return false,
+        }
+    }
+    false
 }
 
 #[derive(Clone)]
 pub(crate) struct Transport {
     reqwest: reqwest::Client,
-    /// `None` when every request goes through reqwest.
+    /// `None` when every request goes through reqwest, or through `hyper_util`.
     pool: Option<Arc<Pool>>,
+    /// `TOOLGATE_HTTP=hyper-util`: plain http through hyper_util's pooled client instead.
+    hyper_util: Option<crate::pooled::Pooled>,
 }
 
 impl Transport {
-    pub fn new(reqwest: reqwest::Client) -> Self {
+    /// The way `choice` (`TOOLGATE_HTTP`) and the proxy environment pick.
+    pub fn with_choice(reqwest: reqwest::Client, choice: Option<&str>) -> Self {
+        let lean = lean_pool_allowed(choice);
+        let hyper_util = lean && choice.is_some_and(|v| v.eq_ignore_ascii_case("hyper-util"));
         Transport {
             reqwest,
-            pool: lean_pool_allowed().then(|| Arc::new(Pool::default())),
+            pool: (lean && !hyper_util).then(|| Arc::new(Pool::default())),
+            hyper_util: hyper_util.then(crate::pooled::Pooled::new),
         }
     }
 
@@ -196,17 +238,24 @@ impl Transport {
     /// Whether `url` goes through the lean pool (plain `http://`, no proxy, not forced
     /// onto the hosted path by `TOOLGATE_HTTP`).
     pub fn is_lean(&self, url: &str) -> bool {
-        self.pool.is_some() && lean_uri(url).is_some()
+        (self.pool.is_some() || self.hyper_util.is_some()) && lean_uri(url).is_some()
     }
 
-    /// Sends through the lean pool; the caller checked [`Transport::is_lean`].
+    /// Sends through the lean pool (or hyper_util's); the caller checked
+    /// [`Transport::is_lean`].
     pub async fn post(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
-        let (Some(pool), Some(uri)) = (&self.pool, lean_uri(o.url)) else {
+        let Some(uri) = lean_uri(o.url) else {
             return Err(SendError::Invalid(
                 "invalid request: not a plain-http URL".into(),
             ));
         };
-        post_h1(pool, uri, o).await
+        match (&self.pool, &self.hyper_util) {
+            (Some(pool), _) => post_h1(pool, uri, o).await,
+            (None, Some(h)) => h.post(uri, o).await,
+            (None, None) => Err(SendError::Invalid(
+                "invalid request: not a plain-http URL".into(),
+            )),
+        }
     }
 }
 
@@ -216,12 +265,11 @@ fn lean_uri(url: &str) -> Option<Uri> {
         .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
 }
 
-/// The lean pool is used unless told otherwise or unless a proxy is configured in the
-/// environment (reqwest honours those; the pool does not).
-fn lean_pool_allowed() -> bool {
+/// The lean pool is used unless told otherwise (`choice`, from `TOOLGATE_HTTP`) or unless a
+/// proxy is configured in the environment (reqwest honours those; the pool does not).
+fn lean_pool_allowed(choice: Option<&str>) -> bool {
     // `hosted` (or its old name `reqwest`) sends everything through async-openai.
-    if std::env::var("TOOLGATE_HTTP")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("hosted") || v.eq_ignore_ascii_case("reqwest"))
+    if choice.is_some_and(|v| v.eq_ignore_ascii_case("hosted") || v.eq_ignore_ascii_case("reqwest"))
     {
         return false;
     }
@@ -320,7 +368,7 @@ async fn post_h1(pool: &Arc<Pool>, uri: Uri, o: Outgoing<'_>) -> Result<Response
     unreachable!("the last try uses a fresh connection and returns")
 }
 
-fn build_h1_request(
+pub(crate) fn build_h1_request(
     uri: &Uri,
     authority: &str,
     o: &Outgoing<'_>,

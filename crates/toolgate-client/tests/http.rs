@@ -2,6 +2,7 @@
 //! toolgate's own HTTP/1.1 pool.
 
 const HOSTED: bool = false;
+const HTTP_CHOICE: Option<&str> = None;
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! loopback mocks.
 
 const HOSTED: bool = true;
+const HTTP_CHOICE: Option<&str> = None;
 
 mod common;
 

@@ -1,7 +1,8 @@
 // The client against a scripted loopback server: request shape, timing, retries, timeouts,
 // caps, and the error kinds of docs/failure-kinds.md. Included by tests/http.rs (the lean
-// path) and tests/http_hosted.rs (every request through async-openai), each defining
-// `HOSTED`.
+// path), tests/http_hosted.rs (every request through async-openai) and
+// tests/http_hyper_util.rs (plain http through hyper_util's pooled client instead of the lean
+// pool), each defining `HOSTED` and `HTTP_CHOICE`.
 
 use common::*;
 use serde_json::{json, Value};
@@ -22,6 +23,16 @@ fn on_hosted_path() -> bool {
     HOSTED
         || std::env::var("TOOLGATE_HTTP")
             .is_ok_and(|v| v.eq_ignore_ascii_case("hosted") || v.eq_ignore_ascii_case("reqwest"))
+}
+
+/// A client on the path under test: `HTTP_CHOICE` as `TOOLGATE_HTTP` would pick it, or the
+/// environment's own choice when `None`.
+fn new_client() -> Client {
+    match HTTP_CHOICE {
+        Some(choice) => Client::with_http(Some(choice)),
+        None => Client::new(),
+    }
+    .unwrap()
 }
 
 /// An endpoint on the path under test.
@@ -49,8 +60,7 @@ fn fast_retry(n: u32) -> RetryPolicy {
 
 async fn chat(m: &Mock, ep: &Endpoint, stream: bool, retry: &RetryPolicy) -> ChatOutcome {
     let _ = m;
-    Client::new()
-        .unwrap()
+    new_client()
         .chat(ep, &request(stream), retry)
         .await
 }
@@ -256,8 +266,7 @@ async fn connection_refused_is_connect_after_retries() {
         l.local_addr().unwrap().port()
     }; // listener dropped: nothing listens there now
     let ep = endpoint_at(format!("http://127.0.0.1:{port}/v1"));
-    let out = Client::new()
-        .unwrap()
+    let out = new_client()
         .chat(&ep, &request(true), &fast_retry(2))
         .await;
     let err = out.result.unwrap_err();
@@ -505,7 +514,7 @@ async fn metadata_probes_every_endpoint_and_never_fails() {
     let mut ep = endpoint(&m);
     ep.timeout = Duration::from_millis(500);
     ep.api_key = Some("sk-meta".into());
-    let meta = Client::new().unwrap().metadata(&ep).await;
+    let meta = new_client().metadata(&ep).await;
     assert_eq!(meta["/v1/models"]["status"], json!(200));
     assert_eq!(
         meta["/v1/models"]["body"]["data"][0]["id"],
@@ -519,7 +528,7 @@ async fn metadata_probes_every_endpoint_and_never_fails() {
 
     // Nothing listening: every entry is an error, no panic.
     let ep = endpoint_at("http://127.0.0.1:1/v1".into());
-    let meta = Client::new().unwrap().metadata(&ep).await;
+    let meta = new_client().metadata(&ep).await;
     assert_eq!(meta.as_object().unwrap().len(), 5);
     assert!(meta
         .as_object()
@@ -545,8 +554,7 @@ async fn tls_is_compiled_in_and_a_failed_handshake_is_connect() {
     });
     let mut ep = endpoint_at(format!("https://{addr}/v1"));
     ep.timeout = Duration::from_secs(10);
-    let out = Client::new()
-        .unwrap()
+    let out = new_client()
         .chat(&ep, &request(true), &RetryPolicy::none())
         .await;
     let err = out.result.unwrap_err();

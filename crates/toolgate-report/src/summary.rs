@@ -661,9 +661,11 @@ pub fn tool_accuracy<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ToolA
         .collect()
 }
 
-/// One argument of one tool across the run's judged trials (grades' `args`).
+/// One argument of one tool, per target, across the run's judged trials (grades' `args`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArgRates {
+    /// Each target's own rates: a run comparing two models must not pool them.
+    pub target: String,
     /// Tools are per suite (two suites may have different tools of one name).
     pub suite: String,
     pub tool: String,
@@ -692,7 +694,8 @@ pub struct ArgRates {
 /// Rows for argument names not in a tool's schema, per suite and tool.
 pub const MAX_UNKNOWN_ARGS: usize = 10;
 
-/// Argument-level rates per suite, tool and argument, from the grades' per-argument checks.
+/// Argument-level rates per target, suite, tool and argument, from the grades' per-argument
+/// checks.
 pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates> {
     #[derive(Default)]
     struct Acc {
@@ -703,10 +706,12 @@ pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates>
         checked: u64,
         held: u64,
     }
-    let mut calls: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    let mut m: BTreeMap<(&str, &str, &str), Acc> = BTreeMap::new();
+    // (target, suite) as one key part: the rest of the function is per suite and tool.
+    type Where<'a> = (&'a str, &'a str);
+    let mut calls: BTreeMap<(Where, &str), u64> = BTreeMap::new();
+    let mut m: BTreeMap<(Where, &str, &str), Acc> = BTreeMap::new();
     for g in gs.filter(|g| g.verdict != Verdict::Error) {
-        let suite = g.key.suite.as_str();
+        let suite = (g.key.target.as_str(), g.key.suite.as_str());
         for t in &g.actual_tools {
             *calls.entry((suite, t.as_str())).or_default() += 1;
         }
@@ -735,16 +740,16 @@ pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates>
     }
     // Names not in the schema come from the model: at most MAX_UNKNOWN_ARGS rows per tool
     // (the most frequent), the rest folded into one row.
-    let mut unknown: BTreeMap<(&str, &str), Vec<(&str, u64)>> = BTreeMap::new();
+    let mut unknown: BTreeMap<(Where, &str), Vec<(&str, u64)>> = BTreeMap::new();
     for ((suite, tool, arg), a) in &m {
         if a.unknown {
             unknown
-                .entry((suite, tool))
+                .entry((*suite, tool))
                 .or_default()
                 .push((arg, a.given));
         }
     }
-    let mut folded: BTreeMap<(&str, &str), Acc> = BTreeMap::new();
+    let mut folded: BTreeMap<(Where, &str), Acc> = BTreeMap::new();
     for ((suite, tool), mut names) in unknown {
         if names.len() <= MAX_UNKNOWN_ARGS {
             continue;
@@ -760,7 +765,7 @@ pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates>
             }
         }
     }
-    let folded_names: Vec<((&str, &str), String, Acc)> = folded
+    let folded_names: Vec<((Where, &str), String, Acc)> = folded
         .into_iter()
         .map(|(k, a)| (k, "(other names not in the schema)".to_string(), a))
         .collect();
@@ -776,7 +781,8 @@ pub fn arg_rates<'a>(gs: impl Iterator<Item = &'a GradeRecord>) -> Vec<ArgRates>
                 .max(a.given + a.missing);
             let value_accuracy = Proportion::new(a.held, a.checked);
             ArgRates {
-                suite: suite.to_string(),
+                target: suite.0.to_string(),
+                suite: suite.1.to_string(),
                 tool: tool.to_string(),
                 arg,
                 in_schema: !a.unknown,
@@ -1299,6 +1305,36 @@ mod tests {
             .unwrap();
         assert_eq!(other.given, 16 - MAX_UNKNOWN_ARGS as u64);
         assert_eq!(unknown[0].hallucinated_rate, Some(0.2));
+    }
+
+    #[test]
+    fn argument_rates_are_per_target() {
+        use toolgate_core::record::ArgCheck;
+        let mut gs = Vec::new();
+        for (i, (target, ok)) in [("strong", true), ("strong", true), ("weak", false)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut g = grade(i as u32, Verdict::Pass);
+            g.key.target = target.into();
+            g.actual_tools = vec!["set_timer".into()];
+            g.args = vec![ArgCheck {
+                tool: "set_timer".into(),
+                arg: "minutes".into(),
+                schema: ArgSchema::Ok,
+                value_ok: Some(ok),
+            }];
+            gs.push(g);
+        }
+        let rates = arg_rates(gs.iter());
+        let got: Vec<(&str, u64, u64, u64)> = rates
+            .iter()
+            .map(|r| {
+                let v = &r.value_accuracy;
+                (r.target.as_str(), r.calls, v.successes, v.n)
+            })
+            .collect();
+        assert_eq!(got, [("strong", 2, 2, 2), ("weak", 1, 0, 1)]);
     }
 
     fn response(g: &GradeRecord, e2e: f64) -> ResponseMeta {

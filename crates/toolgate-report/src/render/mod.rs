@@ -446,9 +446,15 @@ pub(crate) fn tools_table(o: &mut String, s: &Summary, m: Markup) {
     t.end();
 }
 
-/// Argument-level rates per tool and argument, then the arguments that fail most.
+/// Argument-level rates per tool and argument, then the arguments that fail most. With several
+/// targets each row is one target's (a `target` column leads).
 pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
+    let several = s
+        .arguments
+        .iter()
+        .any(|a| a.target != s.arguments[0].target);
     let cols = [
+        ("target", false),
         ("suite", false),
         ("tool", false),
         ("argument", false),
@@ -459,14 +465,16 @@ pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
         ("wrong type", true),
         ("value accuracy (95% CI)", false),
     ];
+    let skip = usize::from(!several);
     let rate = |k: u64, r: Option<f64>| match r {
         Some(r) if k > 0 => format!("{k} ({})", pct(Some(r))),
         Some(_) => "0".to_string(),
         None => "–".to_string(),
     };
-    let mut t = Table::new(o, m, &cols);
+    let mut t = Table::new(o, m, &cols[skip..]);
     for a in &s.arguments {
         let cells = [
+            a.target.clone(),
             a.suite.clone(),
             a.tool.clone(),
             a.arg.clone(),
@@ -485,9 +493,10 @@ pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
                 )
             },
         ];
-        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let cells: Vec<&str> = cells[skip..].iter().map(String::as_str).collect();
         t.row_with(&cells, |i, v| {
-            if (1..3).contains(&i) {
+            // The tool and argument names are code.
+            if (2..4).contains(&(i + skip)) {
                 code(m, v)
             } else {
                 escape(m, v)
@@ -505,7 +514,11 @@ pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
         .iter()
         .take(3)
         .map(|a| {
-            let name = format!("{}.{} ({})", a.tool, a.arg, a.suite);
+            let name = if several {
+                format!("{}.{} ({}, {})", a.tool, a.arg, a.target, a.suite)
+            } else {
+                format!("{}.{} ({})", a.tool, a.arg, a.suite)
+            };
             let what = if !a.in_schema {
                 "not in the schema".to_string()
             } else {

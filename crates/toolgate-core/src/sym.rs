@@ -55,8 +55,12 @@ const MAX_POOLED: usize = 128;
 /// A bound on the per-thread pool, so a pathological input cannot grow it without limit.
 const MAX_POOL: usize = 1 << 16;
 
+// foldhash, not SipHash: every record interns its key's names, and SipHash was most of the
+// cost of interning; still seeded per process, so inputs cannot choose collisions.
+type Pool = HashSet<Arc<str>, foldhash::fast::RandomState>;
+
 thread_local! {
-    static POOL: RefCell<HashSet<Arc<str>>> = RefCell::new(HashSet::new());
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
 }
 
 impl Sym {

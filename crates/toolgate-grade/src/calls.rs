@@ -21,13 +21,27 @@ pub(crate) struct TextSide<'a> {
     pub answer: &'a str,
 }
 
-pub(crate) struct ToolOutcome {
+pub(crate) struct ToolOutcome<'a> {
     pub findings: Vec<Finding>,
     /// Per argument of each structured call: schema check and, for paired calls, the value.
     pub args: Vec<ArgCheck>,
     pub expected_tools: Vec<String>,
-    pub expected_desc: String,
+    pub expected: ExpectedCalls<'a>,
     pub actual_desc: String,
+}
+
+/// The closest alternative's calls (`None`: no call), described only when a diagnosis says
+/// "expected …": a passing trial never shows it, and describing every matcher is not free.
+pub(crate) struct ExpectedCalls<'a>(Option<&'a [CallExpect]>);
+
+impl ExpectedCalls<'_> {
+    /// `name(arg≈"x"), other()`, or `no call`.
+    pub fn describe(&self) -> String {
+        match self.0 {
+            Some(ce) => ce.iter().map(expected_call).collect::<Vec<_>>().join(", "),
+            None => "no call".to_string(),
+        }
+    }
 }
 
 /// Findings every call gets whatever the expectation: unknown names, arguments that are not
@@ -96,18 +110,26 @@ pub(crate) fn call_findings(tools: &ToolSet, calls: &[NormCall]) -> Vec<Finding>
 }
 
 enum Pair {
-    Full,
+    /// Right tool, every matcher held; `held` as in `Args`.
+    Full {
+        held: Vec<bool>,
+    },
     /// Right tool, arguments not judgeable (not JSON): the per-call finding says why.
     Unjudged,
-    Args(Vec<(String, String)>),
+    /// Right tool, argument problems: what failed and why, and whether each matcher of the
+    /// expected call held (in its order), kept for the per-argument rows.
+    Args {
+        bad: Vec<(String, String)>,
+        held: Vec<bool>,
+    },
     Wrong,
 }
 
 impl Pair {
     fn cost(&self) -> u32 {
         match self {
-            Pair::Full => 0,
-            Pair::Unjudged | Pair::Args(_) => 1,
+            Pair::Full { .. } => 0,
+            Pair::Unjudged | Pair::Args { .. } => 1,
             Pair::Wrong => 2,
         }
     }
@@ -121,8 +143,11 @@ fn pair(e: &CallExpect, a: &NormCall) -> Pair {
         return Pair::Unjudged;
     };
     let mut bad = Vec::new();
+    let mut held = Vec::with_capacity(e.args.len());
     for (k, m) in &e.args {
-        if let Err(why) = check(m, args.get(k)) {
+        let r = check(m, args.get(k));
+        held.push(r.is_ok());
+        if let Err(why) = r {
             bad.push((k.clone(), why));
         }
     }
@@ -136,9 +161,9 @@ fn pair(e: &CallExpect, a: &NormCall) -> Pair {
         }
     }
     if bad.is_empty() {
-        Pair::Full
+        Pair::Full { held }
     } else {
-        Pair::Args(bad)
+        Pair::Args { bad, held }
     }
 }
 
@@ -299,10 +324,10 @@ fn match_calls(
                 ),
                 path: None,
                 detail: Some(json!({ "order": "exact" })),
-            }], value_checks(exp, &free, calls));
+            }], value_checks(exp, &free, &pairs));
         }
     }
-    let values = value_checks(exp, &assignment, calls);
+    let values = value_checks(exp, &assignment, &pairs);
     let mut out = Vec::new();
     let mut used = vec![false; m];
     for (i, slot) in assignment.iter().enumerate() {
@@ -317,14 +342,14 @@ fn match_calls(
             Some(j) => {
                 used[*j] = true;
                 match &pairs[i][*j] {
-                    Pair::Full | Pair::Unjudged => {}
+                    Pair::Full { .. } | Pair::Unjudged => {}
                     Pair::Wrong => out.push(Finding {
                         kind: FailureKind::WrongTool,
                         message: format!("expected {}, called {}", e.name, calls[*j].name),
                         path: Some(format!("/calls/{j}/name")),
                         detail: Some(json!({ "call": j, "expected": e.name, "actual": calls[*j].name })),
                     }),
-                    Pair::Args(bad) => out.push(Finding {
+                    Pair::Args { bad, .. } => out.push(Finding {
                         kind: FailureKind::ArgsMismatch,
                         message: format!(
                             "{}: {}",
@@ -355,23 +380,20 @@ fn match_calls(
 }
 
 /// Each matcher of each expected call paired with a call of the same tool whose arguments
-/// parsed: did the value hold?
+/// parsed: did the value hold? (As [`pair`] found: the matchers are not run twice.)
 fn value_checks(
     exp: &[CallExpect],
     assignment: &[Option<usize>],
-    calls: &[NormCall],
+    pairs: &[Vec<Pair>],
 ) -> ValueChecks {
     let mut out = Vec::new();
-    for (e, j) in exp.iter().zip(assignment) {
+    for (i, (e, j)) in exp.iter().zip(assignment).enumerate() {
         let Some(j) = *j else { continue };
-        let (c, Ok(args)) = (&calls[j], &calls[j].args) else {
+        let (Pair::Full { held } | Pair::Args { held, .. }) = &pairs[i][j] else {
             continue;
         };
-        if c.name != e.name {
-            continue;
-        }
-        for (k, m) in &e.args {
-            out.push((j, k.clone(), check(m, args.get(k)).is_ok()));
+        for ((k, _), ok) in e.args.iter().zip(held) {
+            out.push((j, k.clone(), *ok));
         }
     }
     out
@@ -499,12 +521,12 @@ struct AltEval {
 }
 
 /// Grade the tool expectation: pick the passing alternative or the closest one.
-pub(crate) fn grade(
+pub(crate) fn grade<'a>(
     tools: &ToolSet,
-    exp: &ToolExpectation,
+    exp: &'a ToolExpectation,
     calls: &[NormCall],
     side: &TextSide,
-) -> ToolOutcome {
+) -> ToolOutcome<'a> {
     let mut findings = call_findings(tools, calls);
     let text_norm = side
         .text_calls
@@ -522,13 +544,13 @@ pub(crate) fn grade(
             (e.shape_mismatch, e.penalty, primary.map(Reverse), i)
         })
         .unwrap_or(0);
-    let (expected_tools, expected_desc) = match exp.alternatives.get(best) {
-        Some(CallSet::Calls { calls: ce, .. }) => (
-            ce.iter().map(|c| c.name.clone()).collect(),
-            ce.iter().map(expected_call).collect::<Vec<_>>().join(", "),
-        ),
-        _ => (vec![], "no call".to_string()),
+    let expected = match exp.alternatives.get(best) {
+        Some(CallSet::Calls { calls: ce, .. }) => ExpectedCalls(Some(ce)),
+        _ => ExpectedCalls(None),
     };
+    let expected_tools = expected
+        .0
+        .map_or_else(Vec::new, |ce| ce.iter().map(|c| c.name.clone()).collect());
     let mut values = Vec::new();
     if let Some(e) = evals.into_iter().nth(best) {
         findings.extend(e.findings);
@@ -538,7 +560,7 @@ pub(crate) fn grade(
         findings,
         args: arg_checks(tools, calls, &values),
         expected_tools,
-        expected_desc,
+        expected,
         actual_desc: actual_desc(calls, side),
     }
 }

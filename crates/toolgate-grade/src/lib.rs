@@ -357,7 +357,7 @@ fn grade_turn(suite: &Suite, exp: &Expectation, turn: &TurnRecord) -> TurnOutcom
         out.findings.extend(o.findings);
         out.args = o.args;
         out.expected_tools = o.expected_tools;
-        tool_desc = Some((o.expected_desc, o.actual_desc));
+        tool_desc = Some((o.expected, o.actual_desc));
     } else if !calls.is_empty() && !wants_call {
         out.findings.push(gates::finding(
             FailureKind::UnexpectedCall,
@@ -488,7 +488,7 @@ fn answer_class(calls: &[normalize::NormCall], text_call: bool, answer: &str) ->
     }
 }
 
-fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
+fn diagnosis(o: &TurnOutcome, tool_desc: Option<(calls::ExpectedCalls, String)>) -> String {
     let primary = o.findings.first();
     let score = o.scores.as_ref().map(|s| {
         format!(
@@ -506,7 +506,7 @@ fn diagnosis(o: &TurnOutcome, tool_desc: Option<(String, String)>) -> String {
             None => "ok".into(),
         },
         (Some(p), Some((exp, actual))) => {
-            let base = format!("expected {exp}, got {actual}");
+            let base = format!("expected {}, got {actual}", exp.describe());
             let ordered = p.detail.as_ref().is_some_and(|d| d.get("order").is_some());
             // Invalid arguments already say why inside `got name(<invalid JSON: …>)`.
             let obvious = matches!(

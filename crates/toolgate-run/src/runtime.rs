@@ -310,7 +310,7 @@ pub fn incomplete_reasons(runtimes: &[Arc<TargetRuntime>], down_after: u32) -> V
         let Some(h) = &rt.server else { continue };
         let f = h.facts();
         if let Some(e) = &f.error {
-            out.push(e.lines().next().unwrap_or("").to_string());
+            out.push(crate::managed::process::first_line(e).to_string());
         }
         if f.exits.len() as u32 > f.restarts {
             if let Some(last) = f.exits.last() {

@@ -14,7 +14,8 @@
 //!
 //! `cargo xtask bench --transports [ROUNDS]` runs only the client-overhead rows on separate
 //! cores, A/B between toolgate's own HTTP/1.1 pool and hyper_util's pooled client
-//! ([`transports`]).
+//! ([`transports`]); `cargo xtask bench --against OTHER [ROUNDS]` runs them and the re-grade
+//! A/B between this build and another toolgate binary ([`against`]).
 //!
 //! Nothing here is asserted by a timed test; the figures go to the terminal and to
 //! `target/bench/results.md` (copied into BENCHMARKS.md by hand, with the machine).
@@ -114,10 +115,14 @@ impl Drop for Mock {
     }
 }
 
-/// One command, timed, with its peak RSS from `/usr/bin/time -f %M` (KiB) when available.
+/// One command, timed, with its peak RSS (KiB) and CPU time from `/usr/bin/time` when
+/// available.
 struct Measured {
     wall: Duration,
     rss_kib: Option<u64>,
+    /// User + system CPU seconds of the whole command (`/usr/bin/time %U %S`): steadier
+    /// than wall time on a shared machine, as it leaves out the waiting.
+    cpu_s: Option<f64>,
 }
 
 fn measure(dir: &Path, prog: &Path, args: &[&str]) -> Result<Measured> {
@@ -142,7 +147,7 @@ fn measure_with(
     let gnu_time = Path::new("/usr/bin/time").exists();
     let mut cmd = if gnu_time {
         let mut c = Command::new("/usr/bin/time");
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file);
+        c.arg("-f").arg("%M %U %S").arg("-o").arg(&rss_file);
         if let Some(cpu) = cpu {
             c.arg("taskset").arg("-c").arg(cpu.to_string());
         }
@@ -173,10 +178,26 @@ fn measure_with(
                 .unwrap_or("")
         );
     }
-    let rss_kib = std::fs::read_to_string(&rss_file)
+    // The last line is ours: "%M %U %S" (a command killed by a signal gets a line before it).
+    let last = std::fs::read_to_string(&rss_file)
         .ok()
-        .and_then(|s| s.lines().last()?.trim().parse().ok());
-    Ok(Measured { wall, rss_kib })
+        .and_then(|s| s.lines().last().map(str::to_string))
+        .unwrap_or_default();
+    let f: Vec<&str> = last.split_whitespace().collect();
+    let rss_kib = f.first().and_then(|v| v.parse().ok());
+    let cpu_s = match (f.get(1), f.get(2)) {
+        (Some(u), Some(s)) => u
+            .parse::<f64>()
+            .ok()
+            .zip(s.parse::<f64>().ok())
+            .map(|(u, s)| u + s),
+        _ => None,
+    };
+    Ok(Measured {
+        wall,
+        rss_kib,
+        cpu_s,
+    })
 }
 
 /// Catches the exact body toolgate sends (one POST to /chat/completions) with a loopback
@@ -710,27 +731,96 @@ pub fn bench(root: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// The transports `--transports` compares: `TOOLGATE_HTTP` value, and the name shown.
-const TRANSPORTS: [(&str, &str); 2] = [("lean", "custom pool"), ("hyper-util", "hyper_util")];
+/// One side of an A/B: the name shown, the binary, and `TOOLGATE_HTTP` for it (inherited
+/// when `None`).
+struct Contender {
+    name: String,
+    prog: PathBuf,
+    http: Option<&'static str>,
+}
 
 /// `cargo xtask bench --transports [ROUNDS]`: the client-overhead rows on separate cores
 /// only, with plain http through toolgate's own pool (`TOOLGATE_HTTP=lean`) and through
-/// hyper_util's pooled client (`TOOLGATE_HTTP=hyper-util`), A/B in the same run. Each round
-/// is oha, both transports (their order swapped every round), oha again; each transport's
-/// send phase is divided by the mean of the round's two oha rates, and hyper_util's send
-/// rate by the custom pool's of the same round. Medians and every value go to the terminal
-/// and to `target/bench/transports.md`.
+/// hyper_util's pooled client (`TOOLGATE_HTTP=hyper-util`), A/B in the same run ([`ab`]);
+/// the table goes to `target/bench/transports.md`.
 pub fn transports(root: &Path, rounds: usize) -> Result<bool> {
+    let setup = setup(root)?;
+    let contenders = [
+        Contender {
+            name: "custom pool".into(),
+            prog: setup.tg.clone(),
+            http: Some("lean"),
+        },
+        Contender {
+            name: "hyper_util".into(),
+            prog: setup.tg.clone(),
+            http: Some("hyper-util"),
+        },
+    ];
+    let n1 = scaled(5_000);
+    ab(
+        root,
+        &setup,
+        &contenders,
+        n1,
+        rounds,
+        false,
+        "transports.md",
+    )
+}
+
+/// `cargo xtask bench --against OTHER [ROUNDS]`: this build against another toolgate binary
+/// (say, a release build of an earlier commit), A/B in the same run on the client-overhead
+/// rows on separate cores and on the re-grade of a 100,000-trial run ([`ab`]); the table goes
+/// to `target/bench/against.md`. The only fair way to say "no worse" on a shared machine,
+/// where two full benches hours apart differ by more than any change.
+pub fn against(root: &Path, other: &Path, rounds: usize) -> Result<bool> {
+    let other = std::fs::canonicalize(other)
+        .with_context(|| format!("cannot find the binary {}", other.display()))?;
+    let setup = setup(root)?;
+    let contenders = [
+        Contender {
+            name: other.display().to_string(),
+            prog: other,
+            http: None,
+        },
+        Contender {
+            name: "this build".into(),
+            prog: setup.tg.clone(),
+            http: None,
+        },
+    ];
+    // Four times the bench's 5,000: a c=1 send phase of 5,000 trials lasts about half a
+    // second, short enough for one scheduler hiccup to move it by 20%.
+    let n1 = scaled(20_000);
+    ab(root, &setup, &contenders, n1, rounds, true, "against.md")
+}
+
+/// The client-overhead rows (and, with `regrade`, the re-grade row) for two contenders in
+/// the same run. Each client round is oha, both contenders (their order swapped every
+/// round), oha again; each send phase is divided by the mean of the round's two oha rates,
+/// and B's send rate by A's of the same round; B's CPU time (user + system, the whole
+/// command) is divided by A's of the same round too. Re-grade rounds alternate the two binaries on
+/// a 100,000-trial folder each wrote itself (so neither reads a format it never knew).
+/// Medians and every value go to the terminal and to `target/bench/{file}`.
+fn ab(
+    root: &Path,
+    setup: &Setup,
+    cs: &[Contender; 2],
+    n1: u64,
+    rounds: usize,
+    regrade: bool,
+    file: &str,
+) -> Result<bool> {
     let Setup {
-        tg,
         bench,
         cases,
         suite,
         zero,
         ..
-    } = setup(root)?;
+    } = setup;
+    let tg = &setup.tg;
     let oha_bin = install_oha(root).ok_or_else(|| anyhow!("oha could not be installed"))?;
-    let n1 = scaled(5_000);
     let (client_cpu, server_cpu, place) = if can_pin() {
         (Some(0), Some(1), "separate cores")
     } else {
@@ -740,17 +830,17 @@ pub fn transports(root: &Path, rounds: usize) -> Result<bool> {
             "placement not controlled (no taskset or one CPU)",
         )
     };
-    capture_bodies(&tg, &bench)?;
-    let mock = Mock::start_on(&tg, &zero, &cases, server_cpu)?;
+    capture_bodies(tg, bench)?;
+    let mock = Mock::start_on(tg, zero, cases, server_cpu)?;
     let all = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.2}"))
             .collect::<Vec<_>>()
             .join(" / ")
     };
+    let (a, b) = (&cs[0].name, &cs[1].name);
     let mut md = format!(
-        "{n1} trials per run, {rounds} rounds per row, client on CPU 0 and simulator on CPU 1 ({place}); send phase (first request → last response recorded) / oha\n\n| row | {} ÷ oha, median (all rounds) | {} ÷ oha, median (all rounds) | {} ÷ {} same round, median (all) | oha req/s, median (min–max) |\n|---|---|---|---|---|\n",
-        TRANSPORTS[0].1, TRANSPORTS[1].1, TRANSPORTS[1].1, TRANSPORTS[0].1
+        "A = {a}, B = {b}. {n1} trials per run, {rounds} rounds per row, client on CPU 0 and simulator on CPU 1 ({place}); send phase (first request → last response recorded) / oha; CPU = user + system time of the whole command (loading, sending, grading, reports)\n\n| row | A ÷ oha, median (all rounds) | B ÷ oha, median (all rounds) | B ÷ A same round, median (all) | B ÷ A CPU time, median (all) | oha req/s, median (min–max) |\n|---|---|---|---|---|---|\n"
     );
     for no_stream in [true, false] {
         let body_path = bench.join(body_file(no_stream));
@@ -760,59 +850,116 @@ pub fn transports(root: &Path, rounds: usize) -> Result<bool> {
             "streaming"
         };
         for c in [1u64, 32] {
-            let out = bench.join(format!("runs/transports-{kind}-c{c}"));
-            let (rep, cs, os) = (n1.to_string(), c.to_string(), out.display().to_string());
-            let args = run_args(&mock.url, &suite, &rep, &cs, &os, no_stream);
+            let out = bench.join(format!("runs/ab-{kind}-c{c}"));
+            let (rep, cc, os) = (n1.to_string(), c.to_string(), out.display().to_string());
+            let args = run_args(&mock.url, suite, &rep, &cc, &os, no_stream);
             let mut ratios: [Vec<f64>; 2] = Default::default();
-            let mut ab = Vec::new();
+            let mut ba = Vec::new();
+            let mut cpu_ba = Vec::new();
             let mut raws = Vec::new();
             let mut oha_ok = 1.0f64;
             for round in 0..rounds {
-                let (before, ok1) =
-                    oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, &bench)?;
+                let (before, ok1) = oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, bench)?;
                 let mut send = [f64::NAN; 2];
+                let mut cpu = [f64::NAN; 2];
                 let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
                 for i in order {
                     let _ = std::fs::remove_dir_all(&out);
-                    measure_with(&bench, client_cpu, Some(TRANSPORTS[i].0), &tg, &args)?;
+                    let m = measure_with(bench, client_cpu, cs[i].http, &cs[i].prog, &args)?;
                     send[i] = send_window_s(&out).map_or(f64::NAN, |w| n1 as f64 / w);
+                    cpu[i] = m.cpu_s.unwrap_or(f64::NAN);
                 }
-                let (after, ok2) = oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, &bench)?;
+                cpu_ba.push(cpu[1] / cpu[0]);
+                let (after, ok2) = oha(&oha_bin, client_cpu, &mock.url, &body_path, n1, c, bench)?;
                 oha_ok = oha_ok.min(ok1).min(ok2);
                 let raw = (before + after) / 2.0;
                 raws.push(raw);
                 for (r, s) in ratios.iter_mut().zip(send) {
                     r.push(s / raw);
                 }
-                ab.push(send[1] / send[0]);
+                ba.push(send[1] / send[0]);
                 eprintln!(
-                    "bench: {kind} c={c} round {}: oha {raw:.0} req/s, {} {:.2}×, {} {:.2}×",
+                    "bench: {kind} c={c} round {}: oha {raw:.0} req/s, A {:.2}×, B {:.2}×",
                     round + 1,
-                    TRANSPORTS[0].1,
                     send[0] / raw,
-                    TRANSPORTS[1].1,
                     send[1] / raw
                 );
             }
             let lo = raws.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = raws.iter().copied().fold(0.0, f64::max);
             md.push_str(&format!(
-                "| {kind}, c={c} | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.0} ({lo:.0}–{hi:.0}); success ≥ {:.1}% |\n",
+                "| {kind}, c={c} | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.0} ({lo:.0}–{hi:.0}); success ≥ {:.1}% |\n",
                 median(ratios[0].clone()),
                 all(&ratios[0]),
                 median(ratios[1].clone()),
                 all(&ratios[1]),
-                median(ab.clone()),
-                all(&ab),
+                median(ba.clone()),
+                all(&ba),
+                median(cpu_ba.clone()),
+                all(&cpu_ba),
                 median(raws.clone()),
                 oha_ok * 100.0
             ));
         }
     }
+    if regrade {
+        let n3 = scaled(100_000);
+        let dirs = [bench.join("runs/ab-big-a"), bench.join("runs/ab-big-b")];
+        for (c, d) in cs.iter().zip(&dirs) {
+            let (rep, os) = (n3.to_string(), d.display().to_string());
+            measure_with(
+                bench,
+                None,
+                c.http,
+                &c.prog,
+                &run_args(&mock.url, suite, &rep, "32", &os, false),
+            )?;
+        }
+        let mut rates: [Vec<f64>; 2] = Default::default();
+        let mut rss: [Vec<f64>; 2] = Default::default();
+        let mut ba = Vec::new();
+        for round in 0..rounds {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            let mut rate = [f64::NAN; 2];
+            for i in order {
+                let d = dirs[i].display().to_string();
+                let m = measure_with(bench, None, cs[i].http, &cs[i].prog, &["grade", &d])?;
+                rate[i] = n3 as f64 / m.wall.as_secs_f64();
+                rss[i].push(m.rss_kib.map_or(f64::NAN, |k| k as f64 / 1024.0));
+            }
+            for (r, x) in rates.iter_mut().zip(rate) {
+                r.push(x);
+            }
+            ba.push(rate[1] / rate[0]);
+            eprintln!(
+                "bench: re-grade round {}: A {:.0} trials/s, B {:.0} trials/s",
+                round + 1,
+                rate[0],
+                rate[1]
+            );
+        }
+        let whole = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.0}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        md.push_str(&format!(
+            "\nRe-grade of a {n3}-trial run (each binary grades the folder it wrote; trials/s, not a ratio to oha):\n\n| row | A trials/s, median (all) | B trials/s, median (all) | B ÷ A same round, median (all) | peak RSS MiB, A / B (median) |\n|---|---|---|---|---|\n| re-grade | {:.0} ({}) | {:.0} ({}) | {:.2} ({}) | {:.0} / {:.0} |\n",
+            median(rates[0].clone()),
+            whole(&rates[0]),
+            median(rates[1].clone()),
+            whole(&rates[1]),
+            median(ba.clone()),
+            all(&ba),
+            median(rss[0].clone()),
+            median(rss[1].clone()),
+        ));
+    }
     drop(mock);
-    std::fs::write(bench.join("transports.md"), &md)?;
+    std::fs::write(bench.join(file), &md)?;
     println!("{md}");
-    println!("written to {}", bench.join("transports.md").display());
+    println!("written to {}", bench.join(file).display());
     Ok(true)
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask …`: project chores. Plain std::process; no extra dependencies.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 mod bench;
@@ -58,6 +59,28 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("bench") if args.get(1).is_some_and(|a| a == "--against") => {
+            let usage = "usage: cargo xtask bench --against OTHER-TOOLGATE-BINARY [ROUNDS]";
+            let Some(other) = args.get(2) else {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
+            };
+            let rounds = match args.get(3).map(|r| r.parse::<usize>()) {
+                None => 7,
+                Some(Ok(r)) if r > 0 => r,
+                _ => {
+                    eprintln!("{usage}");
+                    return ExitCode::from(2);
+                }
+            };
+            match bench::against(&root, Path::new(other), rounds) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    eprintln!("cargo xtask bench --against: {e:#}");
+                    false
+                }
+            }
+        }
         Some("bench") => match bench::bench(&root) {
             Ok(ok) => ok,
             Err(e) => {
@@ -90,7 +113,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | schema | snapshots | demo | bench [--transports [ROUNDS]] | fuzz | local-model | bfcl-data>"
+                "usage: cargo xtask <ci | schema | snapshots | demo | bench [--transports [ROUNDS] | --against BINARY [ROUNDS]] | fuzz | local-model | bfcl-data>"
             );
             return ExitCode::from(2);
         }

@@ -115,8 +115,7 @@ impl Target {
         t: &TargetConfig,
         defaults: &RunDefaults,
     ) -> Result<Target, String> {
-        let source = source(name, t)?;
-        let sim = matches!(source, TargetSource::Sim(_));
+        let sim = t.builtin.is_some();
         let profile = match &t.profile {
             Some(p) => p.parse::<Profile>().map_err(|_| {
                 format!(
@@ -127,9 +126,7 @@ impl Target {
             None if sim => Profile::Vllm,
             None => Profile::Openai,
         };
-        if let TargetSource::Remote(_) = &source {
-            check_hosted(t, profile)?;
-        }
+        let source = source(name, t, profile)?;
         let model = match (&source, &t.model, &t.deployment) {
             (TargetSource::Sim(m), _, _) => m.as_str().to_string(),
             (_, Some(m), _) => m.clone(),
@@ -202,7 +199,7 @@ impl Target {
 }
 
 /// Which of the three sources the table describes, with the keys of the others refused.
-fn source(name: &str, t: &TargetConfig) -> Result<TargetSource, String> {
+fn source(name: &str, t: &TargetConfig, profile: Profile) -> Result<TargetSource, String> {
     let given = given_keys(t);
     let refuse = |keys: &[&str], what: &str| -> Result<(), String> {
         match given.iter().find(|k| keys.contains(k)) {
@@ -245,19 +242,9 @@ fn source(name: &str, t: &TargetConfig) -> Result<TargetSource, String> {
     for u in &urls {
         check_url(u)?;
     }
-    let api = match (&t.deployment, &t.api_version) {
-        (Some(deployment), Some(api_version)) => Api::Azure {
-            deployment: deployment.clone(),
-            api_version: api_version.clone(),
-        },
-        _ => Api::OpenAi {
-            organization: t.organization.clone(),
-            project: t.project.clone(),
-        },
-    };
     Ok(TargetSource::Remote(Remote {
         urls,
-        api,
+        api: hosted_api(t, profile)?,
         force_hosted: t.hosted.unwrap_or(false),
     }))
 }
@@ -288,9 +275,10 @@ fn given_keys(t: &TargetConfig) -> Vec<&'static str> {
     .collect()
 }
 
-/// The hosted-API keys: each only with its profile, Azure's required ones present, and
-/// values that cannot change the URL or break a header.
-fn check_hosted(t: &TargetConfig, profile: Profile) -> Result<(), String> {
+/// The API a remote target speaks, decided by its profile: the hosted-API keys each only with
+/// their profile, Azure's required ones present, and values that cannot change the URL or
+/// break a header.
+fn hosted_api(t: &TargetConfig, profile: Profile) -> Result<Api, String> {
     let p = profile.as_str();
     let azure = profile == Profile::Azure;
     for (key, v, example) in [
@@ -344,7 +332,16 @@ fn check_hosted(t: &TargetConfig, profile: Profile) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(match (profile, &t.deployment, &t.api_version) {
+        (Profile::Azure, Some(deployment), Some(api_version)) => Api::Azure {
+            deployment: deployment.clone(),
+            api_version: api_version.clone(),
+        },
+        _ => Api::OpenAi {
+            organization: t.organization.clone(),
+            project: t.project.clone(),
+        },
+    })
 }
 
 #[cfg(test)]
@@ -381,6 +378,29 @@ mod tests {
 
         let managed = target("start = \"srv --port {port}\"\nmodel = \"m\"\nport = 9\n").unwrap();
         assert!(matches!(managed.source, TargetSource::Managed(_)));
+    }
+
+    #[test]
+    fn the_profile_decides_the_api() {
+        let azure = target(
+            "base_url = \"https://r.openai.azure.com\"\nprofile = \"azure\"\ndeployment = \"d\"\napi_version = \"2024-10-21\"\napi_key_env = \"K\"\n",
+        )
+        .unwrap();
+        let TargetSource::Remote(r) = &azure.source else {
+            panic!("{azure:?}")
+        };
+        assert!(matches!(&r.api, Api::Azure { deployment, .. } if deployment == "d"));
+        // The deployment names the model when `model` is left out.
+        assert_eq!(azure.model, "d");
+
+        let openai = target(
+            "base_url = \"https://api.example/v1\"\nmodel = \"m\"\norganization = \"org\"\n",
+        )
+        .unwrap();
+        let TargetSource::Remote(r) = &openai.source else {
+            panic!("{openai:?}")
+        };
+        assert!(matches!(&r.api, Api::OpenAi { organization: Some(o), .. } if o == "org"));
     }
 
     #[test]

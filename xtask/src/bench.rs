@@ -384,6 +384,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// "median (every value in order)", each with `digits` decimals: a table cell of the A/B.
+fn median_all(v: &[f64], digits: usize) -> String {
+    let all: Vec<String> = v.iter().map(|x| format!("{x:.digits$}")).collect();
+    format!("{:.digits$} ({})", median(v.to_vec()), all.join(" / "))
+}
+
 fn install_oha(root: &Path) -> Option<PathBuf> {
     let dir = root.join("target/bench-tools");
     let bin = dir.join("bin/oha");
@@ -832,12 +838,6 @@ fn ab(
     };
     capture_bodies(tg, bench)?;
     let mock = Mock::start_on(tg, zero, cases, server_cpu)?;
-    let all = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
     let (a, b) = (&cs[0].name, &cs[1].name);
     let mut md = format!(
         "A = {a}, B = {b}. {n1} trials per run, {rounds} rounds per row, client on CPU 0 and simulator on CPU 1 ({place}); send phase (first request → last response recorded) / oha; CPU = user + system time of the whole command (loading, sending, grading, reports)\n\n| row | A ÷ oha, median (all rounds) | B ÷ oha, median (all rounds) | B ÷ A same round, median (all) | B ÷ A CPU time, median (all) | oha req/s, median (min–max) |\n|---|---|---|---|---|---|\n"
@@ -888,15 +888,11 @@ fn ab(
             let lo = raws.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = raws.iter().copied().fold(0.0, f64::max);
             md.push_str(&format!(
-                "| {kind}, c={c} | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.2} ({}) | {:.0} ({lo:.0}–{hi:.0}); success ≥ {:.1}% |\n",
-                median(ratios[0].clone()),
-                all(&ratios[0]),
-                median(ratios[1].clone()),
-                all(&ratios[1]),
-                median(ba.clone()),
-                all(&ba),
-                median(cpu_ba.clone()),
-                all(&cpu_ba),
+                "| {kind}, c={c} | {} | {} | {} | {} | {:.0} ({lo:.0}–{hi:.0}); success ≥ {:.1}% |\n",
+                median_all(&ratios[0], 2),
+                median_all(&ratios[1], 2),
+                median_all(&ba, 2),
+                median_all(&cpu_ba, 2),
                 median(raws.clone()),
                 oha_ok * 100.0
             ));
@@ -938,20 +934,11 @@ fn ab(
                 rate[1]
             );
         }
-        let whole = |v: &[f64]| {
-            v.iter()
-                .map(|x| format!("{x:.0}"))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        };
         md.push_str(&format!(
-            "\nRe-grade of a {n3}-trial run (each binary grades the folder it wrote; trials/s, not a ratio to oha):\n\n| row | A trials/s, median (all) | B trials/s, median (all) | B ÷ A same round, median (all) | peak RSS MiB, A / B (median) |\n|---|---|---|---|---|\n| re-grade | {:.0} ({}) | {:.0} ({}) | {:.2} ({}) | {:.0} / {:.0} |\n",
-            median(rates[0].clone()),
-            whole(&rates[0]),
-            median(rates[1].clone()),
-            whole(&rates[1]),
-            median(ba.clone()),
-            all(&ba),
+            "\nRe-grade of a {n3}-trial run (each binary grades the folder it wrote; trials/s, not a ratio to oha):\n\n| row | A trials/s, median (all) | B trials/s, median (all) | B ÷ A same round, median (all) | peak RSS MiB, A / B (median) |\n|---|---|---|---|---|\n| re-grade | {} | {} | {} | {:.0} / {:.0} |\n",
+            median_all(&rates[0], 0),
+            median_all(&rates[1], 0),
+            median_all(&ba, 2),
             median(rss[0].clone()),
             median(rss[1].clone()),
         ));

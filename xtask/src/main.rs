@@ -43,13 +43,9 @@ fn main() -> ExitCode {
         }
         Some("demo") => demo(),
         Some("bench") if args.get(1).is_some_and(|a| a == "--transports") => {
-            let rounds = match args.get(2).map(|r| r.parse::<usize>()) {
-                None => 7,
-                Some(Ok(r)) if r > 0 => r,
-                _ => {
-                    eprintln!("usage: cargo xtask bench --transports [ROUNDS]");
-                    return ExitCode::from(2);
-                }
+            let Some(rounds) = rounds(args.get(2)) else {
+                eprintln!("usage: cargo xtask bench --transports [ROUNDS]");
+                return ExitCode::from(2);
             };
             match bench::transports(&root, rounds) {
                 Ok(ok) => ok,
@@ -65,13 +61,9 @@ fn main() -> ExitCode {
                 eprintln!("{usage}");
                 return ExitCode::from(2);
             };
-            let rounds = match args.get(3).map(|r| r.parse::<usize>()) {
-                None => 7,
-                Some(Ok(r)) if r > 0 => r,
-                _ => {
-                    eprintln!("{usage}");
-                    return ExitCode::from(2);
-                }
+            let Some(rounds) = rounds(args.get(3)) else {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
             };
             match bench::against(&root, Path::new(other), rounds) {
                 Ok(ok) => ok,
@@ -159,4 +151,14 @@ fn demo() -> bool {
         status.ok().and_then(|s| s.code())
     );
     true
+}
+
+/// The optional ROUNDS of `bench --transports` / `--against`: 7 when absent, `None` when not a
+/// positive number.
+fn rounds(arg: Option<&String>) -> Option<usize> {
+    match arg.map(|r| r.parse::<usize>()) {
+        None => Some(7),
+        Some(Ok(r)) if r > 0 => Some(r),
+        _ => None,
+    }
 }

@@ -213,22 +213,32 @@ async fn drain(body: &mut Incoming, grace: Duration) -> bool {
 #[derive(Clone)]
 pub(crate) struct Transport {
     reqwest: reqwest::Client,
-    /// `None` when every request goes through reqwest, or through `hyper_util`.
-    pool: Option<Arc<Pool>>,
-    /// `TOOLGATE_HTTP=hyper-util`: plain http through hyper_util's pooled client instead.
-    hyper_util: Option<crate::pooled::Pooled>,
+    /// What carries plain-http requests.
+    plain: Plain,
+}
+
+/// The carrier of plain `http://` requests, picked once per client.
+#[derive(Clone)]
+enum Plain {
+    /// toolgate's own keep-alive pool (the default).
+    Lean(Arc<Pool>),
+    /// `TOOLGATE_HTTP=hyper-util`: hyper_util's pooled client, the bench comparison.
+    HyperUtil(crate::pooled::Pooled),
+    /// Everything through reqwest (`TOOLGATE_HTTP=hosted`, or a proxy in the environment).
+    Hosted,
 }
 
 impl Transport {
     /// The way `choice` (`TOOLGATE_HTTP`) and the proxy environment pick.
     pub fn with_choice(reqwest: reqwest::Client, choice: Option<&str>) -> Self {
-        let lean = lean_pool_allowed(choice);
-        let hyper_util = lean && choice.is_some_and(|v| v.eq_ignore_ascii_case("hyper-util"));
-        Transport {
-            reqwest,
-            pool: (lean && !hyper_util).then(|| Arc::new(Pool::default())),
-            hyper_util: hyper_util.then(crate::pooled::Pooled::new),
-        }
+        let plain = if !lean_pool_allowed(choice) {
+            Plain::Hosted
+        } else if choice.is_some_and(|v| v.eq_ignore_ascii_case("hyper-util")) {
+            Plain::HyperUtil(crate::pooled::Pooled::new())
+        } else {
+            Plain::Lean(Arc::new(Pool::default()))
+        };
+        Transport { reqwest, plain }
     }
 
     pub fn reqwest(&self) -> &reqwest::Client {
@@ -238,23 +248,18 @@ impl Transport {
     /// Whether `url` goes through the lean pool (plain `http://`, no proxy, not forced
     /// onto the hosted path by `TOOLGATE_HTTP`).
     pub fn is_lean(&self, url: &str) -> bool {
-        (self.pool.is_some() || self.hyper_util.is_some()) && lean_uri(url).is_some()
+        !matches!(self.plain, Plain::Hosted) && lean_uri(url).is_some()
     }
 
     /// Sends through the lean pool (or hyper_util's); the caller checked
     /// [`Transport::is_lean`].
     pub async fn post(&self, o: Outgoing<'_>) -> Result<Response, SendError> {
-        let Some(uri) = lean_uri(o.url) else {
-            return Err(SendError::Invalid(
-                "invalid request: not a plain-http URL".into(),
-            ));
-        };
-        match (&self.pool, &self.hyper_util) {
-            (Some(pool), _) => post_h1(pool, uri, o).await,
-            (None, Some(h)) => h.post(uri, o).await,
-            (None, None) => Err(SendError::Invalid(
-                "invalid request: not a plain-http URL".into(),
-            )),
+        let invalid = || SendError::Invalid("invalid request: not a plain-http URL".into());
+        let uri = lean_uri(o.url).ok_or_else(invalid)?;
+        match &self.plain {
+            Plain::Lean(pool) => post_h1(pool, uri, o).await,
+            Plain::HyperUtil(h) => h.post(uri, o).await,
+            Plain::Hosted => Err(invalid()),
         }
     }
 }

@@ -1060,40 +1060,33 @@ fn decision_expect(
     has_tool_keys: bool,
 ) -> Option<DecisionExpect> {
     let id = at.value.as_str();
-    let ask = e.ask.as_ref().is_some_and(|a| a.value);
-    let refuse = e.refuse.as_ref().is_some_and(|r| r.value);
+    // Each problem is reported at the key that makes it one.
+    let ask_at = e.ask.as_ref().filter(|a| a.value);
+    let refuse_at = e.refuse.as_ref().filter(|r| r.value);
     let mentions = e
         .mentions
         .clone()
         .map(|m| m.value.into_vec())
         .unwrap_or_default();
-    if let (Some(m), false) = (&e.mentions, ask) {
-        cx.at(m, Some(id), "`mentions` without `ask: true`")
-            .expected = Some("mentions: [...] beside ask: true".into());
-    }
-    if let Some(m) = e
-        .mentions
-        .as_ref()
-        .filter(|_| mentions.iter().any(|m| m.trim().is_empty()))
-    {
-        cx.at(m, Some(id), "`mentions` has an empty string");
-    }
-    // Each problem at the key that makes it one: `refuse` when both are set, the decision
-    // key beside call keys.
-    let key_at = |ask: bool| -> Option<&Spanned<bool>> {
-        if ask {
-            e.ask.as_ref()
-        } else {
-            e.refuse.as_ref()
+    if let Some(m) = &e.mentions {
+        if ask_at.is_none() {
+            cx.at(m, Some(id), "`mentions` without `ask: true`")
+                .expected = Some("mentions: [...] beside ask: true".into());
         }
-    };
-    let decision_at = key_at(ask).filter(|_| ask || refuse)?;
-    let key = if ask { "ask" } else { "refuse" };
-    if ask && refuse {
-        let r = e.refuse.as_ref().unwrap_or(decision_at);
-        cx.at(r, Some(id), "`ask: true` together with `refuse: true`")
-            .expected = Some("one decision: ask or refuse".into());
+        if mentions.iter().any(|m| m.trim().is_empty()) {
+            cx.at(m, Some(id), "`mentions` has an empty string");
+        }
     }
+    let (key, decision_at) = match (ask_at, refuse_at) {
+        (Some(a), Some(r)) => {
+            cx.at(r, Some(id), "`ask: true` together with `refuse: true`")
+                .expected = Some("one decision: ask or refuse".into());
+            ("ask", a)
+        }
+        (Some(a), None) => ("ask", a),
+        (None, Some(r)) => ("refuse", r),
+        (None, None) => return None,
+    };
     if has_tool_keys {
         cx.at(
             decision_at,
@@ -1112,7 +1105,7 @@ fn decision_expect(
         )
         .expected = Some("ask/refuse in tool_call, chat or conversation cases".into());
     }
-    Some(if ask {
+    Some(if ask_at.is_some() {
         DecisionExpect::Ask { mentions }
     } else {
         DecisionExpect::Refuse

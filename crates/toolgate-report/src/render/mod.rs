@@ -465,13 +465,16 @@ pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
         ("wrong type", true),
         ("value accuracy (95% CI)", false),
     ];
+    // The target column only when the run has several.
     let skip = usize::from(!several);
+    let cols = &cols[skip..];
+    let is_name = |i: usize| matches!(cols[i].0, "tool" | "argument");
     let rate = |k: u64, r: Option<f64>| match r {
         Some(r) if k > 0 => format!("{k} ({})", pct(Some(r))),
         Some(_) => "0".to_string(),
         None => "–".to_string(),
     };
-    let mut t = Table::new(o, m, &cols[skip..]);
+    let mut t = Table::new(o, m, cols);
     for a in &s.arguments {
         let cells = [
             a.target.clone(),
@@ -494,14 +497,16 @@ pub(crate) fn arguments_table(o: &mut String, s: &Summary, m: Markup) {
             },
         ];
         let cells: Vec<&str> = cells[skip..].iter().map(String::as_str).collect();
-        t.row_with(&cells, |i, v| {
-            // The tool and argument names are code.
-            if (2..4).contains(&(i + skip)) {
-                code(m, v)
-            } else {
-                escape(m, v)
-            }
-        });
+        t.row_with(
+            &cells,
+            |i, v| {
+                if is_name(i) {
+                    code(m, v)
+                } else {
+                    escape(m, v)
+                }
+            },
+        );
     }
     t.end();
     let mut worst: Vec<&crate::summary::ArgRates> =

@@ -1074,7 +1074,9 @@ fn decision_expect(
                 .expected = Some("mentions: [...] beside ask: true".into());
         }
         if mentions.iter().any(|m| m.trim().is_empty()) {
-            cx.at(m, Some(id), "`mentions` has an empty string");
+            cx.at(m, Some(id), "`mentions` has an empty string")
+                .expected =
+                Some("words the question must contain, e.g. mentions: [date, time]".into());
         }
     }
     let (key, decision_at) = match (ask_at, refuse_at) {
